@@ -1,0 +1,139 @@
+// Package logline is the slog handler that writes the log lines of SPEC §3,
+// which other tools parse:
+//
+//	YYYY-MM-DD HH:MM:SS LEVEL    action: NAME | result: RESULT | key: value | ...
+//
+// A record's message is the action; its "result" attribute comes first,
+// then its other attributes, then those the logger was built With. Values
+// are sanitized so that they never contain '|' or a line break.
+package logline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Handler writes one line per record. It is safe for concurrent use.
+type Handler struct {
+	out   *output
+	level slog.Leveler
+	pre   []byte // formatted With attributes
+	group string // prefix of With/record keys inside WithGroup
+}
+
+type output struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// New returns a handler writing records at level or above to w.
+func New(w io.Writer, level slog.Leveler) *Handler {
+	return &Handler{out: &output{w: w}, level: level}
+}
+
+// Enabled reports whether records at l are written.
+func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+// Handle writes r as one line.
+func (h *Handler) Handle(_ context.Context, r slog.Record) error {
+	buf := make([]byte, 0, 256)
+	buf = r.Time.AppendFormat(buf, time.DateTime)
+	buf = fmt.Appendf(buf, " %-8s action: ", levelName(r.Level))
+	buf = appendValue(buf, r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "result" {
+			buf = h.appendAttr(buf, a)
+		}
+		return true
+	})
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "result" {
+			buf = h.appendAttr(buf, a)
+		}
+		return true
+	})
+	buf = append(buf, h.pre...)
+	buf = append(buf, '\n')
+	h.out.mu.Lock()
+	defer h.out.mu.Unlock()
+	_, err := h.out.w.Write(buf)
+	return err
+}
+
+// WithAttrs returns a handler that adds attrs to every line.
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	h2 := *h
+	h2.pre = append([]byte(nil), h.pre...)
+	for _, a := range attrs {
+		h2.pre = h2.appendAttr(h2.pre, a)
+	}
+	return &h2
+}
+
+// WithGroup returns a handler whose keys are prefixed with name.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	h2 := *h
+	h2.group = h.group + name + "."
+	return &h2
+}
+
+func (h *Handler) appendAttr(buf []byte, a slog.Attr) []byte {
+	a.Value = a.Value.Resolve()
+	if a.Equal(slog.Attr{}) {
+		return buf
+	}
+	if a.Value.Kind() == slog.KindGroup {
+		sub := *h
+		if a.Key != "" {
+			sub.group = h.group + a.Key + "."
+		}
+		for _, ga := range a.Value.Group() {
+			buf = sub.appendAttr(buf, ga)
+		}
+		return buf
+	}
+	buf = append(buf, " | "...)
+	buf = appendValue(buf, h.group+a.Key)
+	buf = append(buf, ": "...)
+	return appendValue(buf, a.Value.String())
+}
+
+// appendValue appends s with '|' and control characters replaced, so that a
+// value can never break the line's structure.
+func appendValue(buf []byte, s string) []byte {
+	if !strings.ContainsFunc(s, unsafe) {
+		return append(buf, s...)
+	}
+	for _, r := range s {
+		switch {
+		case r == '|':
+			r = '/'
+		case unsafe(r):
+			r = ' '
+		}
+		buf = fmt.Append(buf, string(r))
+	}
+	return buf
+}
+
+func unsafe(r rune) bool { return r == '|' || r < 0x20 || r == 0x7f }
+
+func levelName(l slog.Level) string {
+	switch {
+	case l < slog.LevelInfo:
+		return "DEBUG"
+	case l < slog.LevelWarn:
+		return "INFO"
+	case l < slog.LevelError:
+		return "WARNING"
+	}
+	return "ERROR"
+}

@@ -1,0 +1,212 @@
+// Package env loads the settings of each binary (SPEC §2): a `.env` file
+// read with godotenv (./.env when present, or the file named by --env-file),
+// under the real environment, which wins. It never changes the process
+// environment. Every missing, unknown or malformed key is reported in one
+// error that names the key and the bad value, so nothing starts
+// half-configured. It imports none of the project's other packages: the
+// binaries hand its typed settings on.
+package env
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	cenv "github.com/caarlos0/env/v11"
+	"github.com/joho/godotenv"
+)
+
+// DefaultFile is loaded when no file is named and it exists.
+const DefaultFile = ".env"
+
+// Level is a logging level: DEBUG, INFO, WARNING (or WARN) or ERROR, in any
+// case.
+type Level slog.Level
+
+// UnmarshalText parses a level name.
+func (l *Level) UnmarshalText(b []byte) error {
+	switch strings.ToUpper(string(b)) {
+	case "DEBUG":
+		*l = Level(slog.LevelDebug)
+	case "INFO":
+		*l = Level(slog.LevelInfo)
+	case "WARNING", "WARN":
+		*l = Level(slog.LevelWarn)
+	case "ERROR":
+		*l = Level(slog.LevelError)
+	default:
+		return errors.New("want DEBUG, INFO, WARNING or ERROR")
+	}
+	return nil
+}
+
+func (l Level) String() string {
+	switch slog.Level(l) {
+	case slog.LevelDebug:
+		return "DEBUG"
+	case slog.LevelWarn:
+		return "WARNING"
+	case slog.LevelError:
+		return "ERROR"
+	}
+	return "INFO"
+}
+
+// Error lists every problem found in a configuration.
+type Error struct {
+	Source   string   // the .env file read, if any
+	Problems []string // one per key, each naming the key and the value
+}
+
+func (e *Error) Error() string {
+	src := "environment"
+	if e.Source != "" {
+		src = "environment and " + e.Source
+	}
+	return fmt.Sprintf("configuration (%s): %s", src, strings.Join(e.Problems, "; "))
+}
+
+// validator is implemented by settings with rules beyond their types.
+type validator interface {
+	validate(p *problems)
+}
+
+type problems struct{ list []string }
+
+func (p *problems) addf(key, value, format string, args ...any) {
+	p.list = append(p.list, fmt.Sprintf("%s=%q: %s", key, value, fmt.Sprintf(format, args...)))
+}
+
+// load fills cfg from the .env file at path (or DefaultFile when path is
+// empty and it exists) under the real environment (environ, as os.Environ
+// gives it). Keys in the file that cfg does not know are an error: they are
+// most often typos.
+func load(cfg validator, path string, environ []string) error {
+	file := map[string]string{}
+	source := ""
+	switch {
+	case path != "":
+		m, err := godotenv.Read(path)
+		if err != nil {
+			return fmt.Errorf("configuration: reading env file %s: %w", path, err)
+		}
+		file, source = m, path
+	default:
+		if _, err := os.Stat(DefaultFile); err == nil {
+			m, err := godotenv.Read(DefaultFile)
+			if err != nil {
+				return fmt.Errorf("configuration: reading env file %s: %w", DefaultFile, err)
+			}
+			file, source = m, DefaultFile
+		}
+	}
+	merged := make(map[string]string, len(file)+len(environ))
+	for k, v := range file {
+		merged[k] = v
+	}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			merged[k] = v
+		}
+	}
+
+	p := &problems{}
+	known := keysOf(cfg)
+	var unknown []string
+	for k := range file {
+		if _, ok := known[k]; !ok {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		p.addf(k, file[k], "unknown key in %s", source)
+	}
+
+	if err := cenv.ParseWithOptions(cfg, cenv.Options{Environment: merged}); err != nil {
+		var agg cenv.AggregateError
+		if !errors.As(err, &agg) {
+			return fmt.Errorf("configuration: %w", err)
+		}
+		for _, e := range agg.Errors {
+			var parse cenv.ParseError
+			var unset cenv.VarIsNotSetError
+			switch {
+			case errors.As(e, &parse):
+				key := known[parse.Name]
+				p.addf(key, merged[key], "%v", unwrapParse(parse.Err))
+			case errors.As(e, &unset):
+				p.list = append(p.list, fmt.Sprintf("%s: required and not set", unset.Key))
+			default:
+				p.list = append(p.list, e.Error())
+			}
+		}
+	}
+	if len(p.list) == 0 {
+		cfg.validate(p)
+	}
+	if len(p.list) > 0 {
+		return &Error{Source: source, Problems: p.list}
+	}
+	return nil
+}
+
+// unwrapParse keeps the reason of a parse error and drops the parser's
+// function name, which means nothing to an operator.
+func unwrapParse(err error) error {
+	var num *strconv.NumError
+	if errors.As(err, &num) {
+		if errors.Is(num.Err, strconv.ErrRange) {
+			return errors.New("out of range")
+		}
+		return errors.New("not a whole number")
+	}
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// keysOf maps every env key of cfg's struct to itself and every field name to
+// its key (caarlos0/env reports parse errors by field name).
+func keysOf(cfg any) map[string]string {
+	keys := map[string]string{}
+	t := reflect.TypeOf(cfg).Elem()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if key == "" {
+			continue
+		}
+		keys[key] = key
+		keys[f.Name] = key
+	}
+	return keys
+}
+
+// Attrs lists every effective setting of cfg as slog key/value pairs, keys
+// in lower case, in declaration order, for the `config` log line.
+func Attrs(cfg any) []any {
+	v := reflect.ValueOf(cfg)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	t := v.Type()
+	var attrs []any
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
+		if key == "" {
+			continue
+		}
+		attrs = append(attrs, strings.ToLower(key), fmt.Sprint(v.Field(i).Interface()))
+	}
+	return attrs
+}

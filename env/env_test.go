@@ -1,0 +1,195 @@
+package env
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, contents string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "test.env")
+	if err := os.WriteFile(path, []byte(contents), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestServerDefaultsMatchTheContract(t *testing.T) {
+	t.Parallel()
+	var s Server
+	if err := load(&s, writeFile(t, ""), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := Server{IP: "0.0.0.0", Port: 12345, ListenBacklog: 5, LogLevel: Level(slog.LevelInfo), Agencies: 5,
+		StoragePath: "./bets.csv", FrameTimeout: 5 * time.Second, ShutdownTimeout: 1500 * time.Millisecond}
+	if s != want {
+		t.Fatalf("got %+v, want %+v", s, want)
+	}
+}
+
+func TestTheRealEnvironmentWinsOverTheFile(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "SERVER_PORT=4000\nLOGGING_LEVEL=debug\n# a comment\nAGENCIES=3\n")
+	var s Server
+	if err := load(&s, path, []string{"SERVER_PORT=5000", "UNRELATED=1"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Port != 5000 || s.LogLevel != Level(slog.LevelDebug) || s.Agencies != 3 {
+		t.Fatalf("got %+v", s)
+	}
+}
+
+func TestEveryBadKeyIsNamedInOneError(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "SERVER_PORT=abc\nLOGGING_LEVEL=LOUD\nSERVER_PROT=1\n")
+	var s Server
+	err := load(&s, path, []string{"SERVER_LISTEN_BACKLOG=99999999999999999999"})
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %v, want *Error", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`SERVER_PORT="abc": not a whole number`,
+		`LOGGING_LEVEL="LOUD": want DEBUG, INFO, WARNING or ERROR`,
+		`SERVER_PROT="1": unknown key in ` + path,
+		`SERVER_LISTEN_BACKLOG="99999999999999999999": out of range`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+}
+
+func TestRangesAreChecked(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		environ []string
+		want    string
+	}{
+		{"a port beyond 65535", []string{"SERVER_PORT=70000"}, `SERVER_PORT="70000": not within 0..65535`},
+		{"a zero backlog", []string{"SERVER_LISTEN_BACKLOG=0"}, `SERVER_LISTEN_BACKLOG="0": not within 1..65535`},
+		{"zero agencies", []string{"AGENCIES=0"}, `AGENCIES="0": not within 1..65535`},
+		{"an IP with a space", []string{"SERVER_IP=1.2.3 .4"}, `SERVER_IP="1.2.3 .4": not an IP address or host name`},
+		{"a negative timeout", []string{"SERVER_FRAME_TIMEOUT=-1s"}, `SERVER_FRAME_TIMEOUT="-1s": must be a positive duration`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s Server
+			err := load(&s, writeFile(t, ""), tt.environ)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want it to say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestClientNeedsItsIDAndDerivesItsDataFile(t *testing.T) {
+	t.Parallel()
+	var c Client
+	err := load(&c, writeFile(t, ""), nil)
+	if err == nil || !strings.Contains(err.Error(), "CLI_ID: required and not set") {
+		t.Fatalf("missing CLI_ID: %v", err)
+	}
+	c = Client{}
+	if err := load(&c, writeFile(t, "CLI_ID=3\n"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.DataFile != "./.data/agency-3.csv" || c.ServerAddress != "server:12345" || c.BatchMaxAmount != DefaultBatchMaxAmount {
+		t.Fatalf("got %+v", c)
+	}
+	if _, single := c.SingleBet(); single {
+		t.Fatal("single-bet mode without its keys")
+	}
+}
+
+func TestClientSingleBetNeedsAllFiveKeys(t *testing.T) {
+	t.Parallel()
+	var c Client
+	err := load(&c, writeFile(t, "CLI_ID=1\nNOMBRE=Santiago Lionel\nAPELLIDO=Lorca\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "missing: DOCUMENTO, NACIMIENTO, NUMERO") {
+		t.Fatalf("got %v", err)
+	}
+	c = Client{}
+	err = load(&c, writeFile(t, "CLI_ID=1\nNOMBRE=Santiago Lionel\nAPELLIDO=Lorca\nDOCUMENTO=30904465\nNACIMIENTO=1999-03-17\nNUMERO=7574\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, single := c.SingleBet(); !single || strings.Join(f, ",") != "Santiago Lionel,Lorca,30904465,1999-03-17,7574" {
+		t.Fatalf("got %v %v", f, single)
+	}
+}
+
+func TestClientAddressMustBeHostAndPort(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{"server", ":12345", "server:0", "server:http"} {
+		var c Client
+		err := load(&c, writeFile(t, ""), []string{"CLI_ID=1", "CLI_SERVER_ADDRESS=" + addr})
+		if err == nil || !strings.Contains(err.Error(), "CLI_SERVER_ADDRESS") {
+			t.Errorf("%q: got %v", addr, err)
+		}
+	}
+}
+
+func TestAMissingNamedFileIsAnError(t *testing.T) {
+	t.Parallel()
+	var s Server
+	err := load(&s, filepath.Join(t.TempDir(), "nope.env"), nil)
+	if err == nil || !strings.Contains(err.Error(), "nope.env") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTheDefaultFileIsReadFromTheWorkingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, DefaultFile), []byte("AGENCIES=9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	var s Server
+	if err := load(&s, "", nil); err != nil || s.Agencies != 9 {
+		t.Fatalf("got %+v, %v", s, err)
+	}
+}
+
+func TestAttrsListEveryEffectiveSetting(t *testing.T) {
+	t.Parallel()
+	s := Server{IP: "1.2.3.4", Port: 1, LogLevel: Level(slog.LevelWarn)}
+	attrs := Attrs(s)
+	if len(attrs) != 16 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
+		t.Fatalf("got %v", attrs)
+	}
+}
+
+func TestExampleFilesLoadAndDocumentEveryKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		path string
+		cfg  validator
+	}{
+		{"../cmd/server/.env.example", &Server{}},
+		{"../cmd/client/.env.example", &Client{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			if err := load(tt.cfg, tt.path, nil); err != nil {
+				t.Fatal(err)
+			}
+			text, err := os.ReadFile(tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, key := range keysOf(tt.cfg) {
+				if !strings.Contains(string(text), "\n"+key+"=") && !strings.Contains(string(text), "# "+key+"=") {
+					t.Errorf("%s does not document %s", tt.path, key)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,36 @@
+package env
+
+import (
+	"net"
+	"os"
+	"time"
+)
+
+// Healthcheck holds the settings of the echo health check.
+type Healthcheck struct {
+	Address  string        `env:"HEALTHCHECK_ADDRESS" envDefault:"127.0.0.1:12345"`
+	Message  string        `env:"HEALTHCHECK_MESSAGE" envDefault:"healthcheck"`
+	Timeout  time.Duration `env:"HEALTHCHECK_TIMEOUT" envDefault:"2s"`
+	Interval time.Duration `env:"HEALTHCHECK_INTERVAL" envDefault:"0s"`
+}
+
+// LoadHealthcheck loads the health check's settings from the .env file at
+// path (or ./.env) and the environment.
+func LoadHealthcheck(path string) (Healthcheck, error) {
+	var h Healthcheck
+	err := load(&h, path, os.Environ())
+	return h, err
+}
+
+func (h *Healthcheck) validate(p *problems) {
+	if _, _, err := net.SplitHostPort(h.Address); err != nil {
+		p.addf("HEALTHCHECK_ADDRESS", h.Address, "want host:port")
+	}
+	if len(h.Message) > 8187 {
+		p.addf("HEALTHCHECK_MESSAGE", h.Message[:16]+"...", "longer than an echo frame holds (8187 bytes)")
+	}
+	checkPositive(p, "HEALTHCHECK_TIMEOUT", h.Timeout)
+	if h.Interval < 0 {
+		p.addf("HEALTHCHECK_INTERVAL", h.Interval.String(), "must not be negative (0 checks once)")
+	}
+}

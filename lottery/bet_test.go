@@ -1,0 +1,94 @@
+package lottery
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var today = time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)
+
+func valid() Bet {
+	return Bet{Agency: 1, FirstName: "Santiago Lionel", LastName: "Lorca", Document: 30904465, Birthdate: "1999-03-17", Number: 7574}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(*Bet)
+		want   error
+	}{
+		{"a complete bet is valid", func(*Bet) {}, nil},
+		{"accented names are valid", func(b *Bet) { b.FirstName, b.LastName = "Ñandú", "Fornerón" }, nil},
+		{"names filling their fields exactly are valid", func(b *Bet) {
+			b.FirstName, b.LastName = strings.Repeat("a", MaxFirstNameBytes), strings.Repeat("b", MaxLastNameBytes)
+		}, nil},
+		{"a bettor born today is valid", func(b *Bet) { b.Birthdate = "2026-11-28" }, nil},
+		{"number zero and number 9999 are valid", func(b *Bet) { b.Number = 9999 }, nil},
+		{"agency zero is out of range", func(b *Bet) { b.Agency = 0 }, ErrAgency},
+		{"an agency beyond AGENCIES is out of range", func(b *Bet) { b.Agency = 6 }, ErrAgency},
+		{"an empty first name is refused", func(b *Bet) { b.FirstName = "" }, ErrFirstName},
+		{"a first name over 53 bytes is refused", func(b *Bet) { b.FirstName = strings.Repeat("é", 27) }, ErrFirstName},
+		{"a first name that is not UTF-8 is refused", func(b *Bet) { b.FirstName = "Jos\xe9" }, ErrFirstName},
+		{"a last name over 52 bytes is refused", func(b *Bet) { b.LastName = strings.Repeat("a", 53) }, ErrLastName},
+		{"a last name with a newline is refused", func(b *Bet) { b.LastName = "Lor\nca" }, ErrLastName},
+		{"document zero is refused", func(b *Bet) { b.Document = 0 }, ErrDocument},
+		{"February 30th is not a date", func(b *Bet) { b.Birthdate = "1999-02-30" }, ErrBirthdate},
+		{"a birthdate in another layout is refused", func(b *Bet) { b.Birthdate = "17/03/1999" }, ErrBirthdate},
+		{"a birthdate tomorrow is in the future", func(b *Bet) { b.Birthdate = "2026-11-29" }, ErrBirthdate},
+		{"number 10000 is out of range", func(b *Bet) { b.Number = 10000 }, ErrNumber},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := valid()
+			tt.change(&b)
+			err := b.Validate(5, today)
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOnlyTheWinningNumberWins(t *testing.T) {
+	t.Parallel()
+	b := valid()
+	if !b.Won() {
+		t.Fatal("7574 did not win")
+	}
+	b.Number = 7573
+	if b.Won() {
+		t.Fatal("7573 won")
+	}
+}
+
+func TestParseAgencyRecord(t *testing.T) {
+	t.Parallel()
+	b, err := ParseAgencyRecord(1, []string{"Santiago Lionel", "Lorca", "30904465", "1999-03-17", "7574"})
+	if err != nil || b != valid() {
+		t.Fatalf("got %+v, %v", b, err)
+	}
+	if back := b.AppendAgencyRecord(nil); strings.Join(back, ",") != "Santiago Lionel,Lorca,30904465,1999-03-17,7574" {
+		t.Fatalf("record back is %q", back)
+	}
+	bad := []struct {
+		name   string
+		fields []string
+		want   error
+	}{
+		{"a document that is not a number", []string{"a", "b", "12x", "1999-03-17", "1"}, ErrDocument},
+		{"a negative document", []string{"a", "b", "-3", "1999-03-17", "1"}, ErrDocument},
+		{"a number beyond 16 bits", []string{"a", "b", "1", "1999-03-17", "70000"}, ErrNumber},
+		{"four fields", []string{"a", "b", "1", "1999-03-17"}, nil},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseAgencyRecord(1, tt.fields)
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,99 @@
+package protocol
+
+import (
+	"fmt"
+	"io"
+
+	"quiniela/lottery"
+)
+
+// Request is one decoded request frame. Body aliases the Reader's buffer and
+// is valid only until the next ReadRequest.
+type Request struct {
+	Header
+	Body []byte
+}
+
+// Reader reads request frames from a stream into one reused buffer of
+// MaxFrameSize bytes: reading never allocates, whatever the peer claims.
+type Reader struct {
+	r   io.Reader
+	buf [MaxFrameSize]byte
+}
+
+// NewReader returns a Reader of the requests on r.
+func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
+
+// ReadRequest reads the next whole frame. A clean end of stream before a
+// frame is io.EOF; an end inside a frame is io.ErrUnexpectedEOF. A header
+// whose action is unknown or whose count is out of range is an error
+// (ErrUnknownAction, ErrCount) returned before reading any body: the stream
+// cannot be resynchronised after it.
+func (r *Reader) ReadRequest() (Request, error) {
+	head := r.buf[:HeaderSize]
+	if _, err := io.ReadFull(r.r, head); err != nil {
+		return Request{}, fmt.Errorf("reading header: %w", err)
+	}
+	h, err := DecodeHeader(head)
+	if err != nil {
+		return Request{Header: Header{Action: Action(head[0])}}, fmt.Errorf("reading header: %w", err)
+	}
+	size, _ := h.BodySize() // checked by DecodeHeader
+	body := r.buf[HeaderSize : HeaderSize+size]
+	if _, err := io.ReadFull(r.r, body); err != nil {
+		return Request{}, fmt.Errorf("reading %s body of %d bytes: %w", h.Action, size, unexpected(err))
+	}
+	return Request{Header: h, Body: body}, nil
+}
+
+// DecodeBatch appends the bets of a batch body to dst. On a malformed
+// record it returns the bets decoded so far and an error naming the record
+// (counted from 1).
+func DecodeBatch(dst []lottery.Bet, body []byte) ([]lottery.Bet, error) {
+	if len(body)%BetSize != 0 {
+		return dst, fmt.Errorf("%w: batch body of %d bytes is not a whole number of records", ErrRecord, len(body))
+	}
+	for i := 0; i < len(body); i += BetSize {
+		b, err := DecodeBet(body[i : i+BetSize])
+		if err != nil {
+			return dst, fmt.Errorf("bet %d: %w", i/BetSize+1, err)
+		}
+		dst = append(dst, b)
+	}
+	return dst, nil
+}
+
+// AppendBatch appends a whole batch request of the agency's bets to dst.
+func AppendBatch(dst []byte, agency uint16, bets []lottery.Bet) ([]byte, error) {
+	if len(bets) < 1 || len(bets) > MaxBatchCount {
+		return dst, fmt.Errorf("%w: batch of %d bets, want 1..%d", ErrCount, len(bets), MaxBatchCount)
+	}
+	start := len(dst)
+	dst = AppendHeader(dst, Header{Action: ActionBatch, Agency: agency, Count: uint16(len(bets))})
+	for i, b := range bets {
+		var err error
+		if dst, err = AppendBet(dst, b); err != nil {
+			return dst[:start], fmt.Errorf("bet %d: %w", i+1, err)
+		}
+	}
+	return dst, nil
+}
+
+// AppendEnd appends the request that says the agency has sent all its bets.
+func AppendEnd(dst []byte, agency uint16) []byte {
+	return AppendHeader(dst, Header{Action: ActionEnd, Agency: agency})
+}
+
+// AppendWinnersQuery appends the request for the agency's winners.
+func AppendWinnersQuery(dst []byte, agency uint16) []byte {
+	return AppendHeader(dst, Header{Action: ActionWinners, Agency: agency})
+}
+
+// AppendEcho appends an echo request carrying payload.
+func AppendEcho(dst []byte, agency uint16, payload []byte) ([]byte, error) {
+	if len(payload) > MaxEchoPayload {
+		return dst, fmt.Errorf("%w: echo of %d bytes, at most %d", ErrCount, len(payload), MaxEchoPayload)
+	}
+	dst = AppendHeader(dst, Header{Action: ActionEcho, Agency: agency, Count: uint16(len(payload))})
+	return append(dst, payload...), nil
+}

@@ -1,0 +1,354 @@
+// Package store keeps the central's bets durably in one CSV file (SPEC §5):
+// rows `agency,first_name,last_name,document,birthdate,number`, appended.
+//
+// A batch is all-or-nothing and on disk (fsync) before Append returns, and
+// concurrent appenders share fsyncs: one committer goroutine writes every
+// batch waiting at the time with one write and one fsync (group commit). The
+// file is held under an exclusive advisory lock (flock) for the life of the
+// Store. A torn last line left by a crash is cut off on Open; nothing else in
+// the file is ever rewritten. The package knows files, not the network.
+package store
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"quiniela/lottery"
+)
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("store: closed")
+
+// ErrLocked is returned by Open when another process holds the file.
+var ErrLocked = errors.New("store: file is locked by another process (is another server running on it?)")
+
+// Fields is the number of CSV fields of a stored row.
+const Fields = 1 + lottery.AgencyFields
+
+// maxGroupBytes bounds one group commit's write, so that a flood of
+// appenders cannot grow the write buffer without limit.
+const maxGroupBytes = 4 << 20
+
+// Store is an open bet file. Its methods are safe for concurrent use.
+type Store struct {
+	path string
+	file *os.File
+	log  *slog.Logger
+
+	commits chan *commit  // unbuffered: a received commit is always answered
+	closing chan struct{} // closed by Close: the committer stops taking commits
+	stopped chan struct{} // closed when the committer has returned
+	once    sync.Once
+	err     error // Close's result
+
+	// Owned by the committer goroutine.
+	size   int64
+	buf    []byte
+	failed error
+
+	syncs, batches, bets atomic.Int64
+}
+
+type commit struct {
+	rows []byte
+	bets int
+	done chan error
+}
+
+// Stats counts the work of a Store since Open.
+type Stats struct {
+	Syncs   int64 // fsyncs of appended data
+	Batches int64 // batches acknowledged
+	Bets    int64 // bets acknowledged
+}
+
+// Open opens (creating if needed) the bet file at path, takes its lock, cuts
+// off a torn last line, and starts the committer. log receives the recovery
+// and close lines; nil discards them.
+func Open(path string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+		}
+		return nil, fmt.Errorf("store: locking %s: %w", path, err)
+	}
+	s := &Store{
+		path: path, file: f, log: log,
+		commits: make(chan *commit),
+		closing: make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	if err := s.recover(); err != nil {
+		f.Close() // also releases the lock
+		return nil, err
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// recover cuts a torn last line (one without its newline) and makes the
+// file's directory entry durable.
+func (s *Store) recover() error {
+	info, err := s.file.Stat()
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	size := info.Size()
+	keep, err := lastNewlineEnd(s.file, size)
+	if err != nil {
+		return fmt.Errorf("store: reading the end of %s: %w", s.path, err)
+	}
+	if keep < size {
+		if err := s.file.Truncate(keep); err != nil {
+			return fmt.Errorf("store: cutting the torn last line of %s: %w", s.path, err)
+		}
+		if err := s.file.Sync(); err != nil {
+			return fmt.Errorf("store: syncing %s: %w", s.path, err)
+		}
+		s.log.Warn("store_recover", "result", "success", "path", s.path, "torn_bytes_cut", size-keep)
+	}
+	s.size = keep
+	return syncDir(filepath.Dir(s.path))
+}
+
+// lastNewlineEnd returns the offset just past the last '\n' among the first
+// size bytes of f (0 when there is none), reading backwards in chunks.
+func lastNewlineEnd(f *os.File, size int64) (int64, error) {
+	var chunk [4096]byte
+	for end := size; end > 0; {
+		start := max(end-int64(len(chunk)), 0)
+		b := chunk[:end-start]
+		if _, err := f.ReadAt(b, start); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("store: opening directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("store: syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Path is the file the store writes.
+func (s *Store) Path() string { return s.path }
+
+// Stats returns the counters since Open.
+func (s *Store) Stats() Stats {
+	return Stats{Syncs: s.syncs.Load(), Batches: s.batches.Load(), Bets: s.bets.Load()}
+}
+
+// Append stores a batch: when it returns nil, every bet of it is on disk;
+// when it returns an error, none of it was stored. Batches of one caller are
+// stored in the order of its calls.
+func (s *Store) Append(bets []lottery.Bet) error {
+	if len(bets) == 0 {
+		return nil
+	}
+	rows, err := AppendRows(nil, bets)
+	if err != nil {
+		return err
+	}
+	c := &commit{rows: rows, bets: len(bets), done: make(chan error, 1)}
+	select {
+	case s.commits <- c:
+	case <-s.stopped:
+		return ErrClosed
+	}
+	return <-c.done
+}
+
+// commitLoop is the only writer of the file. It takes one commit, then every
+// other commit already waiting, and stores them with one write and one fsync.
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	var group []*commit
+	for {
+		select {
+		case c := <-s.commits:
+			group = append(group[:0], c)
+			size := len(c.rows)
+		gather:
+			for size < maxGroupBytes {
+				select {
+				case c := <-s.commits:
+					group = append(group, c)
+					size += len(c.rows)
+				default:
+					break gather
+				}
+			}
+			s.commitGroup(group)
+			clear(group)
+		case <-s.closing:
+			return
+		}
+	}
+}
+
+func (s *Store) commitGroup(group []*commit) {
+	err := s.write(group)
+	for _, c := range group {
+		if err == nil {
+			s.batches.Add(1)
+			s.bets.Add(int64(c.bets))
+		}
+		c.done <- err
+	}
+}
+
+// write appends the rows of a group and syncs them. On any failure it cuts
+// the file back to where the group began, so nothing of it is half-stored.
+// A failed fsync leaves the page cache in an unknown state, so the store
+// refuses every later append rather than acknowledge on top of it.
+func (s *Store) write(group []*commit) error {
+	if s.failed != nil {
+		return s.failed
+	}
+	s.buf = s.buf[:0]
+	for _, c := range group {
+		s.buf = append(s.buf, c.rows...)
+	}
+	_, err := s.file.Write(s.buf)
+	if err == nil {
+		if err = s.file.Sync(); err == nil {
+			s.syncs.Add(1)
+			s.size += int64(len(s.buf))
+			return nil
+		}
+		s.failed = fmt.Errorf("store: %s failed an fsync earlier and takes no more bets: %w", s.path, err)
+	}
+	if terr := s.file.Truncate(s.size); terr != nil {
+		s.failed = fmt.Errorf("store: %s could not be cut back after a failed write (%v) and takes no more bets: %w", s.path, err, terr)
+	}
+	return fmt.Errorf("store: appending to %s: %w", s.path, err)
+}
+
+// Close stops taking batches, waits for the group being written, syncs the
+// file, releases its lock and closes it, and logs each step. Calling it
+// again returns the first result.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		close(s.closing)
+		<-s.stopped
+		if err := s.file.Sync(); err != nil {
+			s.err = fmt.Errorf("store: syncing %s: %w", s.path, err)
+			s.log.Error("flush_store", "result", "fail", "path", s.path, "error", err)
+		} else {
+			s.log.Info("flush_store", "result", "success", "path", s.path, "bets", s.bets.Load(), "fsyncs", s.syncs.Load())
+		}
+		if err := syscall.Flock(int(s.file.Fd()), syscall.LOCK_UN); err != nil {
+			s.err = errors.Join(s.err, fmt.Errorf("store: unlocking %s: %w", s.path, err))
+		}
+		if err := s.file.Close(); err != nil {
+			s.err = errors.Join(s.err, fmt.Errorf("store: closing %s: %w", s.path, err))
+		}
+		if s.err == nil {
+			s.log.Info("unlock_store", "result", "success", "path", s.path)
+		}
+	})
+	return s.err
+}
+
+// AppendRows appends the CSV rows of bets to dst. It refuses a bet with a
+// line break in a field, which would split its row and defeat torn-line
+// recovery; lottery.Bet.Validate never lets one through.
+func AppendRows(dst []byte, bets []lottery.Bet) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	w := csv.NewWriter(buf)
+	rec := make([]string, 0, Fields)
+	for _, b := range bets {
+		if hasLineBreak(b.FirstName) || hasLineBreak(b.LastName) || hasLineBreak(b.Birthdate) {
+			return dst, fmt.Errorf("store: bet of document %d has a line break in a field", b.Document)
+		}
+		rec = append(rec[:0], strconv.FormatUint(uint64(b.Agency), 10))
+		rec = b.AppendAgencyRecord(rec)
+		if err := w.Write(rec); err != nil {
+			return dst, err
+		}
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
+func hasLineBreak(s string) bool {
+	return strings.ContainsAny(s, "\r\n")
+}
+
+// Scan calls fn with every bet stored when it starts, in file order, reading
+// the file as a stream in constant memory. It may run while others append.
+func (s *Store) Scan(fn func(lottery.Bet) error) error {
+	info, err := s.file.Stat()
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	return Read(io.LimitReader(f, info.Size()), fn)
+}
+
+// Read streams the bets of a bet file from r to fn. A malformed row is an
+// error naming its line.
+func Read(r io.Reader, fn func(lottery.Bet) error) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = Fields
+	cr.ReuseRecord = true
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		b, err := parseRow(rec)
+		if err != nil {
+			line, _ := cr.FieldPos(0)
+			return fmt.Errorf("store: line %d: %w", line, err)
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+}
+
+func parseRow(rec []string) (lottery.Bet, error) {
+	agency, err := strconv.ParseUint(rec[0], 10, 16)
+	if err != nil {
+		return lottery.Bet{}, fmt.Errorf("agency %q is not a number", rec[0])
+	}
+	return lottery.ParseAgencyRecord(uint16(agency), rec[1:])
+}
