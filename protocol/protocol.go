@@ -86,6 +86,9 @@ const (
 	// CodeStorage: the central could not store the batch; nothing of it was
 	// acknowledged.
 	CodeStorage Code = -8
+	// CodeInternal: the central failed while handling the request (and
+	// recovered); whether a batch was stored is unknown: ask again.
+	CodeInternal Code = -9
 )
 
 var codeNames = map[Code]string{
@@ -98,6 +101,7 @@ var codeNames = map[Code]string{
 	CodeAfterEnd:       "bets after end",
 	CodeShuttingDown:   "shutting down",
 	CodeStorage:        "storage failure",
+	CodeInternal:       "internal error",
 }
 
 func (c Code) String() string {

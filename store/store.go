@@ -53,10 +53,11 @@ type Store struct {
 	err     error // Close's result
 
 	// Owned by the committer goroutine.
-	size   int64
+	size   int64 // bytes on disk, all of them whole rows
 	buf    []byte
 	failed error
 
+	committed            atomic.Int64 // size, for readers
 	syncs, batches, bets atomic.Int64
 }
 
@@ -127,6 +128,7 @@ func (s *Store) recover() error {
 		s.log.Warn("store_recover", "result", "success", "path", s.path, "torn_bytes_cut", size-keep)
 	}
 	s.size = keep
+	s.committed.Store(keep)
 	return syncDir(filepath.Dir(s.path))
 }
 
@@ -244,6 +246,7 @@ func (s *Store) write(group []*commit) error {
 		if err = s.file.Sync(); err == nil {
 			s.syncs.Add(1)
 			s.size += int64(len(s.buf))
+			s.committed.Store(s.size)
 			return nil
 		}
 		s.failed = fmt.Errorf("store: %s failed an fsync earlier and takes no more bets: %w", s.path, err)
@@ -305,19 +308,16 @@ func hasLineBreak(s string) bool {
 	return strings.ContainsAny(s, "\r\n")
 }
 
-// Scan calls fn with every bet stored when it starts, in file order, reading
-// the file as a stream in constant memory. It may run while others append.
+// Scan calls fn with every bet acknowledged when it starts, in file order,
+// reading the file as a stream in constant memory. It may run while others
+// append, and after Close.
 func (s *Store) Scan(fn func(lottery.Bet) error) error {
-	info, err := s.file.Stat()
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
 	f, err := os.Open(s.path)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer f.Close()
-	return Read(io.LimitReader(f, info.Size()), fn)
+	return Read(io.LimitReader(f, s.committed.Load()), fn)
 }
 
 // Read streams the bets of a bet file from r to fn. A malformed row is an

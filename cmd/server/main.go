@@ -1,0 +1,75 @@
+// Command server is the lottery central. It only wires: configuration,
+// logging, the store, and the supervised tree of package supervisor.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"quiniela/cmd/internal/logline"
+	"quiniela/env"
+	"quiniela/store"
+	"quiniela/supervisor"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	envFile := flag.String("env-file", "", "settings file to load instead of ./.env")
+	flag.Parse()
+
+	cfg, err := env.LoadServer(*envFile)
+	if err != nil {
+		slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
+		return 2
+	}
+	log := slog.New(logline.New(os.Stdout, slog.Level(cfg.LogLevel)))
+	log.Info("config", append([]any{"result", "success"}, env.Attrs(cfg)...)...)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go onSignals(log, cancel)
+
+	st, err := store.Open(cfg.StoragePath, log)
+	if err != nil {
+		log.Error("open_store", "result", "fail", "path", cfg.StoragePath, "error", err)
+		return 1
+	}
+	srv := supervisor.New(supervisor.Config{
+		Address:         cfg.Address(),
+		Backlog:         cfg.ListenBacklog,
+		Agencies:        cfg.Agencies,
+		FrameTimeout:    cfg.FrameTimeout,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	}, st, log)
+	serveErr := srv.Serve(ctx)
+	// The store outlives the tree: it is closed last, once no session can
+	// append any more.
+	closeErr := st.Close()
+	if serveErr != nil || closeErr != nil {
+		log.Error("shutdown", "result", "fail", "error", fmt.Sprint(serveErr, " ", closeErr))
+		return 1
+	}
+	log.Info("shutdown", "result", "success")
+	return 0
+}
+
+// onSignals cancels ctx on the first SIGTERM or SIGINT and exits at once,
+// with a non-zero code, on the second.
+func onSignals(log *slog.Logger, cancel context.CancelFunc) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	sig := <-sigs
+	log.Info("shutdown", "result", "in_progress", "signal", sig.String())
+	cancel()
+	sig = <-sigs
+	log.Error("shutdown", "result", "fail", "signal", sig.String(), "error", "second signal: exiting at once")
+	os.Exit(130)
+}

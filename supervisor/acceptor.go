@@ -1,0 +1,73 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/thejerf/suture/v4"
+)
+
+// Accept errors that are not the listener closing back off from
+// minAcceptBackoff, doubling up to maxAcceptBackoff.
+const (
+	minAcceptBackoff = 10 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
+// acceptor holds the listener and hands each connection to a new session in
+// the agencies supervisor. The Server closes the listener on shutdown; an
+// Accept error after that is the normal way out.
+type acceptor struct {
+	srv      *Server
+	ln       net.Listener
+	agencies *suture.Supervisor
+	drain    time.Duration
+}
+
+func (a *acceptor) String() string { return "acceptor@" + a.ln.Addr().String() }
+
+func (a *acceptor) Serve(ctx context.Context) error {
+	// Closing the listener is the Server's job (it orders the shutdown);
+	// here cancellation must only wake Accept, which a past deadline does.
+	if dl, ok := a.ln.(interface{ SetDeadline(time.Time) error }); ok {
+		stop := context.AfterFunc(ctx, func() { dl.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	backoff := minAcceptBackoff
+	for {
+		conn, err := a.ln.Accept()
+		if err != nil {
+			if a.srv.shuttingDown.Load() || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("%w: listener closed", suture.ErrDoNotRestart)
+			}
+			a.srv.log.Warn("accept", "result", "fail", "error", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return fmt.Errorf("%w: listener closed", suture.ErrDoNotRestart)
+			}
+			backoff = min(2*backoff, maxAcceptBackoff)
+			continue
+		}
+		backoff = minAcceptBackoff
+		a.start(conn)
+	}
+}
+
+// start registers a session for conn before handing it to the supervisor,
+// so that the shutdown's last step finds and closes it whatever happens:
+// Add on a stopping supervisor silently does nothing.
+func (a *acceptor) start(conn net.Conn) {
+	s := newSession(a.srv, conn, a.drain)
+	a.srv.conns.add(s)
+	if a.srv.shuttingDown.Load() {
+		s.closeConn(a.srv.log, "shutting down")
+		a.srv.conns.remove(s)
+		return
+	}
+	a.srv.log.Debug("accept", "result", "success", "peer", conn.RemoteAddr().String())
+	a.agencies.Add(s)
+}

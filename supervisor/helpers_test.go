@@ -1,0 +1,214 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"quiniela/lottery"
+	"quiniela/protocol"
+	"quiniela/store"
+)
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// count counts the log lines with msg=action that contain every part.
+func (b *syncBuffer) count(action string, parts ...string) int {
+	n := 0
+	for _, line := range strings.Split(b.String(), "\n") {
+		if !strings.Contains(line, "msg="+action+" ") {
+			continue
+		}
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+type testServer struct {
+	srv   *Server
+	store *store.Store
+	addr  string
+	logs  *syncBuffer
+	stop  func() // cancels Serve and waits for it
+}
+
+func testConfig() Config {
+	return Config{
+		Address: "127.0.0.1:0", Backlog: 128, Agencies: 5,
+		FrameTimeout: 5 * time.Second, ShutdownTimeout: 1500 * time.Millisecond,
+	}
+}
+
+// startServer runs a central on a free loopback port with a real store.
+func startServer(t testing.TB, cfg Config, hook func(uint16, protocol.Request)) *testServer {
+	t.Helper()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	st, err := store.Open(filepath.Join(t.TempDir(), "bets.csv"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(cfg, st, log)
+	srv.beforeHandle = hook
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	wait, cancelWait := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelWait()
+	addr, err := srv.Addr(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	ts := &testServer{srv: srv, store: st, addr: addr.String(), logs: logs}
+	ts.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-served; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			if err := st.Close(); err != nil {
+				t.Errorf("closing the store: %v", err)
+			}
+		})
+	}
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+func (ts *testServer) storedBets(t testing.TB) []lottery.Bet {
+	t.Helper()
+	var bets []lottery.Bet
+	if err := ts.store.Scan(func(b lottery.Bet) error { bets = append(bets, b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return bets
+}
+
+// agencyConn speaks the wire protocol as an agency would.
+type agencyConn struct {
+	t    testing.TB
+	conn net.Conn
+}
+
+func dial(t testing.TB, addr string) *agencyConn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	return &agencyConn{t: t, conn: conn}
+}
+
+func (c *agencyConn) send(frame []byte) {
+	c.t.Helper()
+	if _, err := c.conn.Write(frame); err != nil {
+		c.t.Fatalf("sending: %v", err)
+	}
+}
+
+func (c *agencyConn) code() protocol.Code {
+	c.t.Helper()
+	code, err := protocol.ReadCode(c.conn)
+	if err != nil {
+		c.t.Fatalf("reading a reply: %v", err)
+	}
+	return code
+}
+
+func (c *agencyConn) batch(agency uint16, bets []lottery.Bet) protocol.Code {
+	c.t.Helper()
+	frame, err := protocol.AppendBatch(nil, agency, bets)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.send(frame)
+	return c.code()
+}
+
+func (c *agencyConn) end(agency uint16) protocol.Code {
+	c.t.Helper()
+	c.send(protocol.AppendEnd(nil, agency))
+	return c.code()
+}
+
+func (c *agencyConn) winners(agency uint16) (protocol.Code, []uint32) {
+	c.t.Helper()
+	c.send(protocol.AppendWinnersQuery(nil, agency))
+	code, docs, err := protocol.ReadWinners(c.conn)
+	if err != nil {
+		c.t.Fatalf("reading winners: %v", err)
+	}
+	return code, docs
+}
+
+// closedByServer reports whether the server has closed the connection: a
+// read returns EOF (or a reset) rather than data or a timeout.
+func (c *agencyConn) closedByServer() bool {
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [1]byte
+	_, err := c.conn.Read(b[:])
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return false
+	}
+	return err != nil
+}
+
+// bets makes n valid bets of an agency, documents from first on; every
+// tenth plays the winning number.
+func bets(agency uint16, first uint32, n int) []lottery.Bet {
+	out := make([]lottery.Bet, n)
+	for i := range out {
+		doc := first + uint32(i)
+		num := uint16(doc % 10000)
+		if doc%10 == 0 {
+			num = lottery.WinningNumber
+		} else if num == lottery.WinningNumber {
+			num++
+		}
+		out[i] = lottery.Bet{Agency: agency, FirstName: fmt.Sprintf("Nombre %d", doc), LastName: "Fornerón",
+			Document: doc, Birthdate: "1990-05-17", Number: num}
+	}
+	return out
+}
+
+func winnersAmong(bs []lottery.Bet) []uint32 {
+	var w []uint32
+	for _, b := range bs {
+		if b.Won() {
+			w = append(w, b.Document)
+		}
+	}
+	return w
+}

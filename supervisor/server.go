@@ -1,0 +1,224 @@
+// Package supervisor is the lottery central: a suture tree whose root holds
+// the acceptor (the listener) and a child supervisor with one service per
+// agency session, the draw barrier those sessions share, and the order in
+// which it all shuts down. It is handed its settings and its store; it
+// never reads configuration itself.
+//
+// Shutdown follows net/http's: mark shutting down, close the listener, let
+// every session finish the frame in hand (a batch being stored is stored
+// and acknowledged), close the connections, wait for the tree, and return,
+// every wait bounded; the caller closes the store last.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/thejerf/suture/v4"
+
+	"quiniela/lottery"
+	"quiniela/protocol"
+)
+
+// Store is what the central needs of its bet file: an all-or-nothing,
+// durable append. *store.Store implements it.
+type Store interface {
+	Append(bets []lottery.Bet) error
+}
+
+// Config holds the central's settings.
+type Config struct {
+	Address  string // host:port to listen on (port 0: any free port)
+	Backlog  int    // the listener's accept-queue length
+	Agencies int    // agencies that must end before the draw: 1..Agencies
+	// FrameTimeout bounds how long the rest of a frame may take once its
+	// first byte has arrived, and how long a reply may take to write.
+	FrameTimeout time.Duration
+	// ShutdownTimeout bounds the whole shutdown after the signal.
+	ShutdownTimeout time.Duration
+	// WinnersHold is how long a winners query of an agency that has ended
+	// may wait for the draw before the answer "not yet" (-1).
+	WinnersHold time.Duration
+}
+
+// DefaultWinnersHold keeps a waiting agency's query open long enough to hear
+// of the draw at once, and short enough to stay below any client's reply
+// timeout.
+const DefaultWinnersHold = time.Second
+
+// Server is the central. Create it with New and run it with Serve.
+type Server struct {
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	draw  *draw
+	conns *sessions
+
+	shuttingDown atomic.Bool
+	ready        chan struct{} // closed once the listener is open
+	addr         net.Addr
+
+	// beforeHandle, when set by tests, runs before each request is handled
+	// (to inject panics).
+	beforeHandle func(agency uint16, req protocol.Request)
+}
+
+// New returns a central that stores into st and logs to log.
+func New(cfg Config, st Store, log *slog.Logger) *Server {
+	if cfg.WinnersHold == 0 {
+		cfg.WinnersHold = DefaultWinnersHold
+	}
+	return &Server{
+		cfg:   cfg,
+		store: st,
+		log:   log,
+		draw:  newDraw(cfg.Agencies),
+		conns: newSessions(),
+		ready: make(chan struct{}),
+	}
+}
+
+// Addr waits until the listener is open (or ctx ends) and returns its
+// address: tests listen on port 0.
+func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
+	select {
+	case <-s.ready:
+		return s.addr, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Serve listens, runs the tree until ctx ends, then shuts down in order and
+// returns nil, or the error that kept it from serving.
+func (s *Server) Serve(ctx context.Context) error {
+	ln, err := listen(s.cfg.Address, s.cfg.Backlog)
+	if err != nil {
+		s.log.Error("listen", "result", "fail", "address", s.cfg.Address, "error", err)
+		return err
+	}
+	s.addr = ln.Addr()
+	s.log.Info("listen", "result", "success", "address", s.addr.String(), "backlog", s.cfg.Backlog)
+
+	// Suture's timeouts nest inside the shutdown bound: sessions drain first,
+	// the agencies supervisor waits a little longer, the root longer still.
+	drain := s.cfg.ShutdownTimeout / 2
+	agencies := suture.New("agencies", suture.Spec{
+		EventHook:      s.eventHook,
+		Timeout:        drain + s.cfg.ShutdownTimeout/6,
+		FailureBackoff: 250 * time.Millisecond,
+	})
+	root := suture.New("central", suture.Spec{
+		EventHook: s.eventHook,
+		Timeout:   drain + s.cfg.ShutdownTimeout/3,
+	})
+	root.Add(&acceptor{srv: s, ln: ln, agencies: agencies, drain: drain})
+	root.Add(agencies)
+
+	treeCtx, stopTree := context.WithCancel(context.Background())
+	defer stopTree()
+	treeDone := root.ServeBackground(treeCtx)
+	close(s.ready)
+
+	select {
+	case <-ctx.Done():
+	case err := <-treeDone:
+		// The tree never stops by itself; if it does, shut down what is left.
+		s.log.Error("supervisor", "result", "fail", "error", err)
+		treeDone = nil
+	}
+
+	// 1. Mark: from here on, no new session starts and no new frame is taken.
+	s.shuttingDown.Store(true)
+	// 2. Close the listener: wakes Accept.
+	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Error("close_listener", "result", "fail", "address", s.addr.String(), "error", err)
+	} else {
+		s.log.Info("close_listener", "result", "success", "address", s.addr.String())
+	}
+	// 3. Stop the tree: each session finishes the frame in hand, then closes
+	// its connection; suture bounds the wait.
+	stopTree()
+	if treeDone != nil {
+		<-treeDone
+	}
+	// 4. Whatever session did not stop in time loses its connection now.
+	s.conns.closeAll(s.log)
+	return nil
+}
+
+// eventHook logs the tree's events. It runs on suture's loop, so it only
+// writes a line.
+func (s *Server) eventHook(e suture.Event) {
+	switch ev := e.(type) {
+	case suture.EventServicePanic:
+		s.log.Error("session_panic", "result", "fail", "service", ev.ServiceName, "panic", ev.PanicMsg, "restarting", ev.Restarting)
+	case suture.EventServiceTerminate:
+		s.log.Warn("service_terminate", "result", "fail", "service", ev.ServiceName, "error", fmt.Sprint(ev.Err), "restarting", ev.Restarting)
+	case suture.EventStopTimeout:
+		s.log.Error("stop_service", "result", "fail", "service", ev.ServiceName, "error", "did not stop in time")
+	case suture.EventBackoff:
+		s.log.Warn("supervisor_backoff", "result", "in_progress", "supervisor", ev.SupervisorName)
+	case suture.EventResume:
+		s.log.Info("supervisor_resume", "result", "success", "supervisor", ev.SupervisorName)
+	}
+}
+
+// sessions is the keyed map of live sessions: every connection, and the
+// session that speaks for each agency.
+type sessions struct {
+	mu       sync.Mutex
+	all      map[*session]struct{}
+	byAgency map[uint16]*session
+}
+
+func newSessions() *sessions {
+	return &sessions{all: map[*session]struct{}{}, byAgency: map[uint16]*session{}}
+}
+
+func (m *sessions) add(s *session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.all[s] = struct{}{}
+}
+
+// bind makes s the session of agency and returns the one it replaces, if
+// any.
+func (m *sessions) bind(agency uint16, s *session) (replaced *session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.byAgency[agency]
+	m.byAgency[agency] = s
+	if old == s {
+		return nil
+	}
+	return old
+}
+
+func (m *sessions) remove(s *session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.all, s)
+	if a := uint16(s.agency.Load()); a != 0 && m.byAgency[a] == s {
+		delete(m.byAgency, a)
+	}
+}
+
+// closeAll closes the connection of every session still registered.
+func (m *sessions) closeAll(log *slog.Logger) {
+	m.mu.Lock()
+	left := make([]*session, 0, len(m.all))
+	for s := range m.all {
+		left = append(left, s)
+	}
+	m.mu.Unlock()
+	for _, s := range left {
+		s.closeConn(log, "forced")
+	}
+}

@@ -1,0 +1,398 @@
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"quiniela/lottery"
+	"quiniela/protocol"
+)
+
+func TestFiveAgenciesEachGetExactlyTheirOwnWinnersAfterOneDraw(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, testConfig(), nil)
+	const perAgency = 3000
+	type result struct {
+		agency  uint16
+		sent    []lottery.Bet
+		winners []uint32
+		err     error
+	}
+	results := make(chan result, 5)
+	var wg sync.WaitGroup
+	for a := uint16(1); a <= 5; a++ {
+		wg.Go(func() {
+			c := dial(t, ts.addr)
+			all := bets(a, uint32(a)*1_000_000, perAgency)
+			r := result{agency: a, sent: all}
+			for i := 0; i < len(all); i += protocol.MaxBatchCount {
+				if code := c.batch(a, all[i:min(i+protocol.MaxBatchCount, len(all))]); code != protocol.CodeOK {
+					r.err = fmt.Errorf("agency %d batch at %d: %v", a, i, code)
+					results <- r
+					return
+				}
+			}
+			if code := c.end(a); code != protocol.CodeOK {
+				r.err = fmt.Errorf("agency %d end: %v", a, code)
+				results <- r
+				return
+			}
+			for {
+				code, docs := c.winners(a)
+				if code == protocol.CodeOK {
+					r.winners = docs
+					break
+				}
+				if code != protocol.CodeDrawPending {
+					r.err = fmt.Errorf("agency %d winners: %v", a, code)
+					break
+				}
+			}
+			results <- r
+		})
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		want := winnersAmong(r.sent)
+		if !slices.Equal(r.winners, want) {
+			t.Errorf("agency %d got %d winners, want its own %d", r.agency, len(r.winners), len(want))
+		}
+	}
+	if n := ts.logs.count("sorteo", "result=success"); n != 1 {
+		t.Fatalf("the draw was logged %d times, want once", n)
+	}
+	if got := len(ts.storedBets(t)); got != 5*perAgency {
+		t.Fatalf("stored %d bets, want %d", got, 5*perAgency)
+	}
+}
+
+func TestBadRequestsGetTheirCodeAndLeaveTheStoreUnchanged(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, testConfig(), nil)
+	good := bets(1, 100, 3)
+
+	c := dial(t, ts.addr)
+	if code, _ := c.winners(1); code != protocol.CodeDrawPending {
+		t.Fatalf("winners before the draw: %v, want %v", code, protocol.CodeDrawPending)
+	}
+	if code := c.batch(1, good); code != protocol.CodeOK {
+		t.Fatalf("a good batch: %v", code)
+	}
+
+	future := bets(1, 200, 2)
+	future[1].Birthdate = "2999-01-01"
+	otherAgency := bets(1, 300, 2)
+	otherAgency[0].Agency = 2
+	tests := []struct {
+		name  string
+		frame func() []byte
+		want  protocol.Code
+	}{
+		{"a batch with one invalid bet is refused whole", func() []byte { f, _ := protocol.AppendBatch(nil, 1, future); return f }, protocol.CodeInvalidBet},
+		{"a bet of another agency in the batch is a mismatch", func() []byte { f, _ := protocol.AppendBatch(nil, 1, otherAgency); return f }, protocol.CodeAgencyMismatch},
+		{"a header of another agency on this connection is a mismatch", func() []byte { f, _ := protocol.AppendBatch(nil, 2, bets(2, 1, 1)); return f }, protocol.CodeAgencyMismatch},
+		{"an agency beyond AGENCIES is unknown", func() []byte { return protocol.AppendEnd(nil, 6) }, protocol.CodeUnknownAgency},
+		{"agency zero is unknown", func() []byte { return protocol.AppendWinnersQuery(nil, 0) }, protocol.CodeUnknownAgency},
+		{"a malformed record is malformed", func() []byte {
+			f, _ := protocol.AppendBatch(nil, 1, bets(1, 400, 1))
+			f[protocol.HeaderSize] = 'X'
+			return f
+		}, protocol.CodeMalformed},
+	}
+	for _, tt := range tests {
+		c.send(tt.frame())
+		if got := c.code(); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if code := c.end(1); code != protocol.CodeOK {
+		t.Fatalf("end: %v", code)
+	}
+	if code := c.end(1); code != protocol.CodeOK {
+		t.Fatalf("a repeated end: %v", code)
+	}
+	if code := c.batch(1, bets(1, 500, 1)); code != protocol.CodeAfterEnd {
+		t.Fatalf("bets after end: %v, want %v", code, protocol.CodeAfterEnd)
+	}
+	// A framing error is answered, then the connection is closed.
+	c.send([]byte{'B', 0, 1, 0, 64})
+	if got := c.code(); got != protocol.CodeMalformed {
+		t.Fatalf("oversized count: %v", got)
+	}
+	if !c.closedByServer() {
+		t.Fatal("the connection stayed open after an oversized count")
+	}
+	// A truncated frame is never stored: its connection ends mid-frame.
+	t2 := dial(t, ts.addr)
+	frame, _ := protocol.AppendBatch(nil, 2, bets(2, 600, 5))
+	t2.send(frame[:len(frame)-10])
+	t2.conn.(*net.TCPConn).CloseWrite()
+	if !t2.closedByServer() {
+		t.Fatal("a truncated frame did not end its connection")
+	}
+
+	ts.stop()
+	stored := ts.storedBets(t)
+	if !slices.Equal(stored, good) {
+		t.Fatalf("the store holds %d bets, want only the %d of the good batch", len(stored), len(good))
+	}
+}
+
+func TestAWinnersQueryHeldBeforeTheDrawIsAnsweredWhenItHappens(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Agencies = 2
+	cfg.WinnersHold = time.Minute // long, so that only the draw can answer
+	asked := make(chan struct{}, 1)
+	ts := startServer(t, cfg, func(agency uint16, req protocol.Request) {
+		if req.Action == protocol.ActionWinners && agency == 1 {
+			asked <- struct{}{}
+		}
+	})
+	first, second := dial(t, ts.addr), dial(t, ts.addr)
+	mine := bets(1, 10, 20)
+	if first.batch(1, mine) != protocol.CodeOK || first.end(1) != protocol.CodeOK {
+		t.Fatal("agency 1 could not send")
+	}
+	first.send(protocol.AppendWinnersQuery(nil, 1))
+	<-asked
+	if second.end(2) != protocol.CodeOK {
+		t.Fatal("agency 2 could not end")
+	}
+	code, docs, err := protocol.ReadWinners(first.conn)
+	if err != nil || code != protocol.CodeOK || !slices.Equal(docs, winnersAmong(mine)) {
+		t.Fatalf("held query got %v %v %v, want agency 1's winners", code, docs, err)
+	}
+}
+
+func TestAPanickingSessionIsRestartedAndOthersCarryOn(t *testing.T) {
+	t.Parallel()
+	var once sync.Once
+	ts := startServer(t, testConfig(), func(agency uint16, req protocol.Request) {
+		if agency == 2 && req.Action == protocol.ActionBatch {
+			once.Do(func() { panic("injected fault") })
+		}
+	})
+	one, two := dial(t, ts.addr), dial(t, ts.addr)
+	if code := one.batch(1, bets(1, 1, 5)); code != protocol.CodeOK {
+		t.Fatalf("agency 1: %v", code)
+	}
+	// Bind agency 2 first, so that its next batch reaches the hook.
+	if code, _ := two.winners(2); code != protocol.CodeDrawPending {
+		t.Fatalf("agency 2 winners: %v", code)
+	}
+	if code := two.batch(2, bets(2, 1, 5)); code != protocol.CodeInternal {
+		t.Fatalf("the batch that panicked got %v, want %v", code, protocol.CodeInternal)
+	}
+	if code := two.batch(2, bets(2, 1, 5)); code != protocol.CodeOK {
+		t.Fatalf("agency 2 after the restart: %v", code)
+	}
+	if code := one.batch(1, bets(1, 6, 5)); code != protocol.CodeOK {
+		t.Fatalf("agency 1 after agency 2's panic: %v", code)
+	}
+	if n := ts.logs.count("session_panic"); n != 1 {
+		t.Fatalf("logged %d panics, want 1:\n%s", n, ts.logs)
+	}
+	if got := len(ts.storedBets(t)); got != 15 {
+		t.Fatalf("stored %d bets, want 15", got)
+	}
+}
+
+func TestEchoReturnsTheIdenticalBytes(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, testConfig(), nil)
+	c := dial(t, ts.addr)
+	for _, payload := range [][]byte{nil, []byte("hola"), bytes.Repeat([]byte{0xA5}, protocol.MaxEchoPayload)} {
+		frame, _ := protocol.AppendEcho(nil, 9, payload)
+		c.send(frame)
+		got := make([]byte, len(frame))
+		if _, err := io.ReadFull(c.conn, got); err != nil || !bytes.Equal(got, frame) {
+			t.Fatalf("echo of %d bytes came back as %d bytes (%v)", len(payload), len(got), err)
+		}
+	}
+}
+
+func TestANewerConnectionOfAnAgencyReplacesTheOlder(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, testConfig(), nil)
+	older := dial(t, ts.addr)
+	if older.batch(3, bets(3, 1, 2)) != protocol.CodeOK {
+		t.Fatal("older connection could not send")
+	}
+	newer := dial(t, ts.addr)
+	if code := newer.batch(3, bets(3, 3, 2)); code != protocol.CodeOK {
+		t.Fatalf("newer connection: %v", code)
+	}
+	if !older.closedByServer() {
+		t.Fatal("the older connection was not closed")
+	}
+	if ts.logs.count("session_replaced") != 1 {
+		t.Fatalf("no session_replaced line:\n%s", ts.logs)
+	}
+}
+
+func TestAStalledFrameIsCutWithoutAffectingOthers(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.FrameTimeout = 200 * time.Millisecond
+	ts := startServer(t, cfg, nil)
+	staller := dial(t, ts.addr)
+	staller.send([]byte{'B', 0, 1}) // half a header, then nothing
+	other := dial(t, ts.addr)
+	if code := other.batch(2, bets(2, 1, 3)); code != protocol.CodeOK {
+		t.Fatalf("another agency while one stalls: %v", code)
+	}
+	if !staller.closedByServer() {
+		t.Fatal("the stalled connection was not closed")
+	}
+	if code := other.batch(2, bets(2, 4, 3)); code != protocol.CodeOK {
+		t.Fatalf("another agency after the stall: %v", code)
+	}
+}
+
+func TestHundredsOfSimultaneousConnectionsAreServed(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, testConfig(), nil)
+	const n = 300
+	conns := make([]*agencyConn, n)
+	for i := range conns {
+		conns[i] = dial(t, ts.addr)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i, c := range conns {
+		wg.Go(func() {
+			frame, _ := protocol.AppendEcho(nil, 0, []byte(fmt.Sprint("conn ", i)))
+			if _, err := c.conn.Write(frame); err != nil {
+				errs <- err
+				return
+			}
+			_, p, err := protocol.ReadEcho(c.conn)
+			if err != nil || string(p) != fmt.Sprint("conn ", i) {
+				errs <- fmt.Errorf("conn %d: %q %v", i, p, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestShutdownClosesListenerThenConnectionsPromptly(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, testConfig(), nil)
+	idle := dial(t, ts.addr)
+	if idle.batch(4, bets(4, 1, 1)) != protocol.CodeOK {
+		t.Fatal("could not send")
+	}
+	start := time.Now()
+	ts.stop()
+	took := time.Since(start)
+	if !idle.closedByServer() {
+		t.Fatal("an idle agency's connection survived the shutdown")
+	}
+	if _, err := net.DialTimeout("tcp", ts.addr, time.Second); err == nil {
+		t.Fatal("the listener still accepts after the shutdown")
+	}
+	logs := ts.logs.String()
+	order := []string{"msg=close_listener", "msg=close_connection", "msg=flush_store"}
+	last := -1
+	for _, l := range order {
+		i := bytes.Index([]byte(logs), []byte(l))
+		if i <= last {
+			t.Fatalf("%s missing or out of order in:\n%s", l, logs)
+		}
+		last = i
+	}
+	t.Logf("shutdown with an idle agency took %v", took)
+}
+
+func TestTheBacklogReallySetsTheAcceptQueue(t *testing.T) {
+	t.Parallel()
+	const backlog = 2
+	ln, err := listen("127.0.0.1:0", backlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// Nothing accepts: the kernel queues backlog+1 handshakes, then drops
+	// SYNs, so later dials cannot complete.
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range backlog + 1 {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("dial %d within the queue: %v", len(conns)+1, err)
+		}
+		conns = append(conns, c)
+	}
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 300*time.Millisecond)
+	if err == nil {
+		c.Close()
+		t.Fatalf("a dial beyond backlog %d completed: the backlog was not applied", backlog)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("dial beyond the queue: %v, want a timeout", err)
+		}
+	}
+}
+
+func BenchmarkIngest(b *testing.B) {
+	for _, agencies := range []int{1, 5, 20} {
+		b.Run(fmt.Sprintf("agencies=%d", agencies), func(b *testing.B) {
+			cfg := testConfig()
+			cfg.Agencies = agencies
+			ts := startServer(b, cfg, nil)
+			frames := make([][]byte, agencies)
+			conns := make([]*agencyConn, agencies)
+			for i := range agencies {
+				frames[i], _ = protocol.AppendBatch(nil, uint16(i+1), bets(uint16(i+1), 1, protocol.MaxBatchCount))
+				conns[i] = dial(b, ts.addr)
+			}
+			per := b.N/agencies + 1
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for i := range agencies {
+				wg.Go(func() {
+					c := conns[i]
+					for range per {
+						c.conn.SetDeadline(time.Now().Add(30 * time.Second))
+						if _, err := c.conn.Write(frames[i]); err != nil {
+							b.Error(err)
+							return
+						}
+						if code, err := protocol.ReadCode(c.conn); err != nil || code != protocol.CodeOK {
+							b.Error(code, err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			st := ts.store.Stats()
+			b.ReportMetric(float64(st.Bets)/b.Elapsed().Seconds(), "bets/s")
+			b.ReportMetric(float64(st.Syncs)/float64(st.Batches), "fsyncs/batch")
+		})
+	}
+}
