@@ -30,6 +30,9 @@ lint: ## gofmt check and go vet
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+run-server: build ## run the central with ./.env (if any) and the defaults; stop it with Ctrl-C or kill -TERM
+	./$(BIN)/server
+
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
 

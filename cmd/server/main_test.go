@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"quiniela/lottery"
+	"quiniela/protocol"
+	"quiniela/store"
+)
+
+var serverBin string
+
+// raceNoExitSleep stops the race runtime's one-second sleep at exit, which
+// would otherwise be measured as shutdown time.
+const raceNoExitSleep = "GORACE=atexit_sleep_ms=0"
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "server-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	serverBin = filepath.Join(dir, "server")
+	if out, err := exec.Command("go", "build", "-race", "-o", serverBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the server: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a running server binary whose log lines are collected.
+type process struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	seen  chan string // every line, as it comes
+	addr  string
+	exit  chan error
+}
+
+var listenLine = regexp.MustCompile(`action: listen \| result: success \| address: (\S+)`)
+
+// startProcess runs the server with the given extra environment (the test
+// environment is otherwise empty of server keys) and waits for its address.
+func startProcess(t *testing.T, env ...string) *process {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(serverBin)
+	cmd.Dir = dir
+	cmd.Env = append([]string{raceNoExitSleep, "SERVER_IP=127.0.0.1", "SERVER_PORT=0", "STORAGE_FILEPATH=" + filepath.Join(dir, "bets.csv")}, env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, seen: make(chan string, 1<<16), exit: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+			select {
+			case p.seen <- sc.Text():
+			default:
+			}
+		}
+		close(p.seen)
+		p.exit <- cmd.Wait()
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	if line := p.waitFor(t, listenLine.String()); line != "" {
+		p.addr = listenLine.FindStringSubmatch(line)[1]
+	}
+	return p
+}
+
+// waitFor returns the first line (from now on) matching pattern, or fails
+// when the process ends first.
+func (p *process) waitFor(t *testing.T, pattern string) string {
+	t.Helper()
+	re := regexp.MustCompile(pattern)
+	for line := range p.seen {
+		if re.MatchString(line) {
+			return line
+		}
+	}
+	t.Fatalf("the server ended without logging %q:\n%s", pattern, p.log())
+	return ""
+}
+
+func (p *process) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+func (p *process) storePath() string {
+	return filepath.Join(p.cmd.Dir, "bets.csv")
+}
+
+// wait waits for the process to exit and returns its exit code and how long
+// that took; bound only keeps a broken server from hanging the test.
+func (p *process) wait(t *testing.T, bound time.Duration) (int, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	select {
+	case <-p.exit:
+	case <-time.After(bound):
+		t.Fatalf("the server did not exit within %v:\n%s", bound, p.log())
+	}
+	return p.cmd.ProcessState.ExitCode(), time.Since(start)
+}
+
+func TestSIGTERMMidIngestLosesNoAcknowledgedBatch(t *testing.T) {
+	t.Parallel()
+	p := startProcess(t)
+	const agencies = 5
+	var (
+		mu    sync.Mutex
+		acked = map[uint32]bool{} // documents of acknowledged bets
+		wg    sync.WaitGroup
+	)
+	enough := make(chan struct{})
+	var enoughOnce sync.Once
+	for a := uint16(1); a <= agencies; a++ {
+		wg.Go(func() {
+			conn, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			for i := 0; ; i++ {
+				batch := make([]lottery.Bet, protocol.MaxBatchCount)
+				for j := range batch {
+					doc := uint32(a)*10_000_000 + uint32(i*protocol.MaxBatchCount+j) + 1
+					batch[j] = lottery.Bet{Agency: a, FirstName: "Ana", LastName: "Álvarez, hija", Document: doc, Birthdate: "1985-01-31", Number: 1}
+				}
+				frame, _ := protocol.AppendBatch(nil, a, batch)
+				conn.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := conn.Write(frame); err != nil {
+					return
+				}
+				code, err := protocol.ReadCode(conn)
+				if err != nil || code != protocol.CodeOK {
+					return // the server is going away: this batch was not acknowledged
+				}
+				mu.Lock()
+				for _, b := range batch {
+					acked[b.Document] = true
+				}
+				if len(acked) >= 200*protocol.MaxBatchCount {
+					enoughOnce.Do(func() { close(enough) })
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	<-enough
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, took := p.wait(t, 10*time.Second)
+	wg.Wait()
+	t.Logf("exited %d, %v after SIGTERM, with %d bets acknowledged", code, took, len(acked))
+	if code != 0 {
+		t.Fatalf("exit code %d, want 0:\n%s", code, p.log())
+	}
+	if took > 2*time.Second {
+		t.Errorf("shutdown took %v, want under 2s", took)
+	}
+	logs := p.log()
+	for _, want := range []string{"action: close_listener | result: success", "action: close_connection | result: success", "action: flush_store | result: success", "action: unlock_store | result: success", "action: shutdown | result: success"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no %q line in:\n%s", want, logs)
+		}
+	}
+
+	f, err := os.Open(p.storePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stored := map[uint32]bool{}
+	err = store.Read(f, func(b lottery.Bet) error {
+		if stored[b.Document] {
+			return fmt.Errorf("document %d stored twice", b.Document)
+		}
+		stored[b.Document] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("the store does not read back whole: %v", err)
+	}
+	for doc := range acked {
+		if !stored[doc] {
+			t.Fatalf("acknowledged bet %d is not in the store", doc)
+		}
+	}
+	raw, _ := os.ReadFile(p.storePath())
+	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
+		t.Fatal("the store ends in a partial row")
+	}
+}
+
+func TestASecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	// A long shutdown bound and a frame left half-sent keep the first
+	// shutdown waiting, so the second signal surely lands during it. The
+	// half frame rides in one write behind an echo: once the echo is
+	// answered, the session has the half frame in hand.
+	p := startProcess(t, "SERVER_SHUTDOWN_TIMEOUT=60s", "SERVER_FRAME_TIMEOUT=60s")
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	echo, _ := protocol.AppendEcho(nil, 0, []byte("ping"))
+	frame, _ := protocol.AppendBatch(nil, 1, []lottery.Bet{{Agency: 1, FirstName: "a", LastName: "b", Document: 1, Birthdate: "1990-01-01"}})
+	if _, err := conn.Write(append(echo, frame[:20]...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := protocol.ReadEcho(conn); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitFor(t, `action: close_listener \| result: success`)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := p.wait(t, 10*time.Second); code == 0 {
+		t.Fatalf("exit code 0 after a second signal:\n%s", p.log())
+	}
+}
+
+func TestStartupFailuresNameTheirCause(t *testing.T) {
+	t.Parallel()
+	first := startProcess(t)
+	tests := []struct {
+		name string
+		env  []string
+		code int
+		says string
+	}{
+		{"a malformed setting", []string{"SERVER_LISTEN_BACKLOG=many"}, 2, `action: config \| result: fail \| error: .*SERVER_LISTEN_BACKLOG="many": not a whole number`},
+		{"a store held by another server", []string{"STORAGE_FILEPATH=" + first.storePath()}, 1, `action: open_store \| result: fail .*locked by another process`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(serverBin)
+			cmd.Dir = t.TempDir()
+			cmd.Env = append([]string{raceNoExitSleep, "SERVER_IP=127.0.0.1", "SERVER_PORT=0"}, tt.env...)
+			out, _ := cmd.Output()
+			if cmd.ProcessState.ExitCode() != tt.code || !regexp.MustCompile(tt.says).Match(out) {
+				t.Fatalf("exit %d, output:\n%s\nwant exit %d and %q", cmd.ProcessState.ExitCode(), out, tt.code, tt.says)
+			}
+		})
+	}
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := first.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
