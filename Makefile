@@ -1,9 +1,16 @@
 # Every common action of the lottery. `make help` lists them.
+SHELL    := bash
 GO       ?= go
-FUZZTIME ?= 10s
+# Fuzzing runs a fixed number of inputs per target (a few seconds each here):
+# a time budget makes the fuzz coordinator fail spuriously with "context
+# deadline exceeded" when a worker is slow to stop on a busy machine.
+FUZZTIME ?= 300000x
 BIN      := bin
+DATA     := .data
+ROUND    := $(DATA)/round
+PORT     ?= 12345
 
-.PHONY: help build test unit fuzz lint bench run-server clean
+.PHONY: help build test unit fuzz lint bench run run-server run-client data clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -16,7 +23,7 @@ test: lint unit fuzz ## everything CI runs: lint, unit and end-to-end tests with
 unit:
 	$(GO) test -race -count=1 ./...
 
-# Each fuzz target runs for FUZZTIME; a crasher is kept under testdata/fuzz
+# Each fuzz target runs FUZZTIME inputs; a crasher is kept under testdata/fuzz
 # and from then on runs as a regression case in `unit`.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadRequest$$' -fuzztime $(FUZZTIME) ./protocol
@@ -29,6 +36,39 @@ lint: ## gofmt check and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+
+data: build ## generate the five official-like agency files in .data/ (if missing)
+	@test -f $(DATA)/winners.json || ./$(BIN)/datagen -out $(DATA)
+
+# One whole round on this machine: a fresh store, the central and five
+# agencies as processes, each agency's winners checked against datagen's
+# expectation, then SIGTERM to the central. Logs stay in .data/round/.
+run: data ## one whole lottery round: server + 5 agencies on generated data, winners checked
+	@rm -rf $(ROUND) && mkdir -p $(ROUND)
+	@SERVER_IP=127.0.0.1 SERVER_PORT=$(PORT) STORAGE_FILEPATH=$(ROUND)/bets.csv \
+		./$(BIN)/server --env-file /dev/null > $(ROUND)/server.log & server=$$!; \
+	trap 'kill -TERM $$server 2>/dev/null' EXIT; \
+	for i in 1 2 3 4 5; do \
+		CLI_ID=$$i CLI_SERVER_ADDRESS=127.0.0.1:$(PORT) CLI_DATA_FILE=$(DATA)/agency-$$i.csv \
+			./$(BIN)/client --env-file /dev/null > $(ROUND)/client-$$i.log & pids[$$i]=$$!; \
+	done; \
+	ok=1; \
+	for i in 1 2 3 4 5; do \
+		wait $${pids[$$i]} || { echo "agency $$i failed: $$(grep 'result: fail' $(ROUND)/client-$$i.log | tail -1)"; ok=0; }; \
+		want=$$(grep -o "\"agency\": $$i, \"bets\": [0-9]*, \"winners\": [0-9]*" $(DATA)/winners.json | grep -o '[0-9]*$$'); \
+		got=$$(grep -o 'consulta_ganadores | result: success | cant_ganadores: [0-9]*' $(ROUND)/client-$$i.log | grep -o '[0-9]*$$'); \
+		sent=$$(grep -o 'resumen | result: success | enviadas: [0-9]*' $(ROUND)/client-$$i.log | grep -o '[0-9]*$$'); \
+		if [ -n "$$got" ] && [ "$$got" = "$$want" ]; then echo "agency $$i: $$sent bets sent, $$got winners, as expected"; \
+		else echo "agency $$i: $${got:-no} winners, want $$want"; ok=0; fi; \
+	done; \
+	kill -TERM $$server; wait $$server || { echo "the central exited with $$?"; ok=0; }; trap - EXIT; \
+	draws=$$(grep -c 'action: sorteo | result: success' $(ROUND)/server.log); \
+	echo "draws: $$draws, bets stored: $$(wc -l < $(ROUND)/bets.csv) (logs in $(ROUND)/)"; \
+	[ "$$draws" = 1 ] && [ $$ok = 1 ] && echo "round: success" || { echo "round: fail"; exit 1; }
+
+run-client: build ## run agency ID (make run-client ID=3) with ./.env (if any)
+	@test -n "$(ID)" || { echo "usage: make run-client ID=n"; exit 2; }
+	CLI_ID=$(ID) ./$(BIN)/client
 
 run-server: build ## run the central with ./.env (if any) and the defaults; stop it with Ctrl-C or kill -TERM
 	./$(BIN)/server

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery"
 	"quiniela/protocol"
 	"quiniela/store"
@@ -21,116 +21,27 @@ import (
 
 var serverBin string
 
-// raceNoExitSleep stops the race runtime's one-second sleep at exit, which
-// would otherwise be measured as shutdown time.
-const raceNoExitSleep = "GORACE=atexit_sleep_ms=0"
-
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "server-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	serverBin = filepath.Join(dir, "server")
-	if out, err := exec.Command("go", "build", "-race", "-o", serverBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the server: %v\n%s", err, out)
+	bins, err := proctest.Build("../..", dir, "server")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	serverBin = bins["server"]
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// process is a running server binary whose log lines are collected.
-type process struct {
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	lines []string
-	seen  chan string // every line, as it comes
-	addr  string
-	exit  chan error
-}
-
-var listenLine = regexp.MustCompile(`action: listen \| result: success \| address: (\S+)`)
-
-// startProcess runs the server with the given extra environment (the test
-// environment is otherwise empty of server keys) and waits for its address.
-func startProcess(t *testing.T, env ...string) *process {
-	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command(serverBin)
-	cmd.Dir = dir
-	cmd.Env = append([]string{raceNoExitSleep, "SERVER_IP=127.0.0.1", "SERVER_PORT=0", "STORAGE_FILEPATH=" + filepath.Join(dir, "bets.csv")}, env...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, seen: make(chan string, 1<<16), exit: make(chan error, 1)}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-			select {
-			case p.seen <- sc.Text():
-			default:
-			}
-		}
-		close(p.seen)
-		p.exit <- cmd.Wait()
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	if line := p.waitFor(t, listenLine.String()); line != "" {
-		p.addr = listenLine.FindStringSubmatch(line)[1]
-	}
-	return p
-}
-
-// waitFor returns the first line (from now on) matching pattern, or fails
-// when the process ends first.
-func (p *process) waitFor(t *testing.T, pattern string) string {
-	t.Helper()
-	re := regexp.MustCompile(pattern)
-	for line := range p.seen {
-		if re.MatchString(line) {
-			return line
-		}
-	}
-	t.Fatalf("the server ended without logging %q:\n%s", pattern, p.log())
-	return ""
-}
-
-func (p *process) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
-
-func (p *process) storePath() string {
-	return filepath.Join(p.cmd.Dir, "bets.csv")
-}
-
-// wait waits for the process to exit and returns its exit code and how long
-// that took; bound only keeps a broken server from hanging the test.
-func (p *process) wait(t *testing.T, bound time.Duration) (int, time.Duration) {
-	t.Helper()
-	start := time.Now()
-	select {
-	case <-p.exit:
-	case <-time.After(bound):
-		t.Fatalf("the server did not exit within %v:\n%s", bound, p.log())
-	}
-	return p.cmd.ProcessState.ExitCode(), time.Since(start)
-}
-
 func TestSIGTERMMidIngestLosesNoAcknowledgedBatch(t *testing.T) {
 	t.Parallel()
-	p := startProcess(t)
+	dir := t.TempDir()
+	p, addr := proctest.StartServer(t, serverBin, dir)
 	const agencies = 5
 	var (
 		mu    sync.Mutex
@@ -141,7 +52,7 @@ func TestSIGTERMMidIngestLosesNoAcknowledgedBatch(t *testing.T) {
 	var enoughOnce sync.Once
 	for a := uint16(1); a <= agencies; a++ {
 		wg.Go(func() {
-			conn, err := net.Dial("tcp", p.addr)
+			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Error(err)
 				return
@@ -174,26 +85,26 @@ func TestSIGTERMMidIngestLosesNoAcknowledgedBatch(t *testing.T) {
 		})
 	}
 	<-enough
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	code, took := p.wait(t, 10*time.Second)
+	code, took := p.Wait(t, 10*time.Second)
 	wg.Wait()
 	t.Logf("exited %d, %v after SIGTERM, with %d bets acknowledged", code, took, len(acked))
 	if code != 0 {
-		t.Fatalf("exit code %d, want 0:\n%s", code, p.log())
+		t.Fatalf("exit code %d, want 0:\n%s", code, p.Log())
 	}
 	if took > 2*time.Second {
 		t.Errorf("shutdown took %v, want under 2s", took)
 	}
-	logs := p.log()
+	logs := p.Log()
 	for _, want := range []string{"action: close_listener | result: success", "action: close_connection | result: success", "action: flush_store | result: success", "action: unlock_store | result: success", "action: shutdown | result: success"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("no %q line in:\n%s", want, logs)
 		}
 	}
 
-	f, err := os.Open(p.storePath())
+	f, err := os.Open(filepath.Join(dir, "bets.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +125,7 @@ func TestSIGTERMMidIngestLosesNoAcknowledgedBatch(t *testing.T) {
 			t.Fatalf("acknowledged bet %d is not in the store", doc)
 		}
 	}
-	raw, _ := os.ReadFile(p.storePath())
+	raw, _ := os.ReadFile(filepath.Join(dir, "bets.csv"))
 	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
 		t.Fatal("the store ends in a partial row")
 	}
@@ -226,8 +137,8 @@ func TestASecondSignalExitsAtOnce(t *testing.T) {
 	// shutdown waiting, so the second signal surely lands during it. The
 	// half frame rides in one write behind an echo: once the echo is
 	// answered, the session has the half frame in hand.
-	p := startProcess(t, "SERVER_SHUTDOWN_TIMEOUT=60s", "SERVER_FRAME_TIMEOUT=60s")
-	conn, err := net.Dial("tcp", p.addr)
+	p, addr := proctest.StartServer(t, serverBin, t.TempDir(), "SERVER_SHUTDOWN_TIMEOUT=60s", "SERVER_FRAME_TIMEOUT=60s")
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,17 +151,18 @@ func TestASecondSignalExitsAtOnce(t *testing.T) {
 	if _, _, err := protocol.ReadEcho(conn); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.waitFor(t, `action: close_listener \| result: success`)
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code, _ := p.wait(t, 10*time.Second); code == 0 {
-		t.Fatalf("exit code 0 after a second signal:\n%s", p.log())
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	p.WaitFor(t, `action: close_listener \| result: success`)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := p.Wait(t, 10*time.Second); code == 0 {
+		t.Fatalf("exit code 0 after a second signal:\n%s", p.Log())
 	}
 }
 
 func TestStartupFailuresNameTheirCause(t *testing.T) {
 	t.Parallel()
-	first := startProcess(t)
+	firstDir := t.TempDir()
+	first, _ := proctest.StartServer(t, serverBin, firstDir)
 	tests := []struct {
 		name string
 		env  []string
@@ -258,21 +170,21 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 		says string
 	}{
 		{"a malformed setting", []string{"SERVER_LISTEN_BACKLOG=many"}, 2, `action: config \| result: fail \| error: .*SERVER_LISTEN_BACKLOG="many": not a whole number`},
-		{"a store held by another server", []string{"STORAGE_FILEPATH=" + first.storePath()}, 1, `action: open_store \| result: fail .*locked by another process`},
+		{"a store held by another server", []string{"STORAGE_FILEPATH=" + filepath.Join(firstDir, "bets.csv")}, 1, `action: open_store \| result: fail .*locked by another process`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(serverBin)
 			cmd.Dir = t.TempDir()
-			cmd.Env = append([]string{raceNoExitSleep, "SERVER_IP=127.0.0.1", "SERVER_PORT=0"}, tt.env...)
+			cmd.Env = append([]string{proctest.RaceNoExitSleep, "SERVER_IP=127.0.0.1", "SERVER_PORT=0"}, tt.env...)
 			out, _ := cmd.Output()
 			if cmd.ProcessState.ExitCode() != tt.code || !regexp.MustCompile(tt.says).Match(out) {
 				t.Fatalf("exit %d, output:\n%s\nwant exit %d and %q", cmd.ProcessState.ExitCode(), out, tt.code, tt.says)
 			}
 		})
 	}
-	first.cmd.Process.Signal(syscall.SIGTERM)
-	if code, _ := first.wait(t, 10*time.Second); code != 0 {
+	first.Cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := first.Wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 }

@@ -1,0 +1,64 @@
+// Command client is one betting agency. It only wires: configuration,
+// logging, and the round of package agency.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"quiniela/agency"
+	"quiniela/cmd/internal/logline"
+	"quiniela/env"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	envFile := flag.String("env-file", "", "settings file to load instead of ./.env")
+	flag.Parse()
+
+	cfg, err := env.LoadClient(*envFile)
+	if err != nil {
+		slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
+		return 2
+	}
+	log := slog.New(logline.New(os.Stdout, slog.Level(cfg.LogLevel)))
+	log.Info("config", append([]any{"result", "success"}, env.Attrs(cfg)...)...)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	single, ok := cfg.SingleBet()
+	if !ok {
+		single = nil
+	}
+	a := agency.New(agency.Config{
+		ID:             uint16(cfg.ID),
+		ServerAddress:  cfg.ServerAddress,
+		BatchMaxAmount: cfg.BatchMaxAmount,
+		DataFile:       cfg.DataFile,
+		SingleBet:      single,
+		ConnectTimeout: cfg.ConnectTimeout,
+		WinnersTimeout: cfg.WinnersTimeout,
+		IOTimeout:      cfg.IOTimeout,
+	}, log)
+	res, err := a.Run(ctx)
+	summary := []any{"enviadas", res.Sent, "rechazadas", res.Rejected, "salteadas", res.Skipped}
+	switch {
+	case errors.Is(err, context.Canceled):
+		log.Info("shutdown", append([]any{"result", "success", "reason", "signal"}, summary...)...)
+		return 0
+	case err != nil:
+		log.Error("resumen", append([]any{"result", "fail", "error", err}, summary...)...)
+		return 1
+	}
+	log.Info("resumen", append([]any{"result", "success"}, summary...)...)
+	return 0
+}

@@ -1,0 +1,92 @@
+// Command datagen writes synthetic agency files (SPEC §5) and the number of
+// winners each agency must get, so that a round can be checked.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"quiniela/lottery/datagen"
+)
+
+func main() {
+	out := flag.String("out", ".data", "folder to write agency-{i}.csv and winners.json into")
+	seed := flag.Uint64("seed", 1, "seed: the same seed writes the same files")
+	agencies := flag.Int("agencies", len(datagen.OfficialSizes), "number of agencies")
+	bets := flag.Int("bets", 0, "bets per agency (0: sized like the official set for 5 agencies, else 1000)")
+	winners := flag.Int("winners", -1, "winners per agency (-1: about one in 5000 bets, at least one)")
+	lf := flag.Bool("lf", false, "end lines with LF instead of CRLF")
+	flag.Parse()
+	if err := run(*out, *seed, *agencies, *bets, *winners, !*lf); err != nil {
+		fmt.Fprintln(os.Stderr, "datagen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out string, seed uint64, agencies, bets, winners int, crlf bool) error {
+	if agencies < 1 || agencies > 65535 {
+		return fmt.Errorf("-agencies %d is not within 1..65535", agencies)
+	}
+	if bets < 0 || winners < -1 {
+		return fmt.Errorf("-bets %d and -winners %d must not be negative", bets, winners)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	g := datagen.New(seed)
+	var summary strings.Builder
+	fmt.Fprintf(&summary, "{\"seed\": %d, \"agencies\": [\n", seed)
+	for i := 1; i <= agencies; i++ {
+		n := bets
+		if n == 0 {
+			n = 1000
+			if agencies == len(datagen.OfficialSizes) {
+				n = datagen.OfficialSizes[i-1]
+			}
+		}
+		w := winners
+		if w < 0 {
+			w = datagen.DefaultWinners(n)
+		}
+		list, err := g.Bets(uint16(i), n, w)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(out, fmt.Sprintf("agency-%d.csv", i))
+		if err := writeFile(path, func(f *os.File) error { return datagen.Write(f, list, crlf) }); err != nil {
+			return err
+		}
+		sep := ","
+		if i == agencies {
+			sep = ""
+		}
+		fmt.Fprintf(&summary, "  {\"agency\": %d, \"bets\": %d, \"winners\": %d}%s\n", i, n, w, sep)
+		fmt.Printf("agency: %d | bets: %d | winners: %d | file: %s\n", i, n, w, path)
+	}
+	summary.WriteString("]}\n")
+	return writeFile(filepath.Join(out, "winners.json"), func(f *os.File) error {
+		_, err := f.WriteString(summary.String())
+		return err
+	})
+}
+
+// writeFile writes through a temporary file and renames it, so that an
+// interrupted run never leaves a half-written file that looks whole.
+func writeFile(path string, write func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,127 @@
+// Package proctest runs the project's binaries in end-to-end tests: it
+// builds them once, starts them with a chosen environment, collects their
+// log lines, and waits for lines and exits. It is for tests only.
+package proctest
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RaceNoExitSleep stops the race runtime's one-second sleep at exit, which
+// would otherwise be measured as shutdown time.
+const RaceNoExitSleep = "GORACE=atexit_sleep_ms=0"
+
+// Build builds the named commands (./cmd/NAME, with the race detector) into
+// dir and returns their paths by name. root is the module root relative to
+// the calling test's package.
+func Build(root, dir string, names ...string) (map[string]string, error) {
+	bins := map[string]string{}
+	for _, name := range names {
+		bin := filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-race", "-o", bin, "./cmd/"+name)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building %s: %v\n%s", name, err, out)
+		}
+		bins[name] = bin
+	}
+	return bins, nil
+}
+
+// Process is a running binary whose stdout lines are collected.
+type Process struct {
+	Cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	seen  chan string
+	exit  chan struct{}
+}
+
+// Start runs bin in dir with exactly env (plus RaceNoExitSleep) and
+// --env-file /dev/null, so that no stray .env is read.
+func Start(t testing.TB, bin, dir string, env ...string) *Process {
+	t.Helper()
+	cmd := exec.Command(bin, "--env-file", os.DevNull)
+	cmd.Dir = dir
+	cmd.Env = append([]string{RaceNoExitSleep}, env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{Cmd: cmd, seen: make(chan string, 1<<16), exit: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+			select {
+			case p.seen <- sc.Text():
+			default:
+			}
+		}
+		close(p.seen)
+		cmd.Wait()
+		close(p.exit)
+	}()
+	t.Cleanup(func() { cmd.Process.Kill(); <-p.exit })
+	return p
+}
+
+// WaitFor returns the first line not yet waited past that matches pattern,
+// and fails the test when the process ends first.
+func (p *Process) WaitFor(t testing.TB, pattern string) string {
+	t.Helper()
+	re := regexp.MustCompile(pattern)
+	for line := range p.seen {
+		if re.MatchString(line) {
+			return line
+		}
+	}
+	t.Fatalf("%s ended without logging %q:\n%s", filepath.Base(p.Cmd.Path), pattern, p.Log())
+	return ""
+}
+
+// Log is every line so far.
+func (p *Process) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// Wait waits for the exit and returns the exit code and how long it took;
+// bound only keeps a broken binary from hanging the test.
+func (p *Process) Wait(t testing.TB, bound time.Duration) (int, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	select {
+	case <-p.exit:
+	case <-time.After(bound):
+		t.Fatalf("%s did not exit within %v:\n%s", filepath.Base(p.Cmd.Path), bound, p.Log())
+	}
+	return p.Cmd.ProcessState.ExitCode(), time.Since(start)
+}
+
+var listenLine = regexp.MustCompile(`action: listen \| result: success \| address: (\S+)`)
+
+// StartServer runs the central on a free loopback port with its store in
+// dir, and returns it once it listens, with its address.
+func StartServer(t testing.TB, bin, dir string, env ...string) (*Process, string) {
+	t.Helper()
+	p := Start(t, bin, dir, append([]string{"SERVER_IP=127.0.0.1", "SERVER_PORT=0", "STORAGE_FILEPATH=" + filepath.Join(dir, "bets.csv")}, env...)...)
+	line := p.WaitFor(t, listenLine.String())
+	return p, listenLine.FindStringSubmatch(line)[1]
+}
