@@ -278,3 +278,40 @@ func TestCancellationMidSendStopsAtOnceAndClosesEverything(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckEchoPassesOnlyWhenTheSameBytesComeBack(t *testing.T) {
+	t.Parallel()
+	echo, _ := net.Listen("tcp", "127.0.0.1:0")
+	t.Cleanup(func() { echo.Close() })
+	go func() {
+		for {
+			conn, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				h, p, err := protocol.ReadEcho(conn)
+				if err != nil {
+					return
+				}
+				if string(p) == "garble me" {
+					p = []byte("garbled!!")
+				}
+				out, _ := protocol.AppendEcho(nil, h.Agency, p)
+				conn.Write(out)
+			}()
+		}
+	}()
+	if err := CheckEcho(context.Background(), echo.Addr().String(), []byte("hola central"), 5*time.Second); err != nil {
+		t.Fatalf("a faithful echo failed: %v", err)
+	}
+	if err := CheckEcho(context.Background(), echo.Addr().String(), []byte("garble me"), 5*time.Second); err == nil {
+		t.Fatal("a different echo passed")
+	}
+	silent, _ := net.Listen("tcp", "127.0.0.1:0") // accepts (in the kernel) and never answers
+	t.Cleanup(func() { silent.Close() })
+	if err := CheckEcho(context.Background(), silent.Addr().String(), []byte("x"), 200*time.Millisecond); err == nil {
+		t.Fatal("a silent server passed")
+	}
+}

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bins, err = proctest.Build("../..", dir, "server", "client", "datagen")
+	bins, err = proctest.Build("../..", dir, "server", "client", "datagen", "healthcheck")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -192,5 +192,21 @@ func TestAClientWithoutItsIDRefusesToStart(t *testing.T) {
 	c := proctest.Start(t, bins["client"], t.TempDir(), "CLI_SERVER_ADDRESS=127.0.0.1:1")
 	if code, _ := c.Wait(t, 10*time.Second); code != 2 || !strings.Contains(c.Log(), "CLI_ID: required and not set") {
 		t.Fatalf("exit %d:\n%s", code, c.Log())
+	}
+}
+
+func TestHealthcheckPassesAgainstTheCentralAndFailsWithoutIt(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	server, addr := proctest.StartServer(t, bins["server"], dir)
+	ok := proctest.Start(t, bins["healthcheck"], dir, "HEALTHCHECK_ADDRESS="+addr, "HEALTHCHECK_MESSAGE=¿hay alguien?")
+	if code, _ := ok.Wait(t, 10*time.Second); code != 0 || !strings.Contains(ok.Log(), "action: test_echo_server | result: success") {
+		t.Fatalf("against the central: exit %d:\n%s", code, ok.Log())
+	}
+	server.Cmd.Process.Signal(syscall.SIGTERM)
+	server.Wait(t, 10*time.Second)
+	fail := proctest.Start(t, bins["healthcheck"], dir, "HEALTHCHECK_ADDRESS="+addr, "HEALTHCHECK_TIMEOUT=500ms")
+	if code, _ := fail.Wait(t, 10*time.Second); code != 1 || !strings.Contains(fail.Log(), "action: test_echo_server | result: fail") {
+		t.Fatalf("without a central: exit %d:\n%s", code, fail.Log())
 	}
 }

@@ -1,0 +1,49 @@
+package agency
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"quiniela/protocol"
+)
+
+// CheckEcho sends message to the central at address as an echo request and
+// checks that the identical frame comes back, all within timeout. It is the
+// health check of a central.
+func CheckEcho(ctx context.Context, address string, message []byte, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", address)
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", address, err)
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	frame, err := protocol.AppendEcho(nil, 0, message)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(frame); err != nil {
+		return fmt.Errorf("sending the echo: %w", err)
+	}
+	h, payload, err := protocol.ReadEcho(conn)
+	if err != nil {
+		return err
+	}
+	if h.Agency != 0 || !bytes.Equal(payload, message) {
+		return fmt.Errorf("the echo came back different: %d bytes %q, sent %d bytes", len(payload), truncate(payload), len(message))
+	}
+	return nil
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 32 {
+		return b[:32]
+	}
+	return b
+}

@@ -1,0 +1,51 @@
+// Command healthcheck checks that a central answers an echo request with the
+// identical bytes, once or every HEALTHCHECK_INTERVAL. It prints
+// `action: test_echo_server | result: success` or `... | result: fail` and,
+// when checking once, exits 0 or 1 accordingly (a Docker HEALTHCHECK).
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"quiniela/agency"
+	"quiniela/cmd/internal/logline"
+	"quiniela/env"
+)
+
+func main() {
+	envFile := flag.String("env-file", "", "settings file to load instead of ./.env")
+	flag.Parse()
+	cfg, err := env.LoadHealthcheck(*envFile)
+	if err != nil {
+		slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
+		os.Exit(2)
+	}
+	log := slog.New(logline.New(os.Stdout, slog.LevelInfo))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	for {
+		err := agency.CheckEcho(ctx, cfg.Address, []byte(cfg.Message), cfg.Timeout)
+		if err != nil {
+			log.Error("test_echo_server", "result", "fail", "address", cfg.Address, "error", err)
+		} else {
+			log.Info("test_echo_server", "result", "success", "address", cfg.Address)
+		}
+		if cfg.Interval == 0 {
+			if err != nil {
+				os.Exit(1)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(cfg.Interval):
+		}
+	}
+}
