@@ -227,7 +227,7 @@ func (a *Agency) sendBatch(c *client, batch []lottery.Bet, res *Result) error {
 		return fmt.Errorf("%w: a batch of %d bets: %v (code %d)", ErrRefused, len(batch), code, int16(code))
 	}
 	res.Sent += len(batch)
-	a.log.Debug("apuesta_enviada", "result", "success", "cantidad", len(batch))
+	a.log.Debug("batch_enviado", "result", "success", "cantidad", len(batch))
 	return nil
 }
 
