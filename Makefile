@@ -10,7 +10,14 @@ DATA     := .data
 ROUND    := $(DATA)/round
 PORT     ?= 12345
 
-.PHONY: help build test unit fuzz lint bench run run-server run-client data clean
+# Docker: Compose v2 as a docker plugin when present, else docker-compose v1.
+COMPOSE      ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_FILE ?= docker-compose-dev.yaml
+AGENCIES     ?= 5
+PROJECT      ?= quiniela
+
+.PHONY: help build test unit fuzz lint bench run run-server run-client data clean \
+	docker-image docker-compose-up docker-compose-down docker-compose-logs docker-storage-reset
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -75,6 +82,28 @@ run-server: build ## run the central with ./.env (if any) and the defaults; stop
 
 bench: ## Go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+docker-image: build ## build the server and client images FROM scratch around bin/
+	docker build --target server -t $(PROJECT)-server:latest .
+	docker build --target client -t $(PROJECT)-client:latest .
+
+# The compose file is generated once (./generar-compose.sh to change N); the
+# settings in docker/*.env and the data in .data/ are mounted, so editing them
+# and running this again needs no image rebuild.
+docker-compose-up: docker-image data ## start the central and the agencies of $(COMPOSE_FILE) (5 unless generated otherwise)
+	@test -f $(COMPOSE_FILE) || ./generar-compose.sh $(COMPOSE_FILE) $(AGENCIES)
+	@mkdir -p .storage
+	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) up -d
+
+docker-compose-down: ## stop everything gracefully (SIGTERM, 10 s grace), then remove containers and network
+	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) stop -t 10
+	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) down
+
+docker-compose-logs: ## follow the logs of every container
+	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) logs -f
+
+docker-storage-reset: ## delete the stored bets (.storage/bets.csv) to start a fresh round
+	rm -f .storage/bets.csv
 
 clean: ## remove built binaries
 	rm -rf $(BIN)

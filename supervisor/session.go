@@ -21,6 +21,9 @@ import (
 	"quiniela/store"
 )
 
+// reasonPeerClosed is the close reason of a connection its peer closed.
+const reasonPeerClosed = "peer closed the connection"
+
 // errShutdown ends a session because the central is shutting down or the
 // agency's session was replaced by a newer connection.
 var errShutdown = errors.New("session stopped")
@@ -106,7 +109,7 @@ func (s *session) end(cause error) error {
 	reason := "error"
 	switch {
 	case errors.Is(cause, io.EOF):
-		reason = "agency closed the connection"
+		reason = reasonPeerClosed
 	case errors.Is(cause, errShutdown):
 		reason = "stopped"
 	}
@@ -119,18 +122,24 @@ func (s *session) end(cause error) error {
 	return fmt.Errorf("%w: %v", suture.ErrDoNotRestart, cause)
 }
 
-// closeConn closes the connection once and logs it (SPEC §3).
+// closeConn closes the connection once and logs it (SPEC §3). A connection
+// that never spoke for an agency and was closed by its peer (a health
+// check, every few seconds) is logged at DEBUG only, to keep the log
+// readable.
 func (s *session) closeConn(log *slog.Logger, reason string) {
 	s.closeOnce.Do(func() {
 		l := log.With("peer", s.peer)
+		level := slog.LevelInfo
 		if a := s.agency.Load(); a != 0 {
 			l = log.With("agency", a, "peer", s.peer)
+		} else if reason == reasonPeerClosed {
+			level = slog.LevelDebug
 		}
 		if err := s.conn.Close(); err != nil {
 			l.Error("close_connection", "result", "fail", "reason", reason, "error", err)
 			return
 		}
-		l.Info("close_connection", "result", "success", "reason", reason)
+		l.Log(context.Background(), level, "close_connection", "result", "success", "reason", reason)
 	})
 }
 

@@ -1,0 +1,267 @@
+// Package docker holds the settings of a Docker deployment (server.env,
+// client.env, healthcheck.env) and its end-to-end test: images built FROM
+// scratch, Compose files from generar-compose.sh, whole rounds with 1, 3 and
+// 5 agencies, configuration changed without a rebuild, the echo validation
+// script, and a graceful `compose stop` mid-round.
+package docker
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	prefix  = "quiniela-test" // images quiniela-test-server and -client
+	project = "quiniela-test"
+)
+
+// root is the repository root, where the scripts and the Dockerfile are.
+var root, _ = filepath.Abs("..")
+
+// sh runs a command with a bound and returns its combined output; it fails
+// the test when the command fails.
+func sh(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	out, err := try(env, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func try(env []string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// compose returns the Compose command: the docker plugin when present, else
+// docker-compose.
+func compose() []string {
+	if _, err := try(nil, "docker", "compose", "version"); err == nil {
+		return []string{"docker", "compose"}
+	}
+	return []string{"docker-compose"}
+}
+
+// deployment is one generated Compose deployment in a temporary folder.
+type deployment struct {
+	dir, file string
+	env       []string
+}
+
+func (d *deployment) compose(t *testing.T, args ...string) string {
+	t.Helper()
+	c := compose()
+	return sh(t, nil, c[0], append(append(c[1:], "-f", d.file, "-p", project), args...)...)
+}
+
+func (d *deployment) logs(t *testing.T, container string) string {
+	t.Helper()
+	return sh(t, nil, "docker", "logs", container)
+}
+
+func exitCode(t *testing.T, container string) int {
+	t.Helper()
+	code, err := strconv.Atoi(strings.TrimSpace(sh(t, nil, "docker", "inspect", "-f", "{{.State.ExitCode}}", container)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// newDeployment copies the settings, generates data for n agencies with w
+// winners each, and writes the Compose file for them.
+func newDeployment(t *testing.T, n, bets, winners int) *deployment {
+	t.Helper()
+	dir := t.TempDir()
+	d := &deployment{dir: dir, file: filepath.Join(dir, "compose.yaml")}
+	for _, sub := range []string{"config", "data", "storage"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"server.env", "client.env", "healthcheck.env"} {
+		b, err := os.ReadFile(filepath.Join(root, "docker", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "config", f), b, 0o644)
+	}
+	if n > 0 {
+		sh(t, nil, filepath.Join(root, "bin", "datagen"), "-out", filepath.Join(dir, "data"), "-agencies", strconv.Itoa(n),
+			"-bets", strconv.Itoa(bets), "-winners", strconv.Itoa(winners), "-seed", strconv.Itoa(n))
+	}
+	d.env = []string{"CONFIG_DIR=" + filepath.Join(dir, "config"), "DATA_DIR=" + filepath.Join(dir, "data"),
+		"STORAGE_DIR=" + filepath.Join(dir, "storage"), "IMAGE_PREFIX=" + prefix}
+	sh(t, d.env, "./generar-compose.sh", d.file, strconv.Itoa(n))
+	t.Cleanup(func() {
+		c := compose()
+		try(nil, c[0], append(c[1:], "-f", d.file, "-p", project, "down", "-t", "5")...)
+	})
+	return d
+}
+
+// waitLog follows a container's log until a line contains want.
+func waitLog(t *testing.T, container, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "logs", "-f", container)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cancel()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), want) {
+			return
+		}
+	}
+	t.Fatalf("%s never logged %q", container, want)
+}
+
+// waitExit waits for the containers to exit and returns their exit codes.
+func waitExit(t *testing.T, containers ...string) []string {
+	t.Helper()
+	return strings.Fields(sh(t, nil, "docker", append([]string{"wait"}, containers...)...))
+}
+
+func TestDockerDeployment(t *testing.T) {
+	if out, err := try(nil, "docker", "info"); err != nil {
+		t.Skipf("SKIP: no Docker engine reachable, the Docker suite did not run: %v\n%s", err, out)
+	}
+	if out, _ := try(nil, "docker", "ps", "-aq", "--filter", "name=^(server|client[0-9]+)$"); strings.TrimSpace(out) != "" {
+		t.Fatalf("containers named server or clientN exist already (a deployment is up: make docker-compose-down)")
+	}
+	sh(t, []string{"CGO_ENABLED=0"}, "go", "build", "-o", "bin/", "./cmd/...")
+	sh(t, nil, "docker", "build", "-q", "--target", "server", "-t", prefix+"-server:latest", ".")
+	sh(t, nil, "docker", "build", "-q", "--target", "client", "-t", prefix+"-client:latest", ".")
+	t.Cleanup(func() { try(nil, "docker", "rmi", "-f", prefix+"-server:latest", prefix+"-client:latest") })
+
+	for _, n := range []int{1, 3, 5} {
+		t.Run(fmt.Sprintf("a round with %d agencies draws once and each gets its winners", n), func(t *testing.T) {
+			d := newDeployment(t, n, 1500, 2)
+			d.compose(t, "up", "-d")
+			var clients []string
+			for i := 1; i <= n; i++ {
+				clients = append(clients, fmt.Sprintf("client%d", i))
+			}
+			for i, code := range waitExit(t, clients...) {
+				if code != "0" {
+					t.Errorf("client%d exited %s:\n%s", i+1, code, d.logs(t, clients[i]))
+				}
+			}
+			for _, c := range clients {
+				if log := d.logs(t, c); !strings.Contains(log, "action: consulta_ganadores | result: success | cant_ganadores: 2") {
+					t.Errorf("%s did not get its 2 winners:\n%s", c, log)
+				}
+			}
+			d.compose(t, "stop", "-t", "10")
+			if code := exitCode(t, "server"); code != 0 {
+				t.Errorf("server exited %d", code)
+			}
+			if n := strings.Count(d.logs(t, "server"), "action: sorteo | result: success"); n != 1 {
+				t.Errorf("%d draws, want 1", n)
+			}
+			stored, _ := os.ReadFile(filepath.Join(d.dir, "storage", "bets.csv"))
+			if rows := strings.Count(string(stored), "\n"); rows != n*1500 {
+				t.Errorf("the host store holds %d rows after down, want %d", rows, n*1500)
+			}
+		})
+	}
+
+	t.Run("settings changed in the mounted files take effect without a rebuild", func(t *testing.T) {
+		d := newDeployment(t, 1, 200, 1)
+		images := sh(t, nil, "docker", "images", "-q", prefix+"-server:latest")
+		d.compose(t, "up", "-d")
+		waitExit(t, "client1")
+		d.compose(t, "stop", "-t", "10")
+		if !strings.Contains(d.logs(t, "client1"), "cli_batch_max_amount: 63") {
+			t.Fatalf("unexpected first config:\n%s", d.logs(t, "client1"))
+		}
+		edit := func(file, key, value string) {
+			path := filepath.Join(d.dir, "config", file)
+			b, _ := os.ReadFile(path)
+			var out []string
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(line, key+"=") {
+					line = key + "=" + value
+				}
+				out = append(out, line)
+			}
+			os.WriteFile(path, []byte(strings.Join(out, "\n")), 0o644)
+		}
+		edit("client.env", "CLI_BATCH_MAX_AMOUNT", "10")
+		edit("server.env", "LOGGING_LEVEL", "DEBUG")
+		os.Remove(filepath.Join(d.dir, "storage", "bets.csv")) // a fresh round
+		d.compose(t, "up", "-d")
+		waitExit(t, "client1")
+		if !strings.Contains(d.logs(t, "client1"), "cli_batch_max_amount: 10") {
+			t.Errorf("the client did not pick up the new batch amount:\n%s", d.logs(t, "client1"))
+		}
+		if !strings.Contains(d.logs(t, "server"), "logging_level: DEBUG") {
+			t.Errorf("the server did not pick up the new log level")
+		}
+		if again := sh(t, nil, "docker", "images", "-q", prefix+"-server:latest"); again != images {
+			t.Errorf("the image changed: %q then %q", images, again)
+		}
+	})
+
+	t.Run("validar-echo-server.sh passes against the central and fails once it is stopped", func(t *testing.T) {
+		d := newDeployment(t, 0, 0, 0)
+		d.compose(t, "up", "-d")
+		env := append(d.env, "SERVER_CONTAINER=server")
+		out, err := try(env, "./validar-echo-server.sh")
+		if err != nil || strings.TrimSpace(out) != "action: test_echo_server | result: success" {
+			t.Fatalf("against a running central: %v\n%s", err, out)
+		}
+		sh(t, nil, "docker", "stop", "-t", "10", "server")
+		out, err = try(env, "./validar-echo-server.sh")
+		if err == nil || !strings.HasPrefix(out, "action: test_echo_server | result: fail") {
+			t.Fatalf("against a stopped central: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("compose stop mid-round closes everything and exits 0", func(t *testing.T) {
+		// Two agencies are expected and one comes: it waits for a draw that
+		// cannot happen until it is stopped.
+		d := newDeployment(t, 2, 500, 1)
+		d.compose(t, "up", "-d", "server", "client1")
+		waitLog(t, "client1", "action: close_file | result: success")
+		d.compose(t, "stop", "-t", "10")
+		for _, c := range []string{"server", "client1"} {
+			if code := exitCode(t, c); code != 0 {
+				t.Errorf("%s exited %d:\n%s", c, code, d.logs(t, c))
+			}
+		}
+		for c, wants := range map[string][]string{
+			"server":  {"action: close_listener | result: success", "action: close_connection | result: success", "action: flush_store | result: success"},
+			"client1": {"action: close_connection | result: success", "action: shutdown | result: success"},
+		} {
+			log := d.logs(t, c)
+			for _, w := range wants {
+				if !strings.Contains(log, w) {
+					t.Errorf("%s did not log %q:\n%s", c, w, log)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Checks a running central from inside its Compose network: a throwaway
+# container of the server image runs the echo health check against `server`
+# with the message of $CONFIG_DIR/healthcheck.env. Nothing is published or
+# installed on the host. Prints exactly one of
+#   action: test_echo_server | result: success
+#   action: test_echo_server | result: fail
+# and exits 0 or 1 accordingly.
+#
+# Defaults: CONFIG_DIR=./docker SERVER_CONTAINER=server IMAGE_PREFIX=quiniela
+set -u
+
+config=${CONFIG_DIR:-./docker}
+container=${SERVER_CONTAINER:-server}
+image=${IMAGE_PREFIX:-quiniela}-server:latest
+
+fail() {
+	echo "action: test_echo_server | result: fail"
+	[ $# -gt 0 ] && echo "reason: $*" >&2
+	exit 1
+}
+
+network=$(docker inspect "$container" \
+	--format '{{range $name, $n := .NetworkSettings.Networks}}{{$name}} {{end}}' 2>/dev/null | awk '{print $1}')
+[ -n "$network" ] || fail "no container named $container on a network"
+[ -f "$config/healthcheck.env" ] || fail "no $config/healthcheck.env"
+
+# One check, whatever interval the file sets for the long-running mode.
+out=$(docker run --rm --network "$network" \
+	-v "$(cd "$config" && pwd)/healthcheck.env:/config/healthcheck.env:ro" \
+	-e HEALTHCHECK_INTERVAL=0s \
+	--entrypoint /healthcheck "$image" --env-file /config/healthcheck.env 2>&1)
+if grep -q 'action: test_echo_server | result: success' <<<"$out"; then
+	echo "action: test_echo_server | result: success"
+	exit 0
+fi
+fail "$out"
