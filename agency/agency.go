@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"quiniela/lottery"
@@ -77,13 +78,15 @@ func New(cfg Config, log *slog.Logger) *Agency {
 // BatchMaxAmount is the effective batch size, after capping.
 func (a *Agency) BatchMaxAmount() int { return a.cfg.BatchMaxAmount }
 
-// Run plays the agency's round: send every bet, end, get the winners. On
-// cancellation it stops at once, closing the connection and the file, and
-// returns ctx's error.
+// Run plays the agency's round: send every bet, end, get the winners. A
+// broken connection is not the end: the agency reconnects with backoff,
+// asks the central what it already holds, and resumes right after it, so
+// no bet is lost or stored twice. It gives up when ConnectTimeout passes
+// without progress. On cancellation it stops at once, closing the
+// connection and the file, and returns ctx's error.
 func (a *Agency) Run(ctx context.Context) (Result, error) {
 	var res Result
-	var single lottery.Bet
-	var file *os.File
+	var single *lottery.Bet
 	if a.cfg.SingleBet != nil {
 		b, err := lottery.ParseAgencyRecord(a.cfg.ID, a.cfg.SingleBet)
 		if err == nil {
@@ -92,59 +95,116 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("the single bet is invalid: %w", err)
 		}
-		single = b
+		single = &b
+	} else if f, err := os.Open(a.cfg.DataFile); err != nil {
+		return res, fmt.Errorf("opening the bets file: %w", err)
 	} else {
-		f, err := os.Open(a.cfg.DataFile)
-		if err != nil {
-			return res, fmt.Errorf("opening the bets file: %w", err)
-		}
-		file = f
-		defer func() {
-			if file != nil {
-				a.closeFile(file)
-			}
-		}()
+		f.Close() // checked early; each session streams it anew
 	}
 
-	conn, err := a.connect(ctx)
+	r := &round{single: single}
+	progress := time.Now()
+	for {
+		before := res.Sent
+		err := a.session(ctx, r, &res, progress.Add(a.cfg.ConnectTimeout))
+		switch {
+		case err == nil:
+			return res, nil
+		case ctx.Err() != nil:
+			return res, ctx.Err()
+		case !retryable(err):
+			return res, err
+		}
+		if res.Sent > before {
+			progress = time.Now()
+		}
+		if time.Now().After(progress.Add(a.cfg.ConnectTimeout)) {
+			return res, fmt.Errorf("no progress for %s: %w", a.cfg.ConnectTimeout, err)
+		}
+		a.log.Warn("reconnect", "result", "in_progress", "error", err)
+	}
+}
+
+// round is what an agency keeps across its sessions.
+type round struct {
+	single          *lottery.Bet
+	reportedLine    int       // malformed lines up to here were reported
+	winnersDeadline time.Time // set by the first winners query
+}
+
+// retryable tells a broken connection or a central that is going away (a
+// new session may succeed) from a refusal or a local failure (it will not).
+func retryable(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, errCentralGoingAway) || errors.As(err, &ne)
+}
+
+// errCentralGoingAway wraps the refusals that a restarted central lifts.
+var errCentralGoingAway = errors.New("the central is going away")
+
+// refusal turns a code other than CodeOK into an error.
+func refusal(what string, code protocol.Code) error {
+	err := fmt.Errorf("%w: %s: %v (code %d)", ErrRefused, what, code, int16(code))
+	if code == protocol.CodeShuttingDown || code == protocol.CodeInternal {
+		err = fmt.Errorf("%w: %w", errCentralGoingAway, err)
+	}
+	return err
+}
+
+// session is one connection's share of the round: learn what the central
+// holds, send the rest, end, and wait for the winners.
+func (a *Agency) session(ctx context.Context, r *round, res *Result, giveUp time.Time) error {
+	conn, err := a.connect(ctx, giveUp)
 	if err != nil {
-		return res, err
+		return err
 	}
 	c := &client{conn: conn, agency: a.cfg.ID, timeout: a.cfg.IOTimeout}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	defer a.closeConn(conn)
 
-	if file != nil {
-		err = a.sendFile(ctx, c, file, &res)
-		a.closeFile(file) // every bet is sent: the file is not needed any more
-		file = nil
-	} else {
-		err = a.sendBatch(c, []lottery.Bet{single}, &res)
-		if err == nil {
-			a.log.Info("apuesta_enviada", "result", "success", "dni", single.Document, "numero", single.Number)
+	st, err := c.status()
+	if err != nil {
+		return err
+	}
+	res.Sent = int(st.Stored) // what the central holds counts as sent
+	if st.Stored > 0 || st.Ended {
+		a.log.Info("reanudar", "result", "success", "almacenadas", st.Stored, "finalizo", st.Ended)
+	}
+	if !st.Ended {
+		if r.single != nil {
+			if st.Stored == 0 {
+				if err := a.sendBatch(c, []lottery.Bet{*r.single}, res); err != nil {
+					return err
+				}
+			}
+			a.log.Info("apuesta_enviada", "result", "success", "dni", r.single.Document, "numero", r.single.Number)
+		} else if err := a.sendFile(ctx, c, r, int(st.Stored), res); err != nil {
+			return err
+		}
+		if err := c.end(); err != nil {
+			return err
 		}
 	}
-	if err == nil {
-		err = c.end()
+	if r.winnersDeadline.IsZero() {
+		r.winnersDeadline = time.Now().Add(a.cfg.WinnersTimeout)
 	}
-	if err == nil {
-		res.Winners, err = a.awaitWinners(ctx, c)
+	winners, err := a.awaitWinners(ctx, c, r.winnersDeadline)
+	if err != nil {
+		return err
 	}
-	if err == nil {
-		a.log.Info("consulta_ganadores", "result", "success", "cant_ganadores", len(res.Winners))
-		a.log.Debug("consulta_ganadores", "result", "success", "documentos", fmt.Sprint(res.Winners))
-	}
-	if ctx.Err() != nil {
-		return res, ctx.Err()
-	}
-	return res, err
+	res.Winners = winners
+	a.log.Info("consulta_ganadores", "result", "success", "cant_ganadores", len(winners))
+	a.log.Debug("consulta_ganadores", "result", "success", "documentos", fmt.Sprint(winners))
+	return nil
 }
 
-// connect dials the central, retrying with backoff until ConnectTimeout:
-// agencies may start before the central.
-func (a *Agency) connect(ctx context.Context) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.ConnectTimeout)
+// connect dials the central, retrying with backoff until giveUp: agencies
+// may start before the central, and it may be restarting.
+func (a *Agency) connect(ctx context.Context, giveUp time.Time) (net.Conn, error) {
+	ctx, cancel := context.WithDeadline(ctx, giveUp)
 	defer cancel()
 	var d net.Dialer
 	wait := minBackoff
@@ -159,44 +219,55 @@ func (a *Agency) connect(ctx context.Context) (net.Conn, error) {
 			if parent := context.Cause(ctx); errors.Is(parent, context.Canceled) {
 				return nil, parent
 			}
-			return nil, fmt.Errorf("central unreachable at %s after %s (%d attempts): %w", a.cfg.ServerAddress, a.cfg.ConnectTimeout, attempt, err)
+			return nil, fmt.Errorf("central unreachable at %s after %s (%d attempts): %v", a.cfg.ServerAddress, a.cfg.ConnectTimeout, attempt, err)
 		}
 		wait = min(2*wait, maxBackoff)
 	}
 }
 
-// sendFile streams the file, batching valid bets; a malformed or invalid
-// line is logged with its number and skipped.
-func (a *Agency) sendFile(ctx context.Context, c *client, f io.Reader, res *Result) error {
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	r.ReuseRecord = true
+// sendFile streams the file from its start, skips the first `stored` valid
+// bets (the central holds them), and sends the rest in batches. A malformed
+// or invalid line is logged with its number, once over all sessions, and
+// skipped.
+func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, res *Result) error {
+	f, err := os.Open(a.cfg.DataFile)
+	if err != nil {
+		return fmt.Errorf("opening the bets file: %w", err)
+	}
+	defer a.closeFile(f)
+	cr := csv.NewReader(f)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
 	batch := make([]lottery.Bet, 0, a.cfg.BatchMaxAmount)
 	today := a.now()
+	valid := 0
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		rec, err := r.Read()
+		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		var perr *csv.ParseError
 		if errors.As(err, &perr) {
-			a.skip(res, perr.StartLine, perr.Err)
+			a.skip(r, res, perr.StartLine, perr.Err)
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", a.cfg.DataFile, err)
 		}
-		line, _ := r.FieldPos(0)
+		line, _ := cr.FieldPos(0)
 		b, err := lottery.ParseAgencyRecord(a.cfg.ID, rec)
 		if err == nil {
 			err = b.Validate(anyAgency, today)
 		}
 		if err != nil {
-			a.skip(res, line, err)
+			a.skip(r, res, line, err)
 			continue
+		}
+		if valid++; valid <= stored {
+			continue // the central holds it already
 		}
 		if batch = append(batch, b); len(batch) == a.cfg.BatchMaxAmount {
 			if err := a.sendBatch(c, batch, res); err != nil {
@@ -205,13 +276,20 @@ func (a *Agency) sendFile(ctx context.Context, c *client, f io.Reader, res *Resu
 			batch = batch[:0]
 		}
 	}
+	if valid < stored {
+		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: wrong file or agency", stored, a.cfg.ID, a.cfg.DataFile, valid)
+	}
 	if len(batch) > 0 {
 		return a.sendBatch(c, batch, res)
 	}
 	return nil
 }
 
-func (a *Agency) skip(res *Result, line int, err error) {
+func (a *Agency) skip(r *round, res *Result, line int, err error) {
+	if line <= r.reportedLine {
+		return // reported by an earlier session
+	}
+	r.reportedLine = line
 	res.Skipped++
 	a.log.Warn("apuesta_invalida", "result", "fail", "file", a.cfg.DataFile, "line", line, "error", err)
 }
@@ -223,8 +301,11 @@ func (a *Agency) sendBatch(c *client, batch []lottery.Bet, res *Result) error {
 		return err
 	}
 	if code != protocol.CodeOK {
-		res.Rejected += len(batch)
-		return fmt.Errorf("%w: a batch of %d bets: %v (code %d)", ErrRefused, len(batch), code, int16(code))
+		err := refusal(fmt.Sprintf("a batch of %d bets", len(batch)), code)
+		if !errors.Is(err, errCentralGoingAway) {
+			res.Rejected += len(batch)
+		}
+		return err
 	}
 	res.Sent += len(batch)
 	a.log.Debug("batch_enviado", "result", "success", "cantidad", len(batch))
@@ -233,8 +314,7 @@ func (a *Agency) sendBatch(c *client, batch []lottery.Bet, res *Result) error {
 
 // awaitWinners asks for the winners until the draw has happened, backing
 // off with jitter between "not yet" answers, for at most WinnersTimeout.
-func (a *Agency) awaitWinners(ctx context.Context, c *client) ([]uint32, error) {
-	deadline := time.Now().Add(a.cfg.WinnersTimeout)
+func (a *Agency) awaitWinners(ctx context.Context, c *client, deadline time.Time) ([]uint32, error) {
 	wait := minBackoff
 	for {
 		code, docs, err := c.winners()
@@ -246,7 +326,7 @@ func (a *Agency) awaitWinners(ctx context.Context, c *client) ([]uint32, error) 
 			return docs, nil
 		case protocol.CodeDrawPending:
 		default:
-			return nil, fmt.Errorf("%w: winners query: %v (code %d)", ErrRefused, code, int16(code))
+			return nil, refusal("winners query", code)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {

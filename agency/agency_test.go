@@ -79,6 +79,17 @@ func (fc *fakeCentral) serve(conn net.Conn) {
 				select {} // never answer; the agency must not hang on it past cancellation
 			}
 			out = protocol.AppendCode(nil, fc.refuse)
+		case protocol.ActionStatus:
+			fc.mu.Lock()
+			n := 0
+			for _, b := range fc.batches {
+				n += len(b)
+			}
+			if fc.refuse != protocol.CodeOK {
+				n = 0 // refused batches were not stored
+			}
+			out = protocol.AppendStatus(nil, protocol.Status{Stored: uint32(n), Ended: fc.ended})
+			fc.mu.Unlock()
 		case protocol.ActionEnd:
 			fc.mu.Lock()
 			fc.ended = true

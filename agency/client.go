@@ -47,9 +47,23 @@ func (c *client) end() error {
 		return err
 	}
 	if code != protocol.CodeOK {
-		return fmt.Errorf("%w: end: %v (code %d)", ErrRefused, code, int16(code))
+		return refusal("end", code)
 	}
 	return nil
+}
+
+func (c *client) status() (protocol.Status, error) {
+	if err := c.send(protocol.AppendStatusQuery(c.buf[:0], c.agency)); err != nil {
+		return protocol.Status{}, err
+	}
+	code, st, err := protocol.ReadStatus(c.conn)
+	if err != nil {
+		return st, err
+	}
+	if code != protocol.CodeOK {
+		return st, refusal("status query", code)
+	}
+	return st, nil
 }
 
 func (c *client) winners() (protocol.Code, []uint32, error) {

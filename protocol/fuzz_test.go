@@ -16,6 +16,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add(batch)
 	f.Add(AppendEnd(nil, 2))
 	f.Add(AppendWinnersQuery(nil, 3))
+	f.Add(AppendStatusQuery(nil, 4))
 	f.Add(echo)
 	f.Add([]byte{'B', 0, 1, 0, 64})
 	f.Add([]byte{'B', 0, 1})
@@ -99,6 +100,23 @@ func FuzzReadEcho(f *testing.F) {
 		again, err := AppendEcho(nil, h.Agency, payload)
 		if err != nil || !bytes.HasPrefix(reply, again) {
 			t.Fatalf("echo re-encodes to other bytes: %v", err)
+		}
+	})
+}
+
+// FuzzReadStatus checks that a status reply that decodes encodes back to its
+// prefix.
+func FuzzReadStatus(f *testing.F) {
+	f.Add(AppendStatus(nil, Status{Stored: 27000, Ended: true}))
+	f.Add(AppendCode(nil, CodeUnknownAgency))
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 2})
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		c, st, err := ReadStatus(bytes.NewReader(reply))
+		if err != nil || c != CodeOK {
+			return
+		}
+		if again := AppendStatus(nil, st); !bytes.HasPrefix(reply, again) {
+			t.Fatalf("status reply re-encodes to other bytes")
 		}
 	})
 }

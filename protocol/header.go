@@ -46,7 +46,7 @@ func (h Header) BodySize() (int, error) {
 			return 0, fmt.Errorf("%w: batch of %d bets, want 1..%d", ErrCount, h.Count, MaxBatchCount)
 		}
 		return int(h.Count) * BetSize, nil
-	case ActionEnd, ActionWinners:
+	case ActionEnd, ActionWinners, ActionStatus:
 		if h.Count != 0 {
 			return 0, fmt.Errorf("%w: %s request with count %d, want 0", ErrCount, h.Action, h.Count)
 		}

@@ -20,7 +20,7 @@ const (
 	MaxBatchCount  = (MaxFrameSize - HeaderSize) / BetSize
 	MaxEchoPayload = MaxFrameSize - HeaderSize
 	CodeSize       = 2 // i16 result code
-	winnersHead    = CodeSize + 2
+	StatusSize     = CodeSize + 4 + 1 // code · stored u32 · ended u8
 	documentSize   = 4
 	MaxWinners     = 1<<16 - 1 // the reply counts winners in a u16
 )
@@ -34,6 +34,7 @@ const (
 	ActionEnd     Action = 'E' // the agency has sent all its bets
 	ActionWinners Action = 'W' // the agency asks for its winners
 	ActionEcho    Action = 'H' // count payload bytes follow, echoed back
+	ActionStatus  Action = 'S' // the agency asks what the central holds of it
 )
 
 func (a Action) String() string {
@@ -46,6 +47,8 @@ func (a Action) String() string {
 		return "winners"
 	case ActionEcho:
 		return "echo"
+	case ActionStatus:
+		return "status"
 	}
 	return fmt.Sprintf("unknown(0x%02x)", byte(a))
 }
@@ -56,6 +59,7 @@ var (
 	ErrCount         = errors.New("count out of range")
 	ErrRecord        = errors.New("malformed bet record")
 	ErrWinners       = errors.New("malformed winners reply")
+	ErrStatus        = errors.New("malformed status reply")
 )
 
 // Code is the i16 result of a request. Zero is success; every failure has a

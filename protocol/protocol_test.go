@@ -99,6 +99,8 @@ func TestFrameGoldenBytes(t *testing.T) {
 		{"draw pending is minus one", AppendCode(nil, CodeDrawPending), unhex(t, "ffff")},
 		{"storage failure is minus eight", AppendCode(nil, CodeStorage), unhex(t, "fff8")},
 		{"winners are code, u16 count and u32 documents", winners, unhex(t, "0000 0002 01d79091 00000007")},
+		{"a status query is a bare header with count zero", AppendStatusQuery(nil, 2), unhex(t, "53 0002 0000")},
+		{"a status is code, u32 stored and an ended byte", AppendStatus(nil, Status{Stored: 27000, Ended: true}), unhex(t, "0000 00006978 01")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,6 +261,23 @@ func TestReadWinnersAndEchoReplies(t *testing.T) {
 	}
 	if _, _, err := ReadEcho(bytes.NewReader(AppendEnd(nil, 2))); err == nil {
 		t.Fatal("an end frame was taken for an echo")
+	}
+}
+
+func TestReadStatus(t *testing.T) {
+	t.Parallel()
+	c, st, err := ReadStatus(iotest.OneByteReader(bytes.NewReader(AppendStatus(nil, Status{Stored: 5}))))
+	if err != nil || c != CodeOK || st != (Status{Stored: 5}) {
+		t.Fatalf("got %v %+v %v", c, st, err)
+	}
+	if _, _, err := ReadStatus(bytes.NewReader(unhex(t, "0000 00000005 02"))); !errors.Is(err, ErrStatus) {
+		t.Fatalf("ended flag 2: %v", err)
+	}
+	if _, _, err := ReadStatus(bytes.NewReader(unhex(t, "0000 0000"))); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated status: %v", err)
+	}
+	if c, _, err := ReadStatus(bytes.NewReader(AppendCode(nil, CodeUnknownAgency))); err != nil || c != CodeUnknownAgency {
+		t.Fatalf("refusal: %v %v", c, err)
 	}
 }
 

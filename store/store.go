@@ -1,5 +1,6 @@
 // Package store keeps the central's bets durably in one CSV file (SPEC §5):
-// rows `agency,first_name,last_name,document,birthdate,number`, appended.
+// rows `agency,first_name,last_name,document,birthdate,number`, appended,
+// and beside it the journal of agencies that have sent their end.
 //
 // A batch is all-or-nothing and on disk (fsync) before Append returns, and
 // concurrent appenders share fsyncs: one committer goroutine writes every
@@ -44,6 +45,7 @@ const maxGroupBytes = 4 << 20
 type Store struct {
 	path string
 	file *os.File
+	ends *ends
 	log  *slog.Logger
 
 	commits chan *commit  // unbuffered: a received commit is always answered
@@ -102,6 +104,15 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		f.Close() // also releases the lock
 		return nil, err
 	}
+	e, torn, err := openEnds(path + EndsSuffix)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if torn > 0 {
+		log.Warn("store_recover", "result", "success", "path", path+EndsSuffix, "torn_bytes_cut", torn)
+	}
+	s.ends = e
 	go s.commitLoop()
 	return s, nil
 }
@@ -257,6 +268,13 @@ func (s *Store) write(group []*commit) error {
 	return fmt.Errorf("store: appending to %s: %w", s.path, err)
 }
 
+// RecordEnd makes durable that the agency has sent its end, before the
+// central acknowledges it. A repeated end writes nothing.
+func (s *Store) RecordEnd(agency uint16) error { return s.ends.record(agency) }
+
+// Ended lists the agencies whose end is recorded, in order.
+func (s *Store) Ended() []uint16 { return s.ends.list() }
+
 // Close stops taking batches, waits for the group being written, syncs the
 // file, releases its lock and closes it, and logs each step. Calling it
 // again returns the first result.
@@ -269,6 +287,9 @@ func (s *Store) Close() error {
 			s.log.Error("flush_store", "result", "fail", "path", s.path, "error", err)
 		} else {
 			s.log.Info("flush_store", "result", "success", "path", s.path, "bets", s.bets.Load(), "fsyncs", s.syncs.Load())
+		}
+		if err := s.ends.close(); err != nil {
+			s.err = errors.Join(s.err, fmt.Errorf("store: closing %s%s: %w", s.path, EndsSuffix, err))
 		}
 		if err := syscall.Flock(int(s.file.Fd()), syscall.LOCK_UN); err != nil {
 			s.err = errors.Join(s.err, fmt.Errorf("store: unlocking %s: %w", s.path, err))

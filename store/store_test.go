@@ -260,3 +260,42 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 		})
 	}
 }
+
+func TestEndsAreDurableAcrossReopenAndATornOneIsCut(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	for _, a := range []uint16{3, 1, 3} {
+		if err := s.RecordEnd(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordEnd(2); !errors.Is(err, ErrClosed) {
+		t.Fatalf("RecordEnd after Close: %v", err)
+	}
+	raw, _ := os.ReadFile(path + EndsSuffix)
+	if string(raw) != "3\n1\n" {
+		t.Fatalf("journal is %q, want each end once", raw)
+	}
+	// A crash mid-write leaves a torn line: it is cut, the rest kept.
+	os.WriteFile(path+EndsSuffix, []byte("3\n1\n4"), 0o644)
+	again, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got := again.Ended(); fmt.Sprint(got) != "[1 3]" {
+		t.Fatalf("ended %v, want [1 3]", got)
+	}
+}
+
+func TestAMalformedEndsJournalIsRefusedWithItsLine(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bets.csv")
+	os.WriteFile(path+EndsSuffix, []byte("1\nfive\n"), 0o644)
+	if _, err := Open(path, nil); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -10,10 +10,12 @@ import (
 
 // draw is the barrier every agency session shares: it counts each agency's
 // end once, runs the draw exactly once when all agencies have ended, and
-// answers winners queries with the asking agency's winners only.
+// answers winners queries with the asking agency's winners only. It also
+// counts each agency's stored bets, which an agency asks for to resume.
 //
 // Winners are collected as bets are stored, so the draw itself reads no
-// file: it only opens the barrier.
+// file: it only opens the barrier. A restarted central rebuilds all of it
+// from the store (restore).
 type draw struct {
 	agencies int
 	drawn    chan struct{} // closed by the draw
@@ -21,6 +23,7 @@ type draw struct {
 	mu       sync.Mutex
 	finished map[uint16]bool
 	winners  map[uint16][]uint32
+	stored   map[uint16]uint32
 }
 
 func newDraw(agencies int) *draw {
@@ -29,18 +32,58 @@ func newDraw(agencies int) *draw {
 		drawn:    make(chan struct{}),
 		finished: make(map[uint16]bool, agencies),
 		winners:  make(map[uint16][]uint32),
+		stored:   make(map[uint16]uint32),
 	}
 }
 
-// record notes the winners among bets that have just been stored.
+// record counts bets that have just been stored and notes their winners.
 func (d *draw) record(bets []lottery.Bet) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, b := range bets {
-		if b.Won() {
-			d.winners[b.Agency] = append(d.winners[b.Agency], b.Document)
+		d.recordLocked(b)
+	}
+}
+
+func (d *draw) recordLocked(b lottery.Bet) {
+	d.stored[b.Agency]++
+	if b.Won() {
+		d.winners[b.Agency] = append(d.winners[b.Agency], b.Document)
+	}
+}
+
+// restore rebuilds the barrier from what the store holds: every stored bet
+// and the agencies whose end was recorded. When all have ended, the draw
+// had already happened: it is reopened, not run again. It reports how many
+// bets the store holds and whether the draw is done.
+func (d *draw) restore(scan func(func(lottery.Bet) error) error, ended []uint16) (bets int, drawn bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err = scan(func(b lottery.Bet) error {
+		d.recordLocked(b)
+		bets++
+		return nil
+	})
+	if err != nil {
+		return bets, false, err
+	}
+	for _, a := range ended {
+		if a >= 1 && int(a) <= d.agencies { // AGENCIES may have shrunk since
+			d.finished[a] = true
 		}
 	}
+	if len(d.finished) >= d.agencies {
+		close(d.drawn)
+		return bets, true, nil
+	}
+	return bets, false, nil
+}
+
+// status is what the central holds of the agency.
+func (d *draw) status(agency uint16) (stored uint32, ended bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stored[agency], d.finished[agency]
 }
 
 // hasFinished reports whether the agency has sent its end.

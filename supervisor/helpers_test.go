@@ -68,12 +68,19 @@ func testConfig() Config {
 	}
 }
 
-// startServer runs a central on a free loopback port with a real store.
+// startServer runs a central on a free loopback port with a new store.
 func startServer(t testing.TB, cfg Config, hook func(uint16, protocol.Request)) *testServer {
+	t.Helper()
+	return startServerAt(t, cfg, filepath.Join(t.TempDir(), "bets.csv"), hook)
+}
+
+// startServerAt runs a central on a free loopback port with the store at
+// path.
+func startServerAt(t testing.TB, cfg Config, path string, hook func(uint16, protocol.Request)) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, err := store.Open(filepath.Join(t.TempDir(), "bets.csv"), log)
+	st, err := store.Open(path, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +168,16 @@ func (c *agencyConn) end(agency uint16) protocol.Code {
 	c.t.Helper()
 	c.send(protocol.AppendEnd(nil, agency))
 	return c.code()
+}
+
+func (c *agencyConn) status(agency uint16) (protocol.Code, protocol.Status) {
+	c.t.Helper()
+	c.send(protocol.AppendStatusQuery(nil, agency))
+	code, st, err := protocol.ReadStatus(c.conn)
+	if err != nil {
+		c.t.Fatalf("reading status: %v", err)
+	}
+	return code, st
 }
 
 func (c *agencyConn) winners(agency uint16) (protocol.Code, []uint32) {

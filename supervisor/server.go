@@ -27,9 +27,13 @@ import (
 )
 
 // Store is what the central needs of its bet file: an all-or-nothing,
-// durable append. *store.Store implements it.
+// durable append, a durable record of each agency's end, and reading both
+// back on restart. *store.Store implements it.
 type Store interface {
 	Append(bets []lottery.Bet) error
+	RecordEnd(agency uint16) error
+	Ended() []uint16
+	Scan(fn func(lottery.Bet) error) error
 }
 
 // Config holds the central's settings.
@@ -98,6 +102,17 @@ func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
 // Serve listens, runs the tree until ctx ends, then shuts down in order and
 // returns nil, or the error that kept it from serving.
 func (s *Server) Serve(ctx context.Context) error {
+	// A central restarted on an existing store carries on the same round.
+	ended := s.store.Ended()
+	bets, drawn, err := s.draw.restore(s.store.Scan, ended)
+	if err != nil {
+		s.log.Error("restore_state", "result", "fail", "error", err)
+		return err
+	}
+	if bets > 0 || len(ended) > 0 {
+		s.log.Info("restore_state", "result", "success", "bets", bets, "agencies_finished", len(ended), "draw_done", drawn)
+	}
+
 	ln, err := listen(s.cfg.Address, s.cfg.Backlog)
 	if err != nil {
 		s.log.Error("listen", "result", "fail", "address", s.cfg.Address, "error", err)

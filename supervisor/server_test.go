@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -394,5 +395,78 @@ func BenchmarkIngest(b *testing.B) {
 			b.ReportMetric(float64(st.Bets)/b.Elapsed().Seconds(), "bets/s")
 			b.ReportMetric(float64(st.Syncs)/float64(st.Batches), "fsyncs/batch")
 		})
+	}
+}
+
+func TestARestartedCentralCarriesOnTheSameRound(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Agencies = 2
+	path := filepath.Join(t.TempDir(), "bets.csv")
+	one, two := bets(1, 1, 100), bets(2, 1000, 50)
+
+	first := startServerAt(t, cfg, path, nil)
+	c := dial(t, first.addr)
+	if code, st := c.status(1); code != protocol.CodeOK || st != (protocol.Status{}) {
+		t.Fatalf("status of a new agency: %v %+v", code, st)
+	}
+	if c.batch(1, one[:63]) != protocol.CodeOK || c.batch(1, one[63:]) != protocol.CodeOK || c.end(1) != protocol.CodeOK {
+		t.Fatal("agency 1 could not send")
+	}
+	c2 := dial(t, first.addr)
+	if c2.batch(2, two) != protocol.CodeOK {
+		t.Fatal("agency 2 could not send")
+	}
+	first.stop()
+
+	second := startServerAt(t, cfg, path, nil)
+	c = dial(t, second.addr)
+	if code, st := c.status(1); code != protocol.CodeOK || st != (protocol.Status{Stored: 100, Ended: true}) {
+		t.Fatalf("agency 1 after the restart: %v %+v", code, st)
+	}
+	if code := c.batch(1, bets(1, 500, 1)); code != protocol.CodeAfterEnd {
+		t.Fatalf("bets after a restored end: %v", code)
+	}
+	c2 = dial(t, second.addr)
+	if code, st := c2.status(2); code != protocol.CodeOK || st != (protocol.Status{Stored: 50}) {
+		t.Fatalf("agency 2 after the restart: %v %+v", code, st)
+	}
+	if c2.end(2) != protocol.CodeOK {
+		t.Fatal("agency 2 could not end")
+	}
+	code, docs := c.winners(1)
+	if code != protocol.CodeOK || !slices.Equal(docs, winnersAmong(one)) {
+		t.Fatalf("agency 1 winners after the restart: %v %v", code, docs)
+	}
+	second.stop()
+
+	// After the draw, a restart reopens it without running it again.
+	third := startServerAt(t, cfg, path, nil)
+	code, docs = dial(t, third.addr).winners(2)
+	if code != protocol.CodeOK || !slices.Equal(docs, winnersAmong(two)) {
+		t.Fatalf("agency 2 winners after a restart past the draw: %v %v", code, docs)
+	}
+	if n := third.logs.count("sorteo"); n != 0 {
+		t.Fatalf("the draw ran again after the restart")
+	}
+	if third.logs.count("restore_state", "draw_done=true", "bets=150") != 1 {
+		t.Fatalf("no restore line:\n%s", third.logs)
+	}
+}
+
+func TestGarbageFromOneConnectionDoesNotDisturbOthers(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, testConfig(), nil)
+	garbage := dial(t, ts.addr)
+	good := dial(t, ts.addr)
+	garbage.send([]byte("GET / HTTP/1.1\r\nHost: central\r\n\r\n"))
+	if code := good.batch(1, bets(1, 1, 10)); code != protocol.CodeOK {
+		t.Fatalf("a good agency beside garbage: %v", code)
+	}
+	if got := garbage.code(); got != protocol.CodeMalformed {
+		t.Fatalf("garbage got %v, want %v", got, protocol.CodeMalformed)
+	}
+	if !garbage.closedByServer() {
+		t.Fatal("the garbage connection stayed open")
 	}
 }

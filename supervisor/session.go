@@ -267,7 +267,20 @@ func (s *session) handle(ctx context.Context, req protocol.Request) []byte {
 	switch req.Action {
 	case protocol.ActionBatch:
 		return protocol.AppendCode(out, s.storeBatch(req))
+	case protocol.ActionStatus:
+		stored, ended := s.srv.draw.status(req.Agency)
+		s.logger().Info("consulta_estado", "result", "success", "almacenadas", stored, "finalizo", ended)
+		return protocol.AppendStatus(out, protocol.Status{Stored: stored, Ended: ended})
 	case protocol.ActionEnd:
+		// On disk first: a restarted central must know this agency is done.
+		if err := s.srv.store.RecordEnd(req.Agency); err != nil {
+			code := protocol.CodeStorage
+			if errors.Is(err, store.ErrClosed) {
+				code = protocol.CodeShuttingDown
+			}
+			s.logger().Error("fin_apuestas", "result", "fail", "code", int(code), "error", err)
+			return protocol.AppendCode(out, code)
+		}
 		ran, winners := s.srv.draw.finish(req.Agency)
 		s.logger().Info("fin_apuestas", "result", "success")
 		if ran {
@@ -301,6 +314,8 @@ func actionName(req protocol.Request) string {
 		return "apuesta_recibida"
 	case protocol.ActionEnd:
 		return "fin_apuestas"
+	case protocol.ActionStatus:
+		return "consulta_estado"
 	}
 	return "consulta_ganadores"
 }

@@ -95,6 +95,14 @@ func (p *Process) WaitFor(t testing.TB, pattern string) string {
 	return ""
 }
 
+// WaitForN waits past n lines matching pattern, as WaitFor.
+func (p *Process) WaitForN(t testing.TB, pattern string, n int) {
+	t.Helper()
+	for range n {
+		p.WaitFor(t, pattern)
+	}
+}
+
 // Log is every line so far.
 func (p *Process) Log() string {
 	p.mu.Lock()

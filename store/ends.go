@@ -1,0 +1,110 @@
+package store
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// EndsSuffix names the journal of agencies that have sent their end, beside
+// the bet file: the CSV alone cannot tell a finished agency from a slow
+// one, and a restarted central must know both to run the draw exactly once.
+const EndsSuffix = ".ends"
+
+// ends is the append-only journal of finished agencies: one agency number
+// per line, each on disk before RecordEnd returns. It shares the bet file's
+// lock.
+type ends struct {
+	mu     sync.Mutex
+	file   *os.File
+	agency map[uint16]bool
+	closed bool
+}
+
+func openEnds(path string) (*ends, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("store: %w", err)
+	}
+	keep, err := lastNewlineEnd(f, info.Size())
+	if err == nil && keep < info.Size() {
+		if err = f.Truncate(keep); err == nil {
+			err = f.Sync()
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("store: recovering %s: %w", path, err)
+	}
+	e := &ends{file: f, agency: map[uint16]bool{}}
+	sc := bufio.NewScanner(io.NewSectionReader(f, 0, keep))
+	for line := 1; sc.Scan(); line++ {
+		a, err := strconv.ParseUint(strings.TrimSpace(sc.Text()), 10, 16)
+		if err != nil || a == 0 {
+			f.Close()
+			return nil, 0, fmt.Errorf("store: %s line %d: %q is not an agency number", path, line, sc.Text())
+		}
+		e.agency[uint16(a)] = true
+	}
+	if err := sc.Err(); err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("store: reading %s: %w", path, err)
+	}
+	return e, info.Size() - keep, nil
+}
+
+// record makes the agency's end durable; a repeated end writes nothing.
+func (e *ends) record(agency uint16) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.agency[agency] {
+		return nil
+	}
+	if e.closed {
+		return ErrClosed
+	}
+	if _, err := e.file.WriteString(strconv.Itoa(int(agency)) + "\n"); err != nil {
+		return fmt.Errorf("store: recording the end of agency %d: %w", agency, err)
+	}
+	if err := e.file.Sync(); err != nil {
+		return fmt.Errorf("store: syncing the end of agency %d: %w", agency, err)
+	}
+	e.agency[agency] = true
+	return nil
+}
+
+// close syncs and closes the journal; record refuses from then on.
+func (e *ends) close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	err := e.file.Sync()
+	if cerr := e.file.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (e *ends) list() []uint16 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []uint16
+	for a := range e.agency {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
