@@ -19,7 +19,7 @@ const (
 	MaxFrameSize   = 8192 // a request, header included, never exceeds this
 	MaxBatchCount  = (MaxFrameSize - HeaderSize) / BetSize
 	MaxEchoPayload = MaxFrameSize - HeaderSize
-	CodeSize       = 2 // i16 result code
+	CodeSize       = 2                // i16 result code
 	StatusSize     = CodeSize + 4 + 1 // code · stored u32 · ended u8
 	documentSize   = 4
 	MaxWinners     = 1<<16 - 1 // the reply counts winners in a u16
