@@ -2,10 +2,12 @@ package store
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -210,6 +212,7 @@ func FuzzReadWriteRead(f *testing.F) {
 	f.Add("1,Ana,Pérez,1,1990-01-02,1\n")
 	f.Add("2,\"María, José\",\"O\"\"Neil\",7,1980-12-31,7574\r\n")
 	f.Add("3,\" a\",b,9,x,10\n4,c,d,1,y,2")
+	f.Add("5,\"\\.\",\"\u00a0x\",1,\"\",0\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		var first []lottery.Bet
 		if err := Read(strings.NewReader(in), func(b lottery.Bet) error { first = append(first, b); return nil }); err != nil {
@@ -218,6 +221,15 @@ func FuzzReadWriteRead(f *testing.F) {
 		rows, err := AppendRows(nil, first)
 		if err != nil {
 			return // a line break inside a quoted field: never written by the store
+		}
+		var std bytes.Buffer
+		w := csv.NewWriter(&std)
+		for _, b := range first {
+			w.Write(b.AppendAgencyRecord([]string{strconv.Itoa(int(b.Agency))}))
+		}
+		w.Flush()
+		if !bytes.Equal(rows, std.Bytes()) {
+			t.Fatalf("rows differ from encoding/csv's:\n%q\n%q", rows, std.Bytes())
 		}
 		var second []lottery.Bet
 		if err := Read(bytes.NewReader(rows), func(b lottery.Bet) error { second = append(second, b); return nil }); err != nil {
@@ -297,5 +309,34 @@ func TestAMalformedEndsJournalIsRefusedWithItsLine(t *testing.T) {
 	os.WriteFile(path+EndsSuffix, []byte("1\nfive\n"), 0o644)
 	if _, err := Open(path, nil); err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestSubmittedBatchesAreStoredInOrderAndCloseAnswersEveryOne(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	var pending []*Pending
+	for i := range 200 {
+		pending = append(pending, s.Submit([]lottery.Bet{bet(1, uint32(i+1)), bet(1, uint32(i+1001))}))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range pending {
+		if err := p.Wait(); err != nil {
+			t.Fatalf("batch %d submitted before Close: %v", i, err)
+		}
+	}
+	got := scanAll(t, s)
+	if len(got) != 400 {
+		t.Fatalf("stored %d bets, want 400", len(got))
+	}
+	for i := range 200 {
+		if got[2*i].Document != uint32(i+1) || got[2*i+1].Document != uint32(i+1001) {
+			t.Fatalf("batch %d out of order: %v %v", i, got[2*i].Document, got[2*i+1].Document)
+		}
+	}
+	if err := s.Submit([]lottery.Bet{bet(1, 1)}).Wait(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Submit after Close: %v", err)
 	}
 }
