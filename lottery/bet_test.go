@@ -2,6 +2,7 @@ package lottery
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +91,44 @@ func TestParseAgencyRecord(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestCheckBirthdateAgreesWithTheCalendar(t *testing.T) {
+	t.Parallel()
+	// Days 0..32 of every month of a common year, a leap year, and two
+	// century years (only one of them leap) must be judged exactly as
+	// time.Parse judges them, with today far enough ahead to allow them all.
+	later := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, y := range []int{1999, 2000, 1900, 2400} {
+		for m := 1; m <= 12; m++ {
+			for d := 0; d <= 32; d++ {
+				s := fmt.Sprintf("%04d-%02d-%02d", y, m, d)
+				_, perr := time.Parse(DateLayout, s)
+				err := CheckBirthdate(s, later)
+				if (perr == nil) != (err == nil) {
+					t.Fatalf("%s: CheckBirthdate says %v, time.Parse says %v", s, err, perr)
+				}
+			}
+		}
+	}
+	for _, s := range []string{"2000-02-29", "1996-02-29", "2026-11-28"} {
+		if err := CheckBirthdate(s, today); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	for _, s := range []string{"1900-02-29", "2100-02-28", "1999-13-01", "+999-01-01", "1999-1-011", "1999/01/01"} {
+		if err := CheckBirthdate(s, today); err == nil {
+			t.Errorf("%s accepted", s)
+		}
+	}
+}
+
+func TestANameHoldingTheReplacementCharacterIsValidUTF8(t *testing.T) {
+	t.Parallel()
+	b := valid()
+	b.FirstName = "Jos\uFFFD"
+	if err := b.Validate(5, today); err != nil {
+		t.Fatalf("a literal U+FFFD was refused: %v", err)
 	}
 }
