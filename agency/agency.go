@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -43,6 +44,19 @@ type Result struct {
 	Rejected int      // bets of batches the central refused
 	Skipped  int      // malformed or invalid lines of the file
 	Winners  []uint32 // documents of this agency's winners
+
+	latencies []time.Duration // from sending each batch to its acknowledgement
+}
+
+// Latency returns the q-quantile (0..1) of the batch acknowledgement
+// latency, 0 when no batch was sent.
+func (r Result) Latency(q float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	l := slices.Clone(r.latencies)
+	slices.Sort(l)
+	return l[min(int(q*float64(len(l))), len(l)-1)]
 }
 
 // anyAgency bounds the agency number when an agency validates its own bets:
@@ -54,7 +68,7 @@ var ErrRefused = errors.New("refused by the central")
 
 // Backoff between connection attempts and between winners queries.
 const (
-	minBackoff = 50 * time.Millisecond
+	minBackoff = 10 * time.Millisecond
 	maxBackoff = time.Second
 )
 
@@ -153,6 +167,8 @@ func refusal(what string, code protocol.Code) error {
 	return err
 }
 
+func isGoingAway(err error) bool { return errors.Is(err, errCentralGoingAway) }
+
 // session is one connection's share of the round: learn what the central
 // holds, send the rest, end, and wait for the winners.
 func (a *Agency) session(ctx context.Context, r *round, res *Result, giveUp time.Time) error {
@@ -161,7 +177,7 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result, giveUp time
 		return err
 	}
 	c := &client{conn: conn, agency: a.cfg.ID, timeout: a.cfg.IOTimeout}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, c.kill)
 	defer stop()
 	defer a.closeConn(conn)
 
@@ -176,7 +192,11 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result, giveUp time
 	if !st.Ended {
 		if r.single != nil {
 			if st.Stored == 0 {
-				if err := a.sendBatch(c, []lottery.Bet{*r.single}, res); err != nil {
+				p := a.startPipeline(c, res)
+				if err := p.send([]lottery.Bet{*r.single}); err != nil {
+					return err
+				}
+				if err := p.close(); err != nil {
 					return err
 				}
 			}
@@ -241,6 +261,8 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 	batch := make([]lottery.Bet, 0, a.cfg.BatchMaxAmount)
 	today := a.now()
 	valid := 0
+	p := a.startPipeline(c, res)
+	defer p.close()
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -255,6 +277,7 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 			continue
 		}
 		if err != nil {
+			p.close()
 			return fmt.Errorf("reading %s: %w", a.cfg.DataFile, err)
 		}
 		line, _ := cr.FieldPos(0)
@@ -270,19 +293,22 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 			continue // the central holds it already
 		}
 		if batch = append(batch, b); len(batch) == a.cfg.BatchMaxAmount {
-			if err := a.sendBatch(c, batch, res); err != nil {
+			if err := p.send(batch); err != nil {
 				return err
 			}
 			batch = batch[:0]
 		}
 	}
 	if valid < stored {
+		p.close()
 		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: wrong file or agency", stored, a.cfg.ID, a.cfg.DataFile, valid)
 	}
 	if len(batch) > 0 {
-		return a.sendBatch(c, batch, res)
+		if err := p.send(batch); err != nil {
+			return err
+		}
 	}
-	return nil
+	return p.close()
 }
 
 func (a *Agency) skip(r *round, res *Result, line int, err error) {
@@ -292,24 +318,6 @@ func (a *Agency) skip(r *round, res *Result, line int, err error) {
 	r.reportedLine = line
 	res.Skipped++
 	a.log.Warn("apuesta_invalida", "result", "fail", "file", a.cfg.DataFile, "line", line, "error", err)
-}
-
-// sendBatch sends one batch; it counts as sent only once acknowledged.
-func (a *Agency) sendBatch(c *client, batch []lottery.Bet, res *Result) error {
-	code, err := c.batch(batch)
-	if err != nil {
-		return err
-	}
-	if code != protocol.CodeOK {
-		err := refusal(fmt.Sprintf("a batch of %d bets", len(batch)), code)
-		if !errors.Is(err, errCentralGoingAway) {
-			res.Rejected += len(batch)
-		}
-		return err
-	}
-	res.Sent += len(batch)
-	a.log.Debug("batch_enviado", "result", "success", "cantidad", len(batch))
-	return nil
 }
 
 // awaitWinners asks for the winners until the draw has happened, backing

@@ -3,6 +3,7 @@ package agency
 import (
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"quiniela/lottery"
@@ -16,25 +17,55 @@ type client struct {
 	agency  uint16
 	timeout time.Duration
 	buf     []byte
+
+	mu     sync.Mutex
+	killed bool // every later deadline is in the past
+}
+
+// kill wakes every read and write in progress and fails every later one:
+// the connection is given up (cancelled, or broken in one direction).
+func (c *client) kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.killed = true
+	c.conn.SetDeadline(time.Unix(1, 0))
+}
+
+// arm sets the deadline of the next read or write (set), unless killed.
+func (c *client) arm(set func(time.Time) error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.killed {
+		return
+	}
+	set(time.Now().Add(c.timeout))
 }
 
 func (c *client) send(frame []byte) error {
-	c.conn.SetDeadline(time.Now().Add(c.timeout))
+	c.arm(c.conn.SetDeadline)
 	if _, err := c.conn.Write(frame); err != nil {
 		return fmt.Errorf("sending to the central: %w", err)
 	}
 	return nil
 }
 
-func (c *client) batch(bets []lottery.Bet) (protocol.Code, error) {
+// sendBatch writes a batch without waiting for its reply (see pipeline).
+func (c *client) sendBatch(bets []lottery.Bet) error {
 	frame, err := protocol.AppendBatch(c.buf[:0], c.agency, bets)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	c.buf = frame
-	if err := c.send(frame); err != nil {
-		return 0, err
+	c.arm(c.conn.SetWriteDeadline)
+	if _, err := c.conn.Write(frame); err != nil {
+		return fmt.Errorf("sending to the central: %w", err)
 	}
+	return nil
+}
+
+// readCode reads one reply code, bounded by the timeout.
+func (c *client) readCode() (protocol.Code, error) {
+	c.arm(c.conn.SetReadDeadline)
 	return protocol.ReadCode(c.conn)
 }
 

@@ -36,13 +36,13 @@ func newDraw(agencies int) *draw {
 	}
 }
 
-// record counts bets that have just been stored and notes their winners.
-func (d *draw) record(bets []lottery.Bet) {
+// record counts n bets of agency that have just been stored, among them
+// the winners with these documents.
+func (d *draw) record(agency uint16, n int, winners []uint32) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, b := range bets {
-		d.recordLocked(b)
-	}
+	d.stored[agency] += uint32(n)
+	d.winners[agency] = append(d.winners[agency], winners...)
 }
 
 func (d *draw) recordLocked(b lottery.Bet) {

@@ -24,13 +24,15 @@ import (
 
 	"quiniela/lottery"
 	"quiniela/protocol"
+	"quiniela/store"
 )
 
-// Store is what the central needs of its bet file: an all-or-nothing,
-// durable append, a durable record of each agency's end, and reading both
-// back on restart. *store.Store implements it.
+// Store is what the central needs of its bet file: all-or-nothing, durable
+// appends that it can keep several of in flight, a durable record of each
+// agency's end, and reading both back on restart. *store.Store implements
+// it.
 type Store interface {
-	Append(bets []lottery.Bet) error
+	Submit(bets []lottery.Bet) *store.Pending
 	RecordEnd(agency uint16) error
 	Ended() []uint16
 	Scan(fn func(lottery.Bet) error) error

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/thejerf/suture/v4"
+	"golang.org/x/sync/errgroup"
 
 	"quiniela/lottery"
 	"quiniela/protocol"
@@ -43,12 +45,13 @@ type session struct {
 	peer  string
 	drain time.Duration
 
-	agency atomic.Uint32 // bound agency, 0 until the first agency frame
+	agency atomic.Uint32               // bound agency, 0 until the first agency frame
+	log    atomic.Pointer[slog.Logger] // the server's logger with this session's agency and peer
 
 	br       *bufio.Reader
 	rd       *protocol.Reader
-	out      []byte
-	bets     []lottery.Bet
+	out      []byte           // the acker's reply buffer
+	bets     []lottery.Bet    // the reader's decoding buffer
 	handling *protocol.Header // the frame being handled, for a restart after a panic
 
 	mu       sync.Mutex
@@ -61,14 +64,15 @@ type session struct {
 }
 
 func newSession(srv *Server, conn net.Conn, drain time.Duration) *session {
-	br := bufio.NewReaderSize(conn, protocol.MaxFrameSize)
-	return &session{
+	br := bufio.NewReaderSize(conn, readBuffer)
+	s := &session{
 		srv: srv, conn: conn, peer: conn.RemoteAddr().String(), drain: drain,
 		br: br, rd: protocol.NewReader(br),
 		out:  make([]byte, 0, 64),
-		bets: make([]lottery.Bet, 0, protocol.MaxBatchCount),
 		done: make(chan struct{}),
 	}
+	s.log.Store(srv.log.With("peer", s.peer))
+	return s
 }
 
 // String names the session in suture's events, e.g. agency-3@127.0.0.1:4123.
@@ -80,12 +84,7 @@ func (s *session) String() string {
 }
 
 // logger returns the server's logger with this session's agency and peer.
-func (s *session) logger() *slog.Logger {
-	if a := s.agency.Load(); a != 0 {
-		return s.srv.log.With("agency", a, "peer", s.peer)
-	}
-	return s.srv.log.With("peer", s.peer)
-}
+func (s *session) logger() *slog.Logger { return s.log.Load() }
 
 func (s *session) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { s.interrupt(s.drain) })
@@ -93,15 +92,129 @@ func (s *session) Serve(ctx context.Context) error {
 	if h := s.handling; h != nil {
 		s.handling = nil
 		s.logger().Error("request", "result", "fail", "action", h.Action.String(), "code", int(protocol.CodeInternal), "error", "handler panicked; session restarted")
-		if err := s.reply(protocol.AppendCode(s.out[:0], protocol.CodeInternal)); err != nil {
-			return s.end(err)
+		s.armWrite()
+		if _, err := s.conn.Write(protocol.AppendCode(nil, protocol.CodeInternal)); err != nil {
+			return s.end(fmt.Errorf("writing reply: %w", err))
 		}
 	}
-	for {
-		if err := s.serveFrame(ctx); err != nil {
-			return s.end(err)
+	err := s.pipeline(ctx)
+	var p *panicked
+	if errors.As(err, &p) {
+		panic(p.value) // to suture, which logs it and restarts this service
+	}
+	return s.end(err)
+}
+
+// readBuffer holds several whole frames, so that one read takes in all the
+// batches an agency has in flight.
+const readBuffer = 64 << 10
+
+// maxInFlight bounds the frames read ahead of their replies, and so a
+// session's memory: an agency may keep this many batches in flight.
+const maxInFlight = 32
+
+// ack is one reply in the making, in request order: a batch being stored,
+// a ready reply, or a barrier that the reader waits on so that a request
+// that reads the agency's state sees every earlier batch settled.
+type ack struct {
+	pending *store.Pending
+	batch   protocol.Header // of the batch being stored
+	winners []uint32        // documents of its winning bets, recorded once stored
+	logged  []lottery.Bet   // its bets, kept only when DEBUG logs each one
+	reply   []byte
+	barrier chan struct{}
+}
+
+// panicked carries a panic out of a pipeline goroutine, which suture does
+// not watch, back to Serve's goroutine, which it does.
+type panicked struct{ value any }
+
+func (p *panicked) Error() string { return fmt.Sprint("panic: ", p.value) }
+
+// pipeline serves the connection with two goroutines that finish together:
+// the reader reads, checks and submits frames without waiting for the disk,
+// and the acker writes each reply in order once its batch is stored, so an
+// agency can keep several batches in flight and they share fsyncs.
+func (s *session) pipeline(ctx context.Context) error {
+	acks := make(chan ack, maxInFlight)
+	var g errgroup.Group
+	g.Go(func() (err error) {
+		defer close(acks)
+		defer func() {
+			if r := recover(); r != nil {
+				err = &panicked{r}
+			}
+		}()
+		for {
+			if err := s.readFrame(ctx, acks); err != nil {
+				return err
+			}
+		}
+	})
+	var ackErr error
+	g.Go(func() error { ackErr = s.writeAcks(acks); return ackErr })
+	err := g.Wait()
+	if _, crashed := err.(*panicked); !crashed && ackErr != nil {
+		return ackErr // the reader stopped because the acker failed: say why
+	}
+	return err
+}
+
+// writeAcks writes the replies in order. Every stored batch is counted even
+// after a write has failed, so that the agency's status stays exact for
+// its next connection.
+func (s *session) writeAcks(acks <-chan ack) error {
+	w := bufio.NewWriterSize(s.conn, 512)
+	var writeErr error
+	for a := range acks {
+		var reply []byte
+		switch {
+		case a.barrier != nil:
+			close(a.barrier)
+			continue
+		case a.pending != nil:
+			reply = protocol.AppendCode(s.out[:0], s.settleBatch(a))
+		default:
+			reply = a.reply
+		}
+		if writeErr != nil {
+			continue
+		}
+		w.Write(reply)
+		if len(acks) == 0 { // nothing else ready: send what we have
+			s.armWrite()
+			if err := w.Flush(); err != nil {
+				writeErr = fmt.Errorf("writing reply: %w", err)
+				s.interrupt(0) // stop the reader: nobody hears us
+			}
 		}
 	}
+	if writeErr == nil && w.Buffered() > 0 {
+		s.armWrite()
+		if err := w.Flush(); err != nil {
+			writeErr = fmt.Errorf("writing reply: %w", err)
+		}
+	}
+	return writeErr
+}
+
+// settleBatch waits for a submitted batch and returns its reply code.
+func (s *session) settleBatch(a ack) protocol.Code {
+	log := s.logger()
+	if err := a.pending.Wait(); err != nil {
+		code := protocol.CodeStorage
+		if errors.Is(err, store.ErrClosed) {
+			code = protocol.CodeShuttingDown
+		}
+		log.Warn("apuesta_recibida", "result", "fail", "cantidad", int(a.batch.Count), "code", int(code), "error", err)
+		return code
+	}
+	s.srv.draw.record(a.batch.Agency, int(a.batch.Count), a.winners)
+	for _, b := range a.logged {
+		log.Debug("apuesta_almacenada", "result", "success", "dni", b.Document, "numero", b.Number)
+	}
+	log.Info("apuesta_recibida", "result", "success", "cantidad", int(a.batch.Count))
+	return protocol.CodeOK
 }
 
 // end closes the session for good and tells suture not to restart it.
@@ -160,18 +273,27 @@ func (s *session) interrupt(grace time.Duration) {
 	s.conn.SetDeadline(s.stopBy)
 }
 
-// armDeadline bounds the next read or write: by FrameTimeout normally, by
-// the drain deadline once stopping. It reports whether the session is
-// stopping.
-func (s *session) armDeadline() bool {
+// armRead bounds the rest of a frame by FrameTimeout, or by the drain
+// deadline once stopping.
+func (s *session) armRead() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
-		s.conn.SetDeadline(s.stopBy)
-		return true
+		s.conn.SetReadDeadline(s.stopBy)
+		return
 	}
-	s.conn.SetDeadline(time.Now().Add(s.srv.cfg.FrameTimeout))
-	return false
+	s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.FrameTimeout))
+}
+
+// armWrite bounds a reply's write the same way.
+func (s *session) armWrite() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		s.conn.SetWriteDeadline(s.stopBy)
+		return
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.FrameTimeout))
 }
 
 // waitForFrame blocks, with no deadline, until the first byte of a frame
@@ -199,18 +321,18 @@ func (s *session) waitForFrame() error {
 	return err
 }
 
-// serveFrame reads one frame, handles it and writes the reply.
-func (s *session) serveFrame(ctx context.Context) error {
+// readFrame reads one frame, handles it, and queues its reply.
+func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 	if err := s.waitForFrame(); err != nil {
 		return err
 	}
-	s.armDeadline()
+	s.armRead()
 	req, err := s.rd.ReadRequest()
 	if err != nil {
 		if errors.Is(err, protocol.ErrUnknownAction) || errors.Is(err, protocol.ErrCount) {
 			// The stream cannot be resynchronised: say why, then hang up.
 			s.logger().Warn("request", "result", "fail", "code", int(protocol.CodeMalformed), "error", err)
-			s.reply(protocol.AppendCode(s.out[:0], protocol.CodeMalformed))
+			acks <- ack{reply: protocol.AppendCode(nil, protocol.CodeMalformed)}
 			return err
 		}
 		var ne net.Error
@@ -227,15 +349,21 @@ func (s *session) serveFrame(ctx context.Context) error {
 	if s.srv.beforeHandle != nil {
 		s.srv.beforeHandle(uint16(s.agency.Load()), req)
 	}
-	out := s.handle(ctx, req)
+	a := s.handle(ctx, req, acks)
 	s.handling = nil
-	if err := s.reply(out); err != nil {
-		return err
-	}
+	acks <- a
 	if s.stoppingNow() {
 		return errShutdown
 	}
 	return nil
+}
+
+// settle waits until every reply queued so far is written and every batch
+// before it settled, so that what follows sees the agency's state whole.
+func settle(acks chan<- ack) {
+	done := make(chan struct{})
+	acks <- ack{barrier: done}
+	<-done
 }
 
 func (s *session) stoppingNow() bool {
@@ -244,33 +372,26 @@ func (s *session) stoppingNow() bool {
 	return s.stopping
 }
 
-// reply writes a whole reply, bounded by the frame deadline.
-func (s *session) reply(out []byte) error {
-	s.armDeadline()
-	if _, err := s.conn.Write(out); err != nil {
-		return fmt.Errorf("writing reply: %w", err)
-	}
-	return nil
-}
-
-// handle carries out one request and returns the reply to write.
-func (s *session) handle(ctx context.Context, req protocol.Request) []byte {
-	out := s.out[:0]
+// handle carries out one request and returns its reply in the making.
+func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- ack) ack {
 	if req.Action == protocol.ActionEcho {
-		out = protocol.AppendHeader(out, req.Header)
-		return append(out, req.Body...)
+		out := protocol.AppendHeader(make([]byte, 0, protocol.HeaderSize+len(req.Body)), req.Header)
+		return ack{reply: append(out, req.Body...)}
 	}
+	reply := func(c protocol.Code) ack { return ack{reply: protocol.AppendCode(nil, c)} }
 	if code, err := s.checkAgency(ctx, req.Agency); err != nil {
 		s.logger().Warn(actionName(req), "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
-		return protocol.AppendCode(out, code)
+		return reply(code)
 	}
+	if req.Action == protocol.ActionBatch {
+		return s.submitBatch(req)
+	}
+	settle(acks) // the requests below read what earlier batches changed
 	switch req.Action {
-	case protocol.ActionBatch:
-		return protocol.AppendCode(out, s.storeBatch(req))
 	case protocol.ActionStatus:
 		stored, ended := s.srv.draw.status(req.Agency)
 		s.logger().Info("consulta_estado", "result", "success", "almacenadas", stored, "finalizo", ended)
-		return protocol.AppendStatus(out, protocol.Status{Stored: stored, Ended: ended})
+		return ack{reply: protocol.AppendStatus(nil, protocol.Status{Stored: stored, Ended: ended})}
 	case protocol.ActionEnd:
 		// On disk first: a restarted central must know this agency is done.
 		if err := s.srv.store.RecordEnd(req.Agency); err != nil {
@@ -279,14 +400,14 @@ func (s *session) handle(ctx context.Context, req protocol.Request) []byte {
 				code = protocol.CodeShuttingDown
 			}
 			s.logger().Error("fin_apuestas", "result", "fail", "code", int(code), "error", err)
-			return protocol.AppendCode(out, code)
+			return reply(code)
 		}
 		ran, winners := s.srv.draw.finish(req.Agency)
 		s.logger().Info("fin_apuestas", "result", "success")
 		if ran {
 			s.srv.log.Info("sorteo", "result", "success", "agencias", s.srv.cfg.Agencies, "ganadores", winners)
 		}
-		return protocol.AppendCode(out, protocol.CodeOK)
+		return reply(protocol.CodeOK)
 	case protocol.ActionWinners:
 		docs, ok := s.srv.draw.winnersOf(ctx, req.Agency, s.srv.cfg.WinnersHold)
 		if !ok {
@@ -295,17 +416,17 @@ func (s *session) handle(ctx context.Context, req protocol.Request) []byte {
 				code = protocol.CodeShuttingDown
 			}
 			s.logger().Debug("consulta_ganadores", "result", "in_progress", "code", int(code))
-			return protocol.AppendCode(out, code)
+			return reply(code)
 		}
-		reply, err := protocol.AppendWinners(out, docs)
+		out, err := protocol.AppendWinners(nil, docs)
 		if err != nil {
 			s.logger().Error("consulta_ganadores", "result", "fail", "error", err)
-			return protocol.AppendCode(out, protocol.CodeInternal)
+			return reply(protocol.CodeInternal)
 		}
 		s.logger().Info("consulta_ganadores", "result", "success", "cant_ganadores", len(docs))
-		return reply
+		return ack{reply: out}
 	}
-	return protocol.AppendCode(out, protocol.CodeMalformed) // unreachable: the reader checks actions
+	return reply(protocol.CodeMalformed) // unreachable: the reader checks actions
 }
 
 func actionName(req protocol.Request) string {
@@ -334,6 +455,7 @@ func (s *session) checkAgency(ctx context.Context, agency uint16) (protocol.Code
 		return protocol.CodeAgencyMismatch, fmt.Errorf("header says agency %d on the connection of agency %d", agency, bound)
 	}
 	s.agency.Store(uint32(agency))
+	s.log.Store(s.srv.log.With("agency", agency, "peer", s.peer))
 	if old := s.srv.conns.bind(agency, s); old != nil {
 		s.logger().Info("session_replaced", "result", "success", "older_peer", old.peer)
 		old.interrupt(s.drain)
@@ -346,17 +468,18 @@ func (s *session) checkAgency(ctx context.Context, agency uint16) (protocol.Code
 	return protocol.CodeOK, nil
 }
 
-// storeBatch validates a whole batch and stores it, or none of it.
-func (s *session) storeBatch(req protocol.Request) protocol.Code {
-	log := s.logger()
-	fail := func(code protocol.Code, err error) protocol.Code {
-		log.Warn("apuesta_recibida", "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
-		return code
+// submitBatch validates a whole batch and submits it to the store, or
+// refuses all of it.
+func (s *session) submitBatch(req protocol.Request) ack {
+	fail := func(code protocol.Code, err error) ack {
+		s.logger().Warn("apuesta_recibida", "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
+		return ack{reply: protocol.AppendCode(nil, code)}
 	}
 	if s.srv.draw.hasFinished(req.Agency) {
 		return fail(protocol.CodeAfterEnd, errors.New("the agency has already sent its end"))
 	}
 	bets, err := protocol.DecodeBatch(s.bets[:0], req.Body)
+	s.bets = bets
 	if err != nil {
 		return fail(protocol.CodeMalformed, err)
 	}
@@ -369,18 +492,16 @@ func (s *session) storeBatch(req protocol.Request) protocol.Code {
 			return fail(protocol.CodeInvalidBet, fmt.Errorf("bet %d (document %d): %w", i+1, b.Document, err))
 		}
 	}
-	if err := s.srv.store.Append(bets); err != nil {
-		if errors.Is(err, store.ErrClosed) {
-			return fail(protocol.CodeShuttingDown, err)
-		}
-		return fail(protocol.CodeStorage, err)
-	}
-	s.srv.draw.record(bets)
-	if log.Enabled(context.Background(), slog.LevelDebug) {
-		for _, b := range bets {
-			log.Debug("apuesta_almacenada", "result", "success", "dni", b.Document, "numero", b.Number)
+	// Submit encodes the rows before it returns, so the bets buffer is free
+	// again; only what the acker needs is kept.
+	a := ack{pending: s.srv.store.Submit(bets), batch: req.Header}
+	for _, b := range bets {
+		if b.Won() {
+			a.winners = append(a.winners, b.Document)
 		}
 	}
-	log.Info("apuesta_recibida", "result", "success", "cantidad", len(bets))
-	return protocol.CodeOK
+	if s.logger().Enabled(context.Background(), slog.LevelDebug) {
+		a.logged = slices.Clone(bets)
+	}
+	return a
 }

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+	"time"
 
 	"quiniela/agency"
 	"quiniela/cmd/internal/logline"
@@ -50,7 +52,8 @@ func run() int {
 		IOTimeout:      cfg.IOTimeout,
 	}, log)
 	res, err := a.Run(ctx)
-	summary := []any{"enviadas", res.Sent, "rechazadas", res.Rejected, "salteadas", res.Skipped}
+	summary := []any{"enviadas", res.Sent, "rechazadas", res.Rejected, "salteadas", res.Skipped,
+		"latencia_p50_ms", ms(res.Latency(0.50)), "latencia_p99_ms", ms(res.Latency(0.99))}
 	switch {
 	case errors.Is(err, context.Canceled):
 		log.Info("shutdown", append([]any{"result", "success", "reason", "signal"}, summary...)...)
@@ -62,3 +65,6 @@ func run() int {
 	log.Info("resumen", append([]any{"result", "success"}, summary...)...)
 	return 0
 }
+
+// ms formats a duration in milliseconds with microsecond precision.
+func ms(d time.Duration) string { return strconv.FormatFloat(d.Seconds()*1000, 'f', 3, 64) }
