@@ -41,8 +41,9 @@ var ErrLocked = errors.New("store: file is locked by another process (is another
 // Fields is the number of CSV fields of a stored row.
 const Fields = 1 + lottery.AgencyFields
 
-// maxGroupBytes bounds one group commit's write, so that a flood of
-// appenders cannot grow the write buffer without limit.
+// maxGroupBytes bounds one group commit's write, and the rows waiting for
+// the committer: Submit blocks while that much is queued, so that the
+// central's memory stays flat however many agencies send at once.
 const maxGroupBytes = 4 << 20
 
 // Store is an open bet file. Its methods are safe for concurrent use.
@@ -54,6 +55,8 @@ type Store struct {
 
 	mu      sync.Mutex
 	queue   []*commit     // submitted, not yet taken by the committer
+	queued  int           // bytes of rows in queue
+	room    *sync.Cond    // signalled when the committer takes from the queue
 	closed  bool          // Close was called: Submit refuses
 	wake    chan struct{} // cap 1: the queue has work, or Close was called
 	stopped chan struct{} // closed when the committer has returned
@@ -70,7 +73,7 @@ type Store struct {
 }
 
 // rowBuffers recycles the encoded rows of batches once written.
-var rowBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+var rowBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 type commit struct {
 	buf  *[]byte // rows' buffer, back to rowBuffers once written
@@ -124,6 +127,7 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}
+	s.room = sync.NewCond(&s.mu)
 	if err := s.recover(); err != nil {
 		f.Close() // also releases the lock
 		return nil, err
@@ -225,11 +229,15 @@ func (s *Store) Submit(bets []lottery.Bet) *Pending {
 	*buf = rows
 	c := &commit{buf: buf, rows: rows, bets: len(bets), done: make(chan error, 1)}
 	s.mu.Lock()
+	for !s.closed && s.queued > 0 && s.queued+len(rows) > maxGroupBytes {
+		s.room.Wait()
+	}
 	if s.closed {
 		s.mu.Unlock()
 		return &Pending{err: ErrClosed}
 	}
 	s.queue = append(s.queue, c)
+	s.queued += len(rows)
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -257,6 +265,8 @@ func (s *Store) commitLoop() {
 			if len(s.queue) == 0 {
 				s.queue = nil // let the backing array go
 			}
+			s.queued -= size
+			s.room.Broadcast()
 			closed := s.closed
 			s.mu.Unlock()
 			if len(group) == 0 {
@@ -326,6 +336,7 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.closed = true
+		s.room.Broadcast() // a Submit waiting for room refuses now
 		s.mu.Unlock()
 		select {
 		case s.wake <- struct{}{}:

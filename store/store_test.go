@@ -340,3 +340,32 @@ func TestSubmittedBatchesAreStoredInOrderAndCloseAnswersEveryOne(t *testing.T) {
 		t.Fatalf("Submit after Close: %v", err)
 	}
 }
+
+func TestSubmittingMoreThanTheQueueHoldsWaitsForRoomInsteadOfGrowing(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	batch := make([]lottery.Bet, 63)
+	for i := range batch {
+		batch[i] = bet(1, uint32(i+1))
+	}
+	rows, _ := AppendRows(nil, batch)
+	n := 3*maxGroupBytes/len(rows) + 1 // three queues' worth, submitted without waiting
+	pending := make([]*Pending, 0, n)
+	for range n {
+		pending = append(pending, s.Submit(batch))
+		s.mu.Lock()
+		queued := s.queued
+		s.mu.Unlock()
+		if queued > maxGroupBytes {
+			t.Fatalf("%d bytes queued, more than the %d allowed", queued, maxGroupBytes)
+		}
+	}
+	for _, p := range pending {
+		if err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Bets != int64(n*63) {
+		t.Fatalf("stored %d bets, want %d", st.Bets, n*63)
+	}
+}
