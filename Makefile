@@ -81,8 +81,9 @@ run-client: build ## run agency ID (make run-client ID=3) with ./.env (if any)
 run-server: build ## run the central with ./.env (if any) and the defaults; stop it with Ctrl-C or kill -TERM
 	./$(BIN)/server
 
-bench: ## Go benchmarks of the hot paths
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+bench: ## Go benchmarks of the hot paths, then whole rounds (5 agencies/79,000 bets and 100/1,000,000) in one table
+	$(GO) test -run '^$$' -bench . -benchtime 1s ./...
+	$(GO) run ./cmd/internal/roundbench
 
 docker-image: build ## build the server and client images FROM scratch around bin/
 	docker build --target server -t $(PROJECT)-server:latest .

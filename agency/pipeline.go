@@ -14,7 +14,7 @@ import (
 // maxInFlight is how many batches an agency sends ahead of their
 // acknowledgements: enough to keep the central's disk busy with several of
 // its batches per fsync, few enough to bound memory on both sides.
-const maxInFlight = 16
+const maxInFlight = 32
 
 // flight is a batch sent and not yet acknowledged.
 type flight struct {

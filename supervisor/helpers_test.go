@@ -79,7 +79,11 @@ func startServer(t testing.TB, cfg Config, hook func(uint16, protocol.Request)) 
 func startServerAt(t testing.TB, cfg Config, path string, hook func(uint16, protocol.Request)) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug
+	if _, bench := t.(*testing.B); bench {
+		level = slog.LevelInfo // measure the central, not a line per bet
+	}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	st, err := store.Open(path, log)
 	if err != nil {
 		t.Fatal(err)

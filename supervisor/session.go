@@ -107,7 +107,7 @@ func (s *session) Serve(ctx context.Context) error {
 
 // readBuffer holds several whole frames, so that one read takes in all the
 // batches an agency has in flight.
-const readBuffer = 64 << 10
+const readBuffer = 32 << 10
 
 // maxInFlight bounds the frames read ahead of their replies, and so a
 // session's memory: an agency may keep this many batches in flight.

@@ -1,0 +1,197 @@
+// Command roundbench measures whole lottery rounds on this machine with the
+// real binaries on datagen data, and prints one table: agencies, bets, wall
+// seconds from launching the central to the last agency's exit, bets per
+// second, batch acknowledgement latency (median of the agencies' p50, worst
+// of their p99), peak RSS of the central and of the largest agency, and
+// fsyncs per batch, and the CPU time of the central and of all agencies
+// (on a 2-core machine the round is CPU-bound). Every round is checked: each agency must exit 0 with
+// the winners datagen promised. It is run by `make bench`.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type size struct{ agencies, bets int } // bets per agency; 0: official-like
+
+type result struct {
+	size
+	total          int
+	wall           time.Duration
+	p50, p99       float64 // ms
+	serverRSS      int64   // KiB
+	clientRSS      int64   // KiB, the largest
+	fsyncsPerBatch float64
+	serverCPU      time.Duration
+	clientsCPU     time.Duration // all agencies together
+}
+
+func main() {
+	runs := flag.Int("runs", 3, "rounds per size; the table shows the one with the median wall time")
+	flag.Parse()
+	if err := run(*runs); err != nil {
+		fmt.Fprintln(os.Stderr, "roundbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(runs int) error {
+	dir, err := os.MkdirTemp("", "roundbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/server", "./cmd/client", "./cmd/datagen")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building: %v\n%s", err, out)
+	}
+	var results []result
+	for _, sz := range []size{{5, 0}, {100, 10000}} {
+		data := filepath.Join(dir, fmt.Sprintf("data-%d", sz.agencies))
+		args := []string{"-out", data, "-agencies", strconv.Itoa(sz.agencies), "-bets", strconv.Itoa(sz.bets)}
+		if out, err := exec.Command(filepath.Join(dir, "datagen"), args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("datagen: %v\n%s", err, out)
+		}
+		var rs []result
+		for i := range runs {
+			r, err := round(dir, data, sz)
+			if err != nil {
+				return fmt.Errorf("round %d of %d agencies: %w", i+1, sz.agencies, err)
+			}
+			rs = append(rs, r)
+		}
+		slices.SortFunc(rs, func(a, b result) int { return int(a.wall - b.wall) })
+		results = append(results, rs[len(rs)/2])
+	}
+	fmt.Printf("| agencies | bets | wall s | bets/s | ack p50 ms | ack p99 ms | server peak RSS MiB | largest client peak RSS MiB | fsyncs/batch | server CPU s | agencies' CPU s |\n")
+	fmt.Printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		fmt.Printf("| %d | %d | %.3f | %.0f | %.2f | %.2f | %.1f | %.1f | %.3f | %.2f | %.2f |\n",
+			r.agencies, r.total, r.wall.Seconds(), float64(r.total)/r.wall.Seconds(), r.p50, r.p99,
+			float64(r.serverRSS)/1024, float64(r.clientRSS)/1024, r.fsyncsPerBatch, r.serverCPU.Seconds(), r.clientsCPU.Seconds())
+	}
+	return nil
+}
+
+var (
+	flushLine   = regexp.MustCompile(`action: flush_store \| result: success \| path: \S+ \| bets: (\d+) \| batches: (\d+) \| fsyncs: (\d+)`)
+	summaryLine = regexp.MustCompile(`action: resumen \| result: success \| enviadas: (\d+) .*latencia_p50_ms: ([\d.]+) \| latencia_p99_ms: ([\d.]+)`)
+	winnersLine = regexp.MustCompile(`cant_ganadores: (\d+)`)
+	expected    = regexp.MustCompile(`"agency": (\d+), "bets": \d+, "winners": (\d+)`)
+)
+
+// round runs one whole round: the central, then every agency at once.
+func round(dir, data string, sz size) (result, error) {
+	res := result{size: sz}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return res, err
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	store := filepath.Join(dir, "bets.csv")
+	os.Remove(store)
+	os.Remove(store + ".ends")
+
+	start := time.Now()
+	server := exec.Command(filepath.Join(dir, "server"), "--env-file", os.DevNull)
+	server.Env = []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(sz.agencies)}
+	serverOut, err := server.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	if err := server.Start(); err != nil {
+		return res, err
+	}
+	defer server.Process.Kill()
+	serverLog := make(chan []string, 1)
+	go func() {
+		var lines []string
+		sc := bufio.NewScanner(serverOut)
+		for sc.Scan() {
+			if !strings.Contains(sc.Text(), "apuesta_recibida") {
+				lines = append(lines, sc.Text())
+			}
+		}
+		serverLog <- lines
+	}()
+
+	clients := make([]*exec.Cmd, sz.agencies)
+	outs := make([]*strings.Builder, sz.agencies)
+	for i := range clients {
+		id := strconv.Itoa(i + 1)
+		c := exec.Command(filepath.Join(dir, "client"), "--env-file", os.DevNull)
+		c.Env = []string{"CLI_ID=" + id, "CLI_SERVER_ADDRESS=127.0.0.1:" + port, "CLI_DATA_FILE=" + filepath.Join(data, "agency-"+id+".csv")}
+		outs[i] = &strings.Builder{}
+		c.Stdout = outs[i]
+		if err := c.Start(); err != nil {
+			return res, err
+		}
+		clients[i] = c
+	}
+	for i, c := range clients {
+		if err := c.Wait(); err != nil {
+			return res, fmt.Errorf("agency %d: %v\n%s", i+1, err, outs[i])
+		}
+	}
+	res.wall = time.Since(start)
+
+	raw, err := os.ReadFile(filepath.Join(data, "winners.json"))
+	if err != nil {
+		return res, err
+	}
+	want := map[string]string{}
+	for _, m := range expected.FindAllStringSubmatch(string(raw), -1) {
+		want[m[1]] = m[2]
+	}
+	var p50s []float64
+	for i, c := range clients {
+		out := outs[i].String()
+		m := summaryLine.FindStringSubmatch(out)
+		w := winnersLine.FindStringSubmatch(out)
+		if m == nil || w == nil || w[1] != want[strconv.Itoa(i+1)] {
+			return res, fmt.Errorf("agency %d did not get its %s winners:\n%s", i+1, want[strconv.Itoa(i+1)], out)
+		}
+		sent, _ := strconv.Atoi(m[1])
+		p50, _ := strconv.ParseFloat(m[2], 64)
+		p99, _ := strconv.ParseFloat(m[3], 64)
+		res.total += sent
+		p50s = append(p50s, p50)
+		res.p99 = max(res.p99, p99)
+		res.clientRSS = max(res.clientRSS, c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	}
+	slices.Sort(p50s)
+	res.p50 = p50s[len(p50s)/2]
+
+	server.Process.Signal(syscall.SIGTERM)
+	lines := <-serverLog
+	if err := server.Wait(); err != nil {
+		return res, fmt.Errorf("central: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	res.serverRSS = server.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	res.serverCPU = server.ProcessState.UserTime() + server.ProcessState.SystemTime()
+	for _, c := range clients {
+		res.clientsCPU += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+	}
+	for _, l := range lines {
+		if m := flushLine.FindStringSubmatch(l); m != nil {
+			batches, _ := strconv.ParseFloat(m[2], 64)
+			fsyncs, _ := strconv.ParseFloat(m[3], 64)
+			res.fsyncsPerBatch = fsyncs / batches
+		}
+	}
+	return res, nil
+}
