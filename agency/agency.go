@@ -89,14 +89,11 @@ func New(cfg Config, log *slog.Logger) *Agency {
 	return &Agency{cfg: cfg, log: log, now: time.Now}
 }
 
-// BatchMaxAmount is the effective batch size, after capping.
-func (a *Agency) BatchMaxAmount() int { return a.cfg.BatchMaxAmount }
-
 // Run plays the agency's round: send every bet, end, get the winners. A
 // broken connection is not the end: the agency reconnects with backoff,
 // asks the central what it already holds, and resumes right after it, so
 // no bet is lost or stored twice. It gives up when ConnectTimeout passes
-// without progress. On cancellation it stops at once, closing the
+// without hearing from the central. On cancellation it stops at once, closing the
 // connection and the file, and returns ctx's error.
 func (a *Agency) Run(ctx context.Context) (Result, error) {
 	var res Result
@@ -116,11 +113,9 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 		f.Close() // checked early; each session streams it anew
 	}
 
-	r := &round{single: single}
-	progress := time.Now()
+	r := &round{single: single, heard: time.Now()}
 	for {
-		before := res.Sent
-		err := a.session(ctx, r, &res, progress.Add(a.cfg.ConnectTimeout))
+		err := a.session(ctx, r, &res)
 		switch {
 		case err == nil:
 			return res, nil
@@ -129,11 +124,8 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 		case !retryable(err):
 			return res, err
 		}
-		if res.Sent > before {
-			progress = time.Now()
-		}
-		if time.Now().After(progress.Add(a.cfg.ConnectTimeout)) {
-			return res, fmt.Errorf("no progress for %s: %w", a.cfg.ConnectTimeout, err)
+		if time.Since(r.heard) > a.cfg.ConnectTimeout {
+			return res, fmt.Errorf("nothing heard from the central for %s: %w", a.cfg.ConnectTimeout, err)
 		}
 		a.log.Warn("reconnect", "result", "in_progress", "error", err)
 	}
@@ -142,6 +134,7 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 // round is what an agency keeps across its sessions.
 type round struct {
 	single          *lottery.Bet
+	heard           time.Time // the central's last answer (or the start)
 	reportedLine    int       // malformed lines up to here were reported
 	winnersDeadline time.Time // set by the first winners query
 }
@@ -171,8 +164,8 @@ func isGoingAway(err error) bool { return errors.Is(err, errCentralGoingAway) }
 
 // session is one connection's share of the round: learn what the central
 // holds, send the rest, end, and wait for the winners.
-func (a *Agency) session(ctx context.Context, r *round, res *Result, giveUp time.Time) error {
-	conn, err := a.connect(ctx, giveUp)
+func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
+	conn, err := a.connect(ctx, r.heard.Add(a.cfg.ConnectTimeout))
 	if err != nil {
 		return err
 	}
@@ -185,23 +178,17 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result, giveUp time
 	if err != nil {
 		return err
 	}
+	r.heard = time.Now()
 	res.Sent = int(st.Stored) // what the central holds counts as sent
 	if st.Stored > 0 || st.Ended {
 		a.log.Info("reanudar", "result", "success", "almacenadas", st.Stored, "finalizo", st.Ended)
 	}
 	if !st.Ended {
-		if r.single != nil {
-			if st.Stored == 0 {
-				p := a.startPipeline(c, res)
-				if err := p.send([]lottery.Bet{*r.single}); err != nil {
-					return err
-				}
-				if err := p.close(); err != nil {
-					return err
-				}
-			}
-			a.log.Info("apuesta_enviada", "result", "success", "dni", r.single.Document, "numero", r.single.Number)
-		} else if err := a.sendFile(ctx, c, r, int(st.Stored), res); err != nil {
+		err := a.sendAll(ctx, c, r, int(st.Stored), res)
+		if res.Sent > int(st.Stored) {
+			r.heard = time.Now() // acknowledgements came
+		}
+		if err != nil {
 			return err
 		}
 		if err := c.end(); err != nil {
@@ -211,13 +198,32 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result, giveUp time
 	if r.winnersDeadline.IsZero() {
 		r.winnersDeadline = time.Now().Add(a.cfg.WinnersTimeout)
 	}
-	winners, err := a.awaitWinners(ctx, c, r.winnersDeadline)
+	winners, err := a.awaitWinners(ctx, c, r)
 	if err != nil {
 		return err
 	}
 	res.Winners = winners
 	a.log.Info("consulta_ganadores", "result", "success", "cant_ganadores", len(winners))
 	a.log.Debug("consulta_ganadores", "result", "success", "documentos", fmt.Sprint(winners))
+	return nil
+}
+
+// sendAll sends what the central does not hold yet: the single bet, or the
+// file's bets after the first `stored`.
+func (a *Agency) sendAll(ctx context.Context, c *client, r *round, stored int, res *Result) error {
+	if r.single == nil {
+		return a.sendFile(ctx, c, r, stored, res)
+	}
+	if stored == 0 {
+		p := a.startPipeline(c, res)
+		if err := p.send([]lottery.Bet{*r.single}); err != nil {
+			return err
+		}
+		if err := p.close(); err != nil {
+			return err
+		}
+	}
+	a.log.Info("apuesta_enviada", "result", "success", "dni", r.single.Document, "numero", r.single.Number)
 	return nil
 }
 
@@ -322,13 +328,14 @@ func (a *Agency) skip(r *round, res *Result, line int, err error) {
 
 // awaitWinners asks for the winners until the draw has happened, backing
 // off with jitter between "not yet" answers, for at most WinnersTimeout.
-func (a *Agency) awaitWinners(ctx context.Context, c *client, deadline time.Time) ([]uint32, error) {
+func (a *Agency) awaitWinners(ctx context.Context, c *client, r *round) ([]uint32, error) {
 	wait := minBackoff
 	for {
 		code, docs, err := c.winners()
 		if err != nil {
 			return nil, err
 		}
+		r.heard = time.Now()
 		switch code {
 		case protocol.CodeOK:
 			return docs, nil
@@ -336,7 +343,7 @@ func (a *Agency) awaitWinners(ctx context.Context, c *client, deadline time.Time
 		default:
 			return nil, refusal("winners query", code)
 		}
-		left := time.Until(deadline)
+		left := time.Until(r.winnersDeadline)
 		if left <= 0 {
 			return nil, fmt.Errorf("the draw did not happen within %s", a.cfg.WinnersTimeout)
 		}

@@ -31,12 +31,13 @@ const reasonPeerClosed = "peer closed the connection"
 var errShutdown = errors.New("session stopped")
 
 // session serves one agency's connection for its whole session: batches,
-// end, winners and echo, one frame at a time. The first batch, end or
-// winners frame binds the connection to its agency; a newer connection of
-// the same agency replaces this one.
+// end, winners, status and echo, with replies in request order (see
+// pipeline). The first batch, end, winners or status frame binds the
+// connection to its agency; a newer connection of the same agency replaces
+// this one.
 //
-// A panic while handling a frame is recovered by suture, which calls Serve
-// again: the frame had been read whole, so the stream is still at a frame
+// A panic while handling a frame reaches suture, which calls Serve again:
+// the frame had been read whole, so the stream is still at a frame
 // boundary, and the restarted session answers that frame CodeInternal and
 // carries on.
 type session struct {
@@ -358,8 +359,8 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 	return nil
 }
 
-// settle waits until every reply queued so far is written and every batch
-// before it settled, so that what follows sees the agency's state whole.
+// settle waits until the acker has settled (and counted) every batch queued
+// before it, so that what follows sees the agency's state whole.
 func settle(acks chan<- ack) {
 	done := make(chan struct{})
 	acks <- ack{barrier: done}
@@ -492,9 +493,10 @@ func (s *session) submitBatch(req protocol.Request) ack {
 			return fail(protocol.CodeInvalidBet, fmt.Errorf("bet %d (document %d): %w", i+1, b.Document, err))
 		}
 	}
-	// Submit encodes the rows before it returns, so the bets buffer is free
-	// again; only what the acker needs is kept.
-	a := ack{pending: s.srv.store.Submit(bets), batch: req.Header}
+	// Only what the acker needs is kept: Submit encodes the rows before it
+	// returns, so the bets buffer is free again. Submit comes last, so that
+	// a batch is never stored without its ack to count it.
+	a := ack{batch: req.Header}
 	for _, b := range bets {
 		if b.Won() {
 			a.winners = append(a.winners, b.Document)
@@ -503,5 +505,6 @@ func (s *session) submitBatch(req protocol.Request) ack {
 	if s.logger().Enabled(context.Background(), slog.LevelDebug) {
 		a.logged = slices.Clone(bets)
 	}
+	a.pending = s.srv.store.Submit(bets)
 	return a
 }
