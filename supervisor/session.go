@@ -276,25 +276,19 @@ func (s *session) interrupt(grace time.Duration) {
 
 // armRead bounds the rest of a frame by FrameTimeout, or by the drain
 // deadline once stopping.
-func (s *session) armRead() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopping {
-		s.conn.SetReadDeadline(s.stopBy)
-		return
-	}
-	s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.FrameTimeout))
-}
+func (s *session) armRead() { s.arm(s.conn.SetReadDeadline) }
 
 // armWrite bounds a reply's write the same way.
-func (s *session) armWrite() {
+func (s *session) armWrite() { s.arm(s.conn.SetWriteDeadline) }
+
+func (s *session) arm(set func(time.Time) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
-		s.conn.SetWriteDeadline(s.stopBy)
+		set(s.stopBy)
 		return
 	}
-	s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.FrameTimeout))
+	set(time.Now().Add(s.srv.cfg.FrameTimeout))
 }
 
 // waitForFrame blocks, with no deadline, until the first byte of a frame
