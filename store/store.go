@@ -91,8 +91,8 @@ type Pending struct {
 // Wait blocks until the batch is on disk (nil) or refused (an error, and
 // none of it stored). It may be called once.
 func (p *Pending) Wait() error {
-	if p.err != nil {
-		return p.err
+	if p.c == nil {
+		return p.err // refused, or nothing to store
 	}
 	return <-p.c.done
 }
@@ -220,6 +220,9 @@ func (s *Store) Append(bets []lottery.Bet) error {
 // encoded here, in the caller's goroutine, so that encoding runs in
 // parallel. Batches submitted by one goroutine are stored in that order.
 func (s *Store) Submit(bets []lottery.Bet) *Pending {
+	if len(bets) == 0 {
+		return &Pending{}
+	}
 	buf := rowBuffers.Get().(*[]byte)
 	rows, err := AppendRows((*buf)[:0], bets)
 	if err != nil {
@@ -234,6 +237,7 @@ func (s *Store) Submit(bets []lottery.Bet) *Pending {
 	}
 	if s.closed {
 		s.mu.Unlock()
+		rowBuffers.Put(buf)
 		return &Pending{err: ErrClosed}
 	}
 	s.queue = append(s.queue, c)

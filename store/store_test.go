@@ -369,3 +369,14 @@ func TestSubmittingMoreThanTheQueueHoldsWaitsForRoomInsteadOfGrowing(t *testing.
 		t.Fatalf("stored %d bets, want %d", st.Bets, n*63)
 	}
 }
+
+func TestAnEmptyBatchStoresNothingAndSucceeds(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	if err := s.Append(nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Syncs != 0 || st.Batches != 0 {
+		t.Fatalf("an empty batch cost %+v", st)
+	}
+}
