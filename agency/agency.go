@@ -6,6 +6,7 @@
 package agency
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -58,6 +59,9 @@ func (r Result) Latency(q float64) time.Duration {
 	slices.Sort(l)
 	return l[min(int(q*float64(len(l))), len(l)-1)]
 }
+
+// fileBuffer is how much of the bets file one read takes.
+const fileBuffer = 64 << 10
 
 // anyAgency bounds the agency number when an agency validates its own bets:
 // only the central knows AGENCIES.
@@ -169,7 +173,7 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	if err != nil {
 		return err
 	}
-	c := &client{conn: conn, agency: a.cfg.ID, timeout: a.cfg.IOTimeout}
+	c := newClient(conn, a.cfg.ID, a.cfg.IOTimeout)
 	stop := context.AfterFunc(ctx, c.kill)
 	defer stop()
 	defer a.closeConn(conn)
@@ -261,7 +265,7 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 		return fmt.Errorf("opening the bets file: %w", err)
 	}
 	defer a.closeFile(f)
-	cr := csv.NewReader(f)
+	cr := csv.NewReader(bufio.NewReaderSize(f, fileBuffer))
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	batch := make([]lottery.Bet, 0, a.cfg.BatchMaxAmount)

@@ -1,19 +1,22 @@
 package agency
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"sync"
 	"time"
 
-	"quiniela/lottery"
 	"quiniela/protocol"
 )
 
 // client speaks the wire protocol over one connection, each request and its
-// reply bounded by timeout.
+// reply bounded by timeout. Replies are read through a buffer: the central
+// sends the acknowledgements of batches in flight together, and one read
+// takes them all.
 type client struct {
 	conn    net.Conn
+	replies *bufio.Reader
 	agency  uint16
 	timeout time.Duration
 	buf     []byte
@@ -41,6 +44,10 @@ func (c *client) arm(set func(time.Time) error) {
 	set(time.Now().Add(c.timeout))
 }
 
+func newClient(conn net.Conn, agency uint16, timeout time.Duration) *client {
+	return &client{conn: conn, replies: bufio.NewReaderSize(conn, 4<<10), agency: agency, timeout: timeout}
+}
+
 func (c *client) send(frame []byte) error {
 	c.arm(c.conn.SetDeadline)
 	if _, err := c.conn.Write(frame); err != nil {
@@ -49,15 +56,10 @@ func (c *client) send(frame []byte) error {
 	return nil
 }
 
-// sendBatch writes a batch without waiting for its reply (see pipeline).
-func (c *client) sendBatch(bets []lottery.Bet) error {
-	frame, err := protocol.AppendBatch(c.buf[:0], c.agency, bets)
-	if err != nil {
-		return err
-	}
-	c.buf = frame
+// write writes frames without waiting for their replies (see pipeline).
+func (c *client) write(frames []byte) error {
 	c.arm(c.conn.SetWriteDeadline)
-	if _, err := c.conn.Write(frame); err != nil {
+	if _, err := c.conn.Write(frames); err != nil {
 		return fmt.Errorf("sending to the central: %w", err)
 	}
 	return nil
@@ -66,14 +68,14 @@ func (c *client) sendBatch(bets []lottery.Bet) error {
 // readCode reads one reply code, bounded by the timeout.
 func (c *client) readCode() (protocol.Code, error) {
 	c.arm(c.conn.SetReadDeadline)
-	return protocol.ReadCode(c.conn)
+	return protocol.ReadCode(c.replies)
 }
 
 func (c *client) end() error {
 	if err := c.send(protocol.AppendEnd(c.buf[:0], c.agency)); err != nil {
 		return err
 	}
-	code, err := protocol.ReadCode(c.conn)
+	code, err := protocol.ReadCode(c.replies)
 	if err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func (c *client) status() (protocol.Status, error) {
 	if err := c.send(protocol.AppendStatusQuery(c.buf[:0], c.agency)); err != nil {
 		return protocol.Status{}, err
 	}
-	code, st, err := protocol.ReadStatus(c.conn)
+	code, st, err := protocol.ReadStatus(c.replies)
 	if err != nil {
 		return st, err
 	}
@@ -101,5 +103,5 @@ func (c *client) winners() (protocol.Code, []uint32, error) {
 	if err := c.send(protocol.AppendWinnersQuery(c.buf[:0], c.agency)); err != nil {
 		return 0, nil, err
 	}
-	return protocol.ReadWinners(c.conn)
+	return protocol.ReadWinners(c.replies)
 }

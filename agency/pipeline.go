@@ -16,6 +16,9 @@ import (
 // its batches per fsync, few enough to bound memory on both sides.
 const maxInFlight = 32
 
+// coalesce is how many frames (about 8 KiB each) go out in one write.
+const coalesce = 4
+
 // flight is a batch sent and not yet acknowledged.
 type flight struct {
 	bets int
@@ -32,6 +35,8 @@ type pipeline struct {
 	res     *Result
 	flights chan flight
 	failed  chan struct{} // closed when the acker stops early
+	out     []byte        // frames not yet written
+	unsent  []int         // their bet counts
 	g       errgroup.Group
 	once    sync.Once
 }
@@ -66,32 +71,70 @@ func (p *pipeline) ack() error {
 	return nil
 }
 
-// send writes one batch and returns once it is on its way; it blocks while
-// maxInFlight batches await their acknowledgement.
+// send queues one batch. Frames go out together, up to coalesce at a time
+// (one write instead of several), and always before send could block on a
+// full window, so that the central has every frame it is waited on for.
+// The batch counts as sent once acknowledged.
 func (p *pipeline) send(batch []lottery.Bet) error {
 	select {
 	case <-p.failed:
-		return p.close()
+		return p.finish()
 	default:
 	}
-	sent := time.Now()
-	if err := p.c.sendBatch(batch); err != nil {
+	frames, err := protocol.AppendBatch(p.out, p.c.agency, batch)
+	if err != nil {
+		return err
+	}
+	p.out = frames
+	p.unsent = append(p.unsent, len(batch))
+	if len(p.unsent) >= coalesce || len(p.flights)+len(p.unsent) >= cap(p.flights) {
+		return p.flush()
+	}
+	return nil
+}
+
+// flush writes the queued frames and hands them to the acker.
+func (p *pipeline) flush() error {
+	if len(p.unsent) == 0 {
+		return nil
+	}
+	if err := p.c.write(p.out); err != nil {
 		p.c.kill() // the connection is broken: wake the acker
-		if cerr := p.close(); cerr != nil {
-			return cerr // the acker's reason comes first
+		if aerr := p.finish(); aerr != nil {
+			return aerr // the acker's reason comes first
 		}
 		return err
 	}
-	select {
-	case p.flights <- flight{bets: len(batch), sent: sent}:
-		return nil
-	case <-p.failed:
-		return p.close()
+	sent := time.Now()
+	for _, n := range p.unsent {
+		select {
+		case p.flights <- flight{bets: n, sent: sent}:
+		case <-p.failed:
+			return p.finish()
+		}
 	}
+	p.out, p.unsent = p.out[:0], p.unsent[:0]
+	return nil
 }
 
-// close waits for every acknowledgement and returns the first failure.
+// close sends what is queued, waits for every acknowledgement, and returns
+// the first failure.
 func (p *pipeline) close() error {
+	select {
+	case <-p.failed:
+		return p.finish()
+	default:
+	}
+	if err := p.flush(); err != nil {
+		return err // flush has finished the pipeline
+	}
+	return p.finish()
+}
+
+// finish waits for the acknowledgements of the frames written and returns
+// the acker's failure, if any. Frames still queued are dropped: the
+// connection is done.
+func (p *pipeline) finish() error {
 	p.once.Do(func() { close(p.flights) })
 	return p.g.Wait()
 }
