@@ -14,7 +14,10 @@ import (
 // EndsSuffix names the journal of agencies that have sent their end, beside
 // the bet file: the CSV alone cannot tell a finished agency from a slow
 // one, and a restarted central must know both to run the draw exactly once.
+// Its last line is drawLine once the draw has been announced.
 const EndsSuffix = ".ends"
+
+const drawLine = "draw"
 
 // ends is the append-only journal of finished agencies: one agency number
 // per line, each on disk before RecordEnd returns. It shares the bet file's
@@ -23,6 +26,7 @@ type ends struct {
 	mu     sync.Mutex
 	file   *os.File
 	agency map[uint16]bool
+	drawn  bool
 	closed bool
 }
 
@@ -49,6 +53,10 @@ func openEnds(path string) (*ends, int64, error) {
 	e := &ends{file: f, agency: map[uint16]bool{}}
 	sc := bufio.NewScanner(io.NewSectionReader(f, 0, keep))
 	for line := 1; sc.Scan(); line++ {
+		if strings.TrimSpace(sc.Text()) == drawLine {
+			e.drawn = true
+			continue
+		}
 		a, err := strconv.ParseUint(strings.TrimSpace(sc.Text()), 10, 16)
 		if err != nil || a == 0 {
 			f.Close()
@@ -70,17 +78,42 @@ func (e *ends) record(agency uint16) error {
 	if e.agency[agency] {
 		return nil
 	}
-	if e.closed {
-		return ErrClosed
-	}
-	if _, err := e.file.WriteString(strconv.Itoa(int(agency)) + "\n"); err != nil {
+	if err := e.appendLine(strconv.Itoa(int(agency))); err != nil {
 		return fmt.Errorf("store: recording the end of agency %d: %w", agency, err)
-	}
-	if err := e.file.Sync(); err != nil {
-		return fmt.Errorf("store: syncing the end of agency %d: %w", agency, err)
 	}
 	e.agency[agency] = true
 	return nil
+}
+
+// recordDraw makes durable that the draw was announced; once is enough.
+func (e *ends) recordDraw() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.drawn {
+		return nil
+	}
+	if err := e.appendLine(drawLine); err != nil {
+		return fmt.Errorf("store: recording the draw: %w", err)
+	}
+	e.drawn = true
+	return nil
+}
+
+// appendLine writes one line and syncs it; e.mu is held.
+func (e *ends) appendLine(line string) error {
+	if e.closed {
+		return ErrClosed
+	}
+	if _, err := e.file.WriteString(line + "\n"); err != nil {
+		return err
+	}
+	return e.file.Sync()
+}
+
+func (e *ends) isDrawn() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.drawn
 }
 
 // close syncs and closes the journal; record refuses from then on.

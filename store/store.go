@@ -333,6 +333,13 @@ func (s *Store) RecordEnd(agency uint16) error { return s.ends.record(agency) }
 // Ended lists the agencies whose end is recorded, in order.
 func (s *Store) Ended() []uint16 { return s.ends.list() }
 
+// RecordDraw makes durable that the draw has been announced, so that a
+// restarted central reopens it silently instead of announcing it again.
+func (s *Store) RecordDraw() error { return s.ends.recordDraw() }
+
+// Drawn reports whether the draw's announcement is recorded.
+func (s *Store) Drawn() bool { return s.ends.isDrawn() }
+
 // Close stops taking batches, stores those already submitted, syncs the
 // file, releases its lock and closes it, and logs each step. Calling it
 // again returns the first result.

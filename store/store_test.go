@@ -380,3 +380,28 @@ func TestAnEmptyBatchStoresNothingAndSucceeds(t *testing.T) {
 		t.Fatalf("an empty batch cost %+v", st)
 	}
 }
+
+func TestTheDrawAnnouncementIsDurable(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	if s.Drawn() {
+		t.Fatal("a new store says the draw was announced")
+	}
+	for _, record := range []func() error{func() error { return s.RecordEnd(1) }, s.RecordDraw, s.RecordDraw} {
+		if err := record(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if raw, _ := os.ReadFile(path + EndsSuffix); string(raw) != "1\ndraw\n" {
+		t.Fatalf("journal is %q", raw)
+	}
+	again, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if !again.Drawn() || fmt.Sprint(again.Ended()) != "[1]" {
+		t.Fatalf("reopened: drawn %v, ended %v", again.Drawn(), again.Ended())
+	}
+}

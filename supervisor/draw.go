@@ -106,10 +106,21 @@ func (d *draw) finish(agency uint16) (ranDraw bool, winners int) {
 		return false, 0
 	}
 	close(d.drawn)
+	return true, d.winnersTotalLocked()
+}
+
+// winnersTotal counts the winners of every agency.
+func (d *draw) winnersTotal() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.winnersTotalLocked()
+}
+
+func (d *draw) winnersTotalLocked() (n int) {
 	for _, w := range d.winners {
-		winners += len(w)
+		n += len(w)
 	}
-	return true, winners
+	return n
 }
 
 // done reports whether the draw has happened.

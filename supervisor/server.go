@@ -35,6 +35,8 @@ type Store interface {
 	Submit(bets []lottery.Bet) *store.Pending
 	RecordEnd(agency uint16) error
 	Ended() []uint16
+	RecordDraw() error
+	Drawn() bool
 	Scan(fn func(lottery.Bet) error) error
 }
 
@@ -114,6 +116,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	if bets > 0 || len(ended) > 0 {
 		s.log.Info("restore_state", "result", "success", "bets", bets, "agencies_finished", len(ended), "draw_done", drawn)
 	}
+	if drawn && !s.store.Drawn() {
+		// Every end was on disk, but the central stopped before the draw's
+		// announcement was recorded: announce it (again, if it stopped
+		// between the line and the record), marked as after a restart.
+		s.announceDraw(s.draw.winnersTotal(), "tras_reinicio", true)
+	}
 
 	ln, err := listen(s.cfg.Address, s.cfg.Backlog)
 	if err != nil {
@@ -168,6 +176,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	// 4. Whatever session did not stop in time loses its connection now.
 	s.conns.closeAll(s.log)
 	return nil
+}
+
+// announceDraw logs the draw (SPEC §3), then records that it was announced,
+// so that a restart reopens it silently. A crash between the two can only
+// repeat the announcement, never lose it; the draw's result is the same.
+func (s *Server) announceDraw(winners int, extra ...any) {
+	s.log.Info("sorteo", append([]any{"result", "success", "agencias", s.cfg.Agencies, "ganadores", winners}, extra...)...)
+	if err := s.store.RecordDraw(); err != nil {
+		s.log.Error("record_draw", "result", "fail", "error", err)
+	}
 }
 
 // eventHook logs the tree's events. It runs on suture's loop, so it only

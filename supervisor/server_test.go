@@ -16,6 +16,7 @@ import (
 
 	"quiniela/lottery"
 	"quiniela/protocol"
+	"quiniela/store"
 )
 
 func TestFiveAgenciesEachGetExactlyTheirOwnWinnersAfterOneDraw(t *testing.T) {
@@ -507,5 +508,31 @@ func BenchmarkDraw(b *testing.B) {
 				b.Fatalf("agency %d: %d winners, %v", a, len(docs), ok)
 			}
 		}
+	}
+}
+
+func TestADrawCutShortByACrashIsAnnouncedOnceOnRestart(t *testing.T) {
+	t.Parallel()
+	// Every end is on disk, but the central died before announcing the draw.
+	path := filepath.Join(t.TempDir(), "bets.csv")
+	os.WriteFile(path, []byte("1,Ana,Pérez,10,1990-01-02,7574\n2,Bo,Li,20,1990-01-02,1\n"), 0o644)
+	os.WriteFile(path+store.EndsSuffix, []byte("1\n2\n"), 0o644)
+	cfg := testConfig()
+	cfg.Agencies = 2
+
+	first := startServerAt(t, cfg, path, nil)
+	code, docs := dial(t, first.addr).winners(1)
+	if code != protocol.CodeOK || !slices.Equal(docs, []uint32{10}) {
+		t.Fatalf("winners after the restart: %v %v", code, docs)
+	}
+	first.stop()
+	if n := first.logs.count("sorteo", "ganadores=1", "tras_reinicio=true"); n != 1 {
+		t.Fatalf("the interrupted draw was announced %d times, want once:\n%s", n, first.logs)
+	}
+
+	second := startServerAt(t, cfg, path, nil)
+	second.stop()
+	if n := second.logs.count("sorteo"); n != 0 {
+		t.Fatalf("a draw already announced was announced again:\n%s", second.logs)
 	}
 }

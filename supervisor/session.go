@@ -400,7 +400,7 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 		ran, winners := s.srv.draw.finish(req.Agency)
 		s.logger().Info("fin_apuestas", "result", "success")
 		if ran {
-			s.srv.log.Info("sorteo", "result", "success", "agencias", s.srv.cfg.Agencies, "ganadores", winners)
+			s.srv.announceDraw(winners)
 		}
 		return reply(protocol.CodeOK)
 	case protocol.ActionWinners:
