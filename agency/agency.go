@@ -272,7 +272,7 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 	today := a.now()
 	valid := 0
 	p := a.startPipeline(c, res)
-	defer p.close()
+	defer p.close() // on the early returns; a second close returns the first's result
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -287,7 +287,6 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 			continue
 		}
 		if err != nil {
-			p.close()
 			return fmt.Errorf("reading %s: %w", a.cfg.DataFile, err)
 		}
 		line, _ := cr.FieldPos(0)
@@ -310,7 +309,6 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 		}
 	}
 	if valid < stored {
-		p.close()
 		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: wrong file or agency", stored, a.cfg.ID, a.cfg.DataFile, valid)
 	}
 	if len(batch) > 0 {
