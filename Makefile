@@ -104,8 +104,8 @@ docker-compose-down: ## stop everything gracefully (SIGTERM, 10 s grace), then r
 docker-compose-logs: ## follow the logs of every container
 	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) logs -f
 
-docker-storage-reset: ## delete the stored bets (.storage/bets.csv) to start a fresh round
-	rm -f .storage/bets.csv
+docker-storage-reset: ## delete the stored bets and the ends journal (.storage/bets.csv*) to start a fresh round
+	rm -f .storage/bets.csv .storage/bets.csv.ends
 
 clean: ## remove built binaries
 	rm -rf $(BIN)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"quiniela/store"
 )
 
 const (
@@ -211,7 +213,9 @@ func TestDockerDeployment(t *testing.T) {
 		}
 		edit("client.env", "CLI_BATCH_MAX_AMOUNT", "10")
 		edit("server.env", "LOGGING_LEVEL", "DEBUG")
-		os.Remove(filepath.Join(d.dir, "storage", "bets.csv")) // a fresh round
+		bets := filepath.Join(d.dir, "storage", "bets.csv") // a fresh round: bets and ends journal
+		os.Remove(bets)
+		os.Remove(bets + store.EndsSuffix)
 		d.compose(t, "up", "-d")
 		waitExit(t, "client1")
 		if !strings.Contains(d.logs(t, "client1"), "cli_batch_max_amount: 10") {
@@ -219,6 +223,9 @@ func TestDockerDeployment(t *testing.T) {
 		}
 		if !strings.Contains(d.logs(t, "server"), "logging_level: DEBUG") {
 			t.Errorf("the server did not pick up the new log level")
+		}
+		if !strings.Contains(d.logs(t, "client1"), "cant_ganadores: 1") {
+			t.Errorf("the fresh round did not give agency 1 its winner:\n%s", d.logs(t, "client1"))
 		}
 		if again := sh(t, nil, "docker", "images", "-q", prefix+"-server:latest"); again != images {
 			t.Errorf("the image changed: %q then %q", images, again)
