@@ -536,3 +536,42 @@ func TestADrawCutShortByACrashIsAnnouncedOnceOnRestart(t *testing.T) {
 		t.Fatalf("a draw already announced was announced again:\n%s", second.logs)
 	}
 }
+
+// BenchmarkHeldWinnersAnswer times, over loopback, how long after the last
+// agency's end a winners query held by the barrier gets its answer (the
+// contract asks for under 50 ms).
+func BenchmarkHeldWinnersAnswer(b *testing.B) {
+	cfg := testConfig()
+	cfg.Agencies = 2
+	cfg.WinnersHold = time.Minute
+	var worst time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		asked := make(chan struct{}, 1)
+		ts := startServer(b, cfg, func(agency uint16, req protocol.Request) {
+			if req.Action == protocol.ActionWinners && agency == 1 {
+				asked <- struct{}{}
+			}
+		})
+		first, second := dial(b, ts.addr), dial(b, ts.addr)
+		if first.batch(1, bets(1, 10, 20)) != protocol.CodeOK || first.end(1) != protocol.CodeOK {
+			b.Fatal("agency 1 could not send")
+		}
+		first.send(protocol.AppendWinnersQuery(nil, 1))
+		<-asked
+		second.send(protocol.AppendEnd(nil, 2))
+		start := time.Now()
+		b.StartTimer()
+		code, _, err := protocol.ReadWinners(first.conn)
+		took := time.Since(start)
+		b.StopTimer()
+		if err != nil || code != protocol.CodeOK {
+			b.Fatalf("held query: %v %v", code, err)
+		}
+		worst = max(worst, took)
+		second.code()
+		ts.stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}
