@@ -105,7 +105,7 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 	if a.cfg.SingleBet != nil {
 		b, err := lottery.ParseAgencyRecord(a.cfg.ID, a.cfg.SingleBet)
 		if err == nil {
-			err = b.Validate(anyAgency, a.now())
+			err = b.Validate(anyAgency, lottery.DayOf(a.now()))
 		}
 		if err != nil {
 			return res, fmt.Errorf("the single bet is invalid: %w", err)
@@ -269,7 +269,7 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	batch := make([]lottery.Bet, 0, a.cfg.BatchMaxAmount)
-	today := a.now()
+	today := lottery.DayOf(a.now())
 	valid := 0
 	p := a.startPipeline(c, res)
 	defer p.close() // on the early returns; a second close returns the first's result

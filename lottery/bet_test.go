@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-var today = time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)
+var today = DayOf(time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC))
 
 func valid() Bet {
 	return Bet{Agency: 1, FirstName: "Santiago Lionel", LastName: "Lorca", Document: 30904465, Birthdate: "1999-03-17", Number: 7574}
@@ -99,7 +99,7 @@ func TestCheckBirthdateAgreesWithTheCalendar(t *testing.T) {
 	// Days 0..32 of every month of a common year, a leap year, and two
 	// century years (only one of them leap) must be judged exactly as
 	// time.Parse judges them, with today far enough ahead to allow them all.
-	later := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	later := DayOf(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))
 	for _, y := range []int{1999, 2000, 1900, 2400} {
 		for m := 1; m <= 12; m++ {
 			for d := 0; d <= 32; d++ {

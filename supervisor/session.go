@@ -478,7 +478,7 @@ func (s *session) submitBatch(req protocol.Request) ack {
 	if err != nil {
 		return fail(protocol.CodeMalformed, err)
 	}
-	today := time.Now()
+	today := lottery.DayOf(time.Now())
 	for i, b := range bets {
 		if b.Agency != req.Agency {
 			return fail(protocol.CodeAgencyMismatch, fmt.Errorf("bet %d: agency %d in a batch of agency %d", i+1, b.Agency, req.Agency))

@@ -48,7 +48,7 @@ func TestBetsAreValidUniqueAndWinExactlyAsAsked(t *testing.T) {
 	for i, bets := range all {
 		winners := 0
 		for _, b := range bets {
-			if err := b.Validate(3, time.Now()); err != nil {
+			if err := b.Validate(3, lottery.DayOf(time.Now())); err != nil {
 				t.Fatalf("invalid generated bet %+v: %v", b, err)
 			}
 			if docs[b.Document] {
