@@ -182,7 +182,7 @@ func keysOf(cfg any) map[string]string {
 	t := reflect.TypeOf(cfg).Elem()
 	for i := range t.NumField() {
 		f := t.Field(i)
-		key, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		key := envKey(f)
 		if key == "" {
 			continue
 		}
@@ -190,6 +190,12 @@ func keysOf(cfg any) map[string]string {
 		keys[f.Name] = key
 	}
 	return keys
+}
+
+// envKey is the variable a settings field is read from ("" for none).
+func envKey(f reflect.StructField) string {
+	key, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return key
 }
 
 // Attrs lists every effective setting of cfg as slog key/value pairs, keys
@@ -202,7 +208,7 @@ func Attrs(cfg any) []any {
 	t := v.Type()
 	var attrs []any
 	for i := range t.NumField() {
-		key, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ",")
+		key := envKey(t.Field(i))
 		if key == "" {
 			continue
 		}
