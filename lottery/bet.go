@@ -22,6 +22,7 @@ const (
 	MaxFirstNameBytes = 53
 	MaxLastNameBytes  = 52
 	MaxNumber         = 9999
+	MaxDocument       = 1<<32 - 1
 	DateLayout        = "2006-01-02"
 	DateLen           = len(DateLayout)
 )
@@ -63,9 +64,11 @@ func DayOf(t time.Time) Day {
 
 // Validate checks every rule of a bet (SPEC §4): the agency is within
 // 1..agencies, the names are non-empty valid UTF-8 without control
-// characters and fit their fields, the document is positive, the birthdate
+// characters and fit their fields, the birthdate
 // is a real calendar date not after today, and the number is within
-// 0..MaxNumber. today is passed in so that tests control the clock.
+// 0..MaxNumber. Every document 0..MaxDocument is valid: the course's own
+// files number their bettors from 00000000. today is passed in so that
+// tests control the clock.
 func (b Bet) Validate(agencies uint16, today Day) error {
 	if b.Agency < 1 || b.Agency > agencies {
 		return fmt.Errorf("%w: %d is not within 1..%d", ErrAgency, b.Agency, agencies)
@@ -75,9 +78,6 @@ func (b Bet) Validate(agencies uint16, today Day) error {
 	}
 	if err := checkName(b.LastName, MaxLastNameBytes); err != nil {
 		return fmt.Errorf("%w: %v", ErrLastName, err)
-	}
-	if b.Document == 0 {
-		return fmt.Errorf("%w: must be greater than 0", ErrDocument)
 	}
 	if err := CheckBirthdate(b.Birthdate, today); err != nil {
 		return fmt.Errorf("%w: %v", ErrBirthdate, err)

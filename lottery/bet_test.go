@@ -35,7 +35,8 @@ func TestValidate(t *testing.T) {
 		{"a first name that is not UTF-8 is refused", func(b *Bet) { b.FirstName = "Jos\xe9" }, ErrFirstName},
 		{"a last name over 52 bytes is refused", func(b *Bet) { b.LastName = strings.Repeat("a", 53) }, ErrLastName},
 		{"a last name with a newline is refused", func(b *Bet) { b.LastName = "Lor\nca" }, ErrLastName},
-		{"document zero is refused", func(b *Bet) { b.Document = 0 }, ErrDocument},
+		{"document zero is valid", func(b *Bet) { b.Document = 0 }, nil},
+		{"the largest document is valid", func(b *Bet) { b.Document = MaxDocument }, nil},
 		{"February 30th is not a date", func(b *Bet) { b.Birthdate = "1999-02-30" }, ErrBirthdate},
 		{"a birthdate in another layout is refused", func(b *Bet) { b.Birthdate = "17/03/1999" }, ErrBirthdate},
 		{"a birthdate tomorrow is in the future", func(b *Bet) { b.Birthdate = "2026-11-29" }, ErrBirthdate},
@@ -74,6 +75,24 @@ func TestParseAgencyRecord(t *testing.T) {
 	if back := b.AppendAgencyRecord(nil); strings.Join(back, ",") != "Santiago Lionel,Lorca,30904465,1999-03-17,7574" {
 		t.Fatalf("record back is %q", back)
 	}
+	for _, tt := range []struct {
+		field string
+		want  uint32
+	}{
+		{"00000000", 0},
+		{"0", 0},
+		{"00000042", 42},
+		{"4294967295", MaxDocument},
+		{"04294967295", MaxDocument},
+	} {
+		b, err := ParseAgencyRecord(1, []string{"Name", "Surname", tt.field, "2000-01-01", "7574"})
+		if err != nil || b.Document != tt.want {
+			t.Errorf("document %q: got %d, %v; want %d", tt.field, b.Document, err, tt.want)
+		}
+		if err := b.Validate(5, today); err != nil {
+			t.Errorf("document %q: %v", tt.field, err)
+		}
+	}
 	bad := []struct {
 		name   string
 		fields []string
@@ -81,6 +100,8 @@ func TestParseAgencyRecord(t *testing.T) {
 	}{
 		{"a document that is not a number", []string{"a", "b", "12x", "1999-03-17", "1"}, ErrDocument},
 		{"a negative document", []string{"a", "b", "-3", "1999-03-17", "1"}, ErrDocument},
+		{"a document beyond 32 bits", []string{"a", "b", "4294967296", "1999-03-17", "1"}, ErrDocument},
+		{"a signed document", []string{"a", "b", "+3", "1999-03-17", "1"}, ErrDocument},
 		{"a number beyond 16 bits", []string{"a", "b", "1", "1999-03-17", "70000"}, ErrNumber},
 		{"four fields", []string{"a", "b", "1", "1999-03-17"}, nil},
 	}

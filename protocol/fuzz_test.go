@@ -51,6 +51,7 @@ func FuzzReadRequest(f *testing.F) {
 // FuzzDecodeBet checks that a record that decodes encodes back to itself.
 func FuzzDecodeBet(f *testing.F) {
 	f.Add(santiagoRecord(f))
+	f.Add(courseRecord(f))
 	f.Add(make([]byte, BetSize))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		b, err := DecodeBet(rec)

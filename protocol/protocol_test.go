@@ -40,6 +40,31 @@ func santiagoRecord(t testing.TB) []byte {
 		"1d96") // number 7574
 }
 
+// courseRecord is the first bet of the course's own test files: document
+// 00000000, which is document 0.
+func courseRecord(t testing.TB) []byte {
+	return unhex(t, "42"+ // 'B'
+		"0001"+ // agency 1
+		"0004"+"4e616d65"+zeros(53-4)+ // "Name"
+		"0007"+"5375726e616d65"+zeros(52-7)+ // "Surname"
+		"00000000"+ // document 0
+		"323030302d30312d3031"+ // "2000-01-01"
+		"1d96") // number 7574
+}
+
+func TestDocumentZeroTravelsAsFourZeroBytes(t *testing.T) {
+	t.Parallel()
+	b := lottery.Bet{Agency: 1, FirstName: "Name", LastName: "Surname", Document: 0, Birthdate: "2000-01-01", Number: 7574}
+	got, err := AppendBet(nil, b)
+	if err != nil || !bytes.Equal(got, courseRecord(t)) {
+		t.Fatalf("encoded %x, %v", got, err)
+	}
+	back, err := DecodeBet(got)
+	if err != nil || back != b {
+		t.Fatalf("decoded %+v, %v", back, err)
+	}
+}
+
 func TestBetRecordGoldenBytes(t *testing.T) {
 	t.Parallel()
 	want := santiagoRecord(t)
