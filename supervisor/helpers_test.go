@@ -63,7 +63,7 @@ type testServer struct {
 
 func testConfig() Config {
 	return Config{
-		Address: "127.0.0.1:0", Backlog: 128, Agencies: 5,
+		Agencies:     5,
 		FrameTimeout: 5 * time.Second, ShutdownTimeout: 1500 * time.Millisecond,
 	}
 }
@@ -92,7 +92,11 @@ func startServerAt(t testing.TB, cfg Config, path string, hook func(uint16, prot
 	srv.beforeHandle = hook
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
+	ln, err := Listen("127.0.0.1:0", 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { served <- srv.Serve(ctx, ln) }()
 	wait, cancelWait := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelWait()
 	addr, err := srv.Addr(wait)

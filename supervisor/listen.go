@@ -8,10 +8,12 @@ import (
 	"syscall"
 )
 
-// listen opens a TCP listener on address with the given accept-queue length.
-// net.Listen always asks the kernel for its maximum (somaxconn), so the
-// socket is made by hand: socket, SO_REUSEADDR, bind, listen(backlog).
-func listen(address string, backlog int) (net.Listener, error) {
+// Listen opens a TCP listener on address with the given accept-queue
+// length. net.Listen always asks the kernel for its maximum (somaxconn), so
+// the socket is made by hand: socket, SO_REUSEADDR, bind, listen(backlog).
+// The central listens before it opens its store, so that an address it
+// cannot take (busy, or not on this machine) leaves no store behind.
+func Listen(address string, backlog int) (net.Listener, error) {
 	host, portText, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", address, err)

@@ -42,9 +42,7 @@ type Store interface {
 
 // Config holds the central's settings.
 type Config struct {
-	Address  string // host:port to listen on (port 0: any free port)
-	Backlog  int    // the listener's accept-queue length
-	Agencies int    // agencies that must end before the draw: 1..Agencies
+	Agencies int // agencies that must end before the draw: 1..Agencies
 	// FrameTimeout bounds how long the rest of a frame may take once its
 	// first byte has arrived, and how long a reply may take to write.
 	FrameTimeout time.Duration
@@ -103,33 +101,39 @@ func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
 	}
 }
 
-// Serve listens, runs the tree until ctx ends, then shuts down in order and
-// returns nil, or the error that kept it from serving.
-func (s *Server) Serve(ctx context.Context) error {
+// Serve restores the round from the store, serves agencies on ln (made by
+// Listen) until ctx ends, then shuts down in order and returns nil, or the
+// error that kept it from serving. It closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// A central restarted on an existing store carries on the same round.
 	ended := s.store.Ended()
 	bets, drawn, err := s.draw.restore(s.store.Scan, ended)
 	if err != nil {
+		ln.Close()
 		s.log.Error("restore_state", "result", "fail", "error", err)
 		return err
 	}
 	if bets > 0 || len(ended) > 0 {
 		s.log.Info("restore_state", "result", "success", "bets", bets, "agencies_finished", len(ended), "draw_done", drawn)
 	}
+	if drawn {
+		// Right after a crash this is the same round; on a deployment brought
+		// up for a new one, it is the old round's store, and the operator
+		// must hear of it rather than see old winners reported.
+		s.log.Warn("round_finished", "result", "success", "bets", bets,
+			"aviso", "this store holds a round whose draw is done, so agencies get its winners and no new bet is taken",
+			"hint", "to start a new round, stop the central and empty its store (make docker-storage-reset in the Docker deployment, or remove STORAGE_FILEPATH and the .ends file beside it)")
+	}
 	if drawn && !s.store.Drawn() {
 		// Every end was on disk, but the central stopped before the draw's
 		// announcement was recorded: announce it (again, if it stopped
 		// between the line and the record), marked as after a restart.
-		s.announceDraw(s.draw.winnersTotal(), "tras_reinicio", true)
+		s.announceDraw(s.draw.winnersTotal(), true)
 	}
 
-	ln, err := listen(s.cfg.Address, s.cfg.Backlog)
-	if err != nil {
-		s.log.Error("listen", "result", "fail", "address", s.cfg.Address, "error", err)
-		return err
-	}
 	s.addr = ln.Addr()
-	s.log.Info("listen", "result", "success", "address", s.addr.String(), "backlog", s.cfg.Backlog)
+	host, port, _ := net.SplitHostPort(s.addr.String())
+	s.log.Info("listen", "result", "success", "ip", host, "port", port)
 
 	// Suture's timeouts nest inside the shutdown bound: sessions drain first,
 	// the agencies supervisor waits a little longer, the root longer still.
@@ -181,8 +185,8 @@ func (s *Server) Serve(ctx context.Context) error {
 // announceDraw logs the draw (SPEC §3), then records that it was announced,
 // so that a restart reopens it silently. A crash between the two can only
 // repeat the announcement, never lose it; the draw's result is the same.
-func (s *Server) announceDraw(winners int, extra ...any) {
-	s.log.Info("sorteo", append([]any{"result", "success", "agencias", s.cfg.Agencies, "ganadores", winners}, extra...)...)
+func (s *Server) announceDraw(winners int, afterRestart bool) {
+	s.log.Info("sorteo", "result", "success", "agencias", s.cfg.Agencies, "ganadores", winners, "tras_reinicio", afterRestart)
 	if err := s.store.RecordDraw(); err != nil {
 		s.log.Error("record_draw", "result", "fail", "error", err)
 	}

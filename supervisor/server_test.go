@@ -327,7 +327,7 @@ func TestShutdownClosesListenerThenConnectionsPromptly(t *testing.T) {
 func TestTheBacklogReallySetsTheAcceptQueue(t *testing.T) {
 	t.Parallel()
 	const backlog = 2
-	ln, err := listen("127.0.0.1:0", backlog)
+	ln, err := Listen("127.0.0.1:0", backlog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,6 +413,12 @@ func TestARestartedCentralCarriesOnTheSameRound(t *testing.T) {
 	}
 	if third.logs.count("restore_state", "draw_done=true", "bets=150") != 1 {
 		t.Fatalf("no restore line:\n%s", third.logs)
+	}
+	if third.logs.count("round_finished", "level=WARN", "bets=150", "make docker-storage-reset") != 1 {
+		t.Fatalf("a store holding a finished round was not warned about:\n%s", third.logs)
+	}
+	if second.logs.count("round_finished") != 0 {
+		t.Fatalf("a round still open was called finished")
 	}
 }
 

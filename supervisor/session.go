@@ -242,11 +242,12 @@ func (s *session) end(cause error) error {
 // readable.
 func (s *session) closeConn(log *slog.Logger, reason string) {
 	s.closeOnce.Do(func() {
-		l := log.With("peer", s.peer)
+		// Every success line of one action has the same keys (SPEC §3):
+		// agency 0 is a connection that never spoke for an agency.
+		a := s.agency.Load()
+		l := log.With("agency", a, "peer", s.peer)
 		level := slog.LevelInfo
-		if a := s.agency.Load(); a != 0 {
-			l = log.With("agency", a, "peer", s.peer)
-		} else if reason == reasonPeerClosed {
+		if a == 0 && reason == reasonPeerClosed {
 			level = slog.LevelDebug
 		}
 		if err := s.conn.Close(); err != nil {
@@ -400,7 +401,7 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 		ran, winners := s.srv.draw.finish(req.Agency)
 		s.logger().Info("fin_apuestas", "result", "success")
 		if ran {
-			s.srv.announceDraw(winners)
+			s.srv.announceDraw(winners, false)
 		}
 		return reply(protocol.CodeOK)
 	case protocol.ActionWinners:

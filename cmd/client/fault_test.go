@@ -121,7 +121,7 @@ func (r *faultRound) check() {
 	}
 }
 
-var drawLine = regexp.MustCompile(`action: sorteo \| result: success \| agencias: \d+ \| ganadores: (\d+)( \| tras_reinicio: true)?`)
+var drawLine = regexp.MustCompile(`action: sorteo \| result: success \| agencias: \d+ \| ganadores: (\d+) \| tras_reinicio: (?:true|false)`)
 
 func firstDuplicate(rows []string) string {
 	for i := 1; i < len(rows); i++ {

@@ -190,7 +190,7 @@ func TestSIGTERMToAClientMidRoundExitsZeroAndClosesEverything(t *testing.T) {
 func TestAClientWithoutItsIDRefusesToStart(t *testing.T) {
 	t.Parallel()
 	c := proctest.Start(t, bins["client"], t.TempDir(), "CLI_SERVER_ADDRESS=127.0.0.1:1")
-	if code, _ := c.Wait(t, 10*time.Second); code != 2 || !strings.Contains(c.Log(), "CLI_ID: required and not set") {
+	if code, _ := c.Wait(t, 10*time.Second); code != 2 || !strings.Contains(c.Log(), "CLI_ID - required and not set") {
 		t.Fatalf("exit %d:\n%s", code, c.Log())
 	}
 }

@@ -4,8 +4,8 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -37,24 +37,28 @@ func run() int {
 	defer cancel()
 	go onSignals(log, cancel)
 
+	// The address first: one that cannot be taken leaves no store behind.
+	ln, err := supervisor.Listen(cfg.Address(), cfg.ListenBacklog)
+	if err != nil {
+		log.Error("listen", "result", "fail", "address", cfg.Address(), "error", err)
+		return 1
+	}
 	st, err := store.Open(cfg.StoragePath, log)
 	if err != nil {
+		ln.Close()
 		log.Error("open_store", "result", "fail", "path", cfg.StoragePath, "error", err)
 		return 1
 	}
 	srv := supervisor.New(supervisor.Config{
-		Address:         cfg.Address(),
-		Backlog:         cfg.ListenBacklog,
 		Agencies:        cfg.Agencies,
 		FrameTimeout:    cfg.FrameTimeout,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	}, st, log)
-	serveErr := srv.Serve(ctx)
+	serveErr := srv.Serve(ctx, ln)
 	// The store outlives the tree: it is closed last, once no session can
 	// append any more.
-	closeErr := st.Close()
-	if serveErr != nil || closeErr != nil {
-		log.Error("shutdown", "result", "fail", "error", fmt.Sprint(serveErr, " ", closeErr))
+	if err := errors.Join(serveErr, st.Close()); err != nil {
+		log.Error("shutdown", "result", "fail", "error", err)
 		return 1
 	}
 	log.Info("shutdown", "result", "success")

@@ -162,15 +162,18 @@ func TestASecondSignalExitsAtOnce(t *testing.T) {
 func TestStartupFailuresNameTheirCause(t *testing.T) {
 	t.Parallel()
 	firstDir := t.TempDir()
-	first, _ := proctest.StartServer(t, serverBin, firstDir)
+	first, firstAddr := proctest.StartServer(t, serverBin, firstDir)
+	_, busyPort, _ := net.SplitHostPort(firstAddr)
 	tests := []struct {
 		name string
 		env  []string
 		code int
 		says string
 	}{
-		{"a malformed setting", []string{"SERVER_LISTEN_BACKLOG=many"}, 2, `action: config \| result: fail \| error: .*SERVER_LISTEN_BACKLOG="many": not a whole number`},
+		{"a malformed setting", []string{"SERVER_LISTEN_BACKLOG=many"}, 2, `action: config \| result: fail \| error: .*SERVER_LISTEN_BACKLOG="many" - not a whole number`},
 		{"a store held by another server", []string{"STORAGE_FILEPATH=" + filepath.Join(firstDir, "bets.csv")}, 1, `action: open_store \| result: fail .*locked by another process`},
+		{"a busy port", []string{"SERVER_PORT=" + busyPort}, 1, `action: listen \| result: fail \| address: 127\.0\.0\.1\.` + busyPort + ` \| error: .*address already in use`},
+		{"an address not on this machine", []string{"SERVER_IP=192.0.2.1"}, 1, `action: listen \| result: fail .*cannot assign requested address`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,6 +183,12 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 			out, _ := cmd.Output()
 			if cmd.ProcessState.ExitCode() != tt.code || !regexp.MustCompile(tt.says).Match(out) {
 				t.Fatalf("exit %d, output:\n%s\nwant exit %d and %q", cmd.ProcessState.ExitCode(), out, tt.code, tt.says)
+			}
+			if strings.Contains(string(out), "<nil>") {
+				t.Errorf("the output names a nil error:\n%s", out)
+			}
+			if _, err := os.Stat(filepath.Join(cmd.Dir, "bets.csv")); err == nil && tt.code == 1 {
+				t.Errorf("a central that could not start left a store behind")
 			}
 		})
 	}

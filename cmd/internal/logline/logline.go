@@ -4,8 +4,17 @@
 //	YYYY-MM-DD HH:MM:SS LEVEL    action: NAME | result: RESULT | key: value | ...
 //
 // A record's message is the action; its "result" attribute comes first,
-// then its other attributes, then those the logger was built With. Values
-// are sanitized so that they never contain '|' or a line break.
+// then its other attributes, then those the logger was built With.
+//
+// The course's parser splits a line on '|' and takes each detail's key as
+// the text before the detail's last ':'. So values are sanitized to never
+// hold '|', ':' or a control character: '|' becomes '/', a ':' before a
+// space or at the end becomes " -" (so "invalid document: must be" reads
+// "invalid document - must be"), any other ':' becomes '.' (an address
+// 127.0.0.1:12345 reads 127.0.0.1.12345, as tcpdump writes it), a
+// control character becomes a space, and invalid UTF-8 becomes U+FFFD
+// (a Python reader would fail on it). Parse reads a line back the course's
+// way.
 package logline
 
 import (
@@ -16,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Handler writes one line per record. It is safe for concurrent use.
@@ -106,25 +116,30 @@ func (h *Handler) appendAttr(buf []byte, a slog.Attr) []byte {
 	return appendValue(buf, a.Value.String())
 }
 
-// appendValue appends s with '|' and control characters replaced, so that a
-// value can never break the line's structure.
+// appendValue appends s sanitized (see the package comment), so that a
+// value can never break the line's structure or be misread as a key.
 func appendValue(buf []byte, s string) []byte {
-	if !strings.ContainsFunc(s, unsafe) {
+	if !strings.ContainsFunc(s, unsafe) && utf8.ValidString(s) {
 		return append(buf, s...)
 	}
-	for _, r := range s {
+	for i, r := range s {
 		switch {
 		case r == '|':
 			r = '/'
+		case r == ':' && (i+1 == len(s) || s[i+1] == ' '):
+			buf = append(buf, " -"...)
+			continue
+		case r == ':':
+			r = '.'
 		case unsafe(r):
 			r = ' '
 		}
-		buf = fmt.Append(buf, string(r))
+		buf = utf8.AppendRune(buf, r)
 	}
 	return buf
 }
 
-func unsafe(r rune) bool { return r == '|' || r < 0x20 || r == 0x7f }
+func unsafe(r rune) bool { return r == '|' || r == ':' || r < 0x20 || r == 0x7f }
 
 func levelName(l slog.Level) string {
 	switch {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +43,75 @@ func TestRecordsBelowTheLevelAreDropped(t *testing.T) {
 	log.Warn("store_recover", "result", "success")
 	if got := out.String(); !regexp.MustCompile(`^\S+ \S+ WARNING  action: store_recover \| result: success\n$`).MatchString(got) {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestValuesNeverChangeWhatTheCoursesParserReadsAsKeys(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		value any
+		want  string
+	}{
+		{"an error chain reads with dashes", errors.New("invalid document: must be a number"), "invalid document - must be a number"},
+		{"an address reads host.port", "127.0.0.1:12345", "127.0.0.1.12345"},
+		{"a dial error keeps its words", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), "dial tcp 127.0.0.1.1 - connect - connection refused"},
+		{"a trailing colon becomes a dash", "error:", "error -"},
+		{"a bar and line breaks are replaced", "a|b\r\nc", "a/b  c"},
+		{"accents are kept", "Fornerón: Álvarez", "Fornerón - Álvarez"},
+		{"invalid UTF-8 is replaced, not dropped", "Jos\xe9", "Jos\uFFFD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			slog.New(New(&out, slog.LevelInfo)).Info("apuesta_invalida", "result", "fail", "error", tt.value, "line", 7)
+			l, err := Parse(strings.TrimSuffix(out.String(), "\n"))
+			if err != nil {
+				t.Fatalf("%v in %q", err, out.String())
+			}
+			if got := l.Values["error"]; got != tt.want || l.Values["line"] != "7" {
+				t.Fatalf("error %q line %q, want %q and 7", got, l.Values["line"], tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRefusesWhatTheCoursesParserWouldMisread(t *testing.T) {
+	t.Parallel()
+	for _, line := range []string{
+		"2026-11-28 20:20:33 WARNING  action: apuesta_invalida | result: fail | error: invalid document: must be",
+		"2026-11-28 20:20:33 INFO     action: connect | result: success | address: 127.0.0.1:12345",
+		"2026-11-28 20:20:33 INFO     action: sorteo | result: done",
+		"2026-11-28 20:20:33 INFO     action: sorteo | ganadores: 3 | result: success",
+		"2026-11-28 20:20:33 INFO     action: sorteo | result: success | free text",
+		"2026-11-28 20:20:33 NOTICE   action: sorteo | result: success",
+		"2026-11-28 20:20:33 INFO     action: sorteo | result: success | n: 1 | n: 2",
+	} {
+		if _, err := Parse(line); err == nil {
+			t.Errorf("accepted %q", line)
+		}
+	}
+}
+
+func TestShapesFindsAnActionWhoseSuccessLinesDiffer(t *testing.T) {
+	t.Parallel()
+	var lines []Line
+	for _, s := range []string{
+		"2026-11-28 20:20:33 INFO     action: consulta_ganadores | result: success | cant_ganadores: 2",
+		"2026-11-28 20:20:33 DEBUG    action: consulta_ganadores | result: in_progress | code: -1",
+		"2026-11-28 20:20:33 INFO     action: resumen | result: success | enviadas: 3",
+	} {
+		l, err := Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, l)
+	}
+	if p := Shapes(lines); len(p) != 0 {
+		t.Fatalf("one shape per action reported as %v", p)
+	}
+	odd, _ := Parse("2026-11-28 20:20:33 DEBUG    action: consulta_ganadores | result: success | documentos: [1 2]")
+	if p := Shapes(append(lines, odd)); len(p) != 1 || !strings.Contains(p[0], "consulta_ganadores") {
+		t.Fatalf("got %v", p)
 	}
 }

@@ -6,6 +6,7 @@ package proctest
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,7 +124,7 @@ func (p *Process) Wait(t testing.TB, bound time.Duration) (int, time.Duration) {
 	return p.Cmd.ProcessState.ExitCode(), time.Since(start)
 }
 
-var listenLine = regexp.MustCompile(`action: listen \| result: success \| address: (\S+)`)
+var listenLine = regexp.MustCompile(`action: listen \| result: success \| ip: (\S+) \| port: (\d+)`)
 
 // StartServer runs the central on a free loopback port with its store in
 // dir, and returns it once it listens, with its address.
@@ -131,5 +132,6 @@ func StartServer(t testing.TB, bin, dir string, env ...string) (*Process, string
 	t.Helper()
 	p := Start(t, bin, dir, append([]string{"SERVER_IP=127.0.0.1", "SERVER_PORT=0", "STORAGE_FILEPATH=" + filepath.Join(dir, "bets.csv")}, env...)...)
 	line := p.WaitFor(t, listenLine.String())
-	return p, listenLine.FindStringSubmatch(line)[1]
+	m := listenLine.FindStringSubmatch(line)
+	return p, net.JoinHostPort(m[1], m[2])
 }
