@@ -84,8 +84,10 @@ func (p *problems) addf(key, value, format string, args ...any) {
 
 // load fills cfg from the .env file at path (or DefaultFile when path is
 // empty and it exists) under the real environment (environ, as os.Environ
-// gives it). Keys in the file that cfg does not know are an error: they are
-// most often typos.
+// gives it). One file may hold the settings of every binary (the central's
+// and the agencies' in one ./.env): each reads its own and ignores the
+// others'. A key in the file that no binary reads is an error: it is most
+// often a typo.
 func load(cfg validator, path string, environ []string) error {
 	file := map[string]string{}
 	source := ""
@@ -119,13 +121,13 @@ func load(cfg validator, path string, environ []string) error {
 	known := keysOf(cfg)
 	var unknown []string
 	for k := range file {
-		if _, ok := known[k]; !ok {
+		if !anyBinaryReads(k) {
 			unknown = append(unknown, k)
 		}
 	}
 	sort.Strings(unknown)
 	for _, k := range unknown {
-		p.addf(k, file[k], "unknown key in %s", source)
+		p.addf(k, file[k], "unknown key in %s (no binary of the lottery reads it)", source)
 	}
 
 	if err := cenv.ParseWithOptions(cfg, cenv.Options{Environment: merged}); err != nil {
@@ -190,6 +192,16 @@ func keysOf(cfg any) map[string]string {
 		keys[f.Name] = key
 	}
 	return keys
+}
+
+// anyBinaryReads reports whether key is a setting of any of the binaries.
+func anyBinaryReads(key string) bool {
+	for _, cfg := range []any{&Server{}, &Client{}, &Healthcheck{}} {
+		if keysOf(cfg)[key] == key {
+			return true
+		}
+	}
+	return false
 }
 
 // envKey is the variable a settings field is read from ("" for none).

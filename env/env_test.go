@@ -193,3 +193,31 @@ func TestExampleFilesLoadAndDocumentEveryKey(t *testing.T) {
 		})
 	}
 }
+
+func TestOneFileServesTheCentralAndTheAgencies(t *testing.T) {
+	t.Parallel()
+	shared := "SERVER_IP=127.0.0.1\nAGENCIES=2\nLOGGING_LEVEL=DEBUG\n" +
+		"CLI_SERVER_ADDRESS=127.0.0.1:12345\nCLI_BATCH_MAX_AMOUNT=10\n" +
+		"HEALTHCHECK_ADDRESS=127.0.0.1:12345\n"
+	path := writeFile(t, shared)
+	var s Server
+	if err := load(&s, path, nil); err != nil || s.IP != "127.0.0.1" || s.Agencies != 2 {
+		t.Fatalf("the central: %+v, %v", s, err)
+	}
+	var c Client
+	if err := load(&c, path, []string{"CLI_ID=1"}); err != nil || c.ServerAddress != "127.0.0.1:12345" || c.BatchMaxAmount != 10 {
+		t.Fatalf("an agency: %+v, %v", c, err)
+	}
+	var h Healthcheck
+	if err := load(&h, path, nil); err != nil || h.Address != "127.0.0.1:12345" {
+		t.Fatalf("the health check: %+v, %v", h, err)
+	}
+
+	typo := writeFile(t, shared+"CLI_SERVER_ADRESS=x:1\n")
+	for name, cfg := range map[string]validator{"server": &Server{}, "client": &Client{}, "healthcheck": &Healthcheck{}} {
+		err := load(cfg, typo, []string{"CLI_ID=1"})
+		if err == nil || !strings.Contains(err.Error(), `CLI_SERVER_ADRESS="x:1": unknown key in `+typo) {
+			t.Errorf("%s: a key no binary reads gave %v", name, err)
+		}
+	}
+}
