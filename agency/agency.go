@@ -7,6 +7,7 @@ package agency
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,7 +43,8 @@ type Config struct {
 
 // Result sums up a round.
 type Result struct {
-	Sent     int      // bets acknowledged by the central
+	Held     int      // bets the central already held when this run began
+	Sent     int      // bets this run had stored (acknowledged, or found stored on reconnecting)
 	Rejected int      // bets of batches the central refused
 	Skipped  int      // malformed or invalid lines of the file
 	Winners  []uint32 // documents of this agency's winners
@@ -86,7 +89,7 @@ type Agency struct {
 // New returns an agency with the given settings, logging to log.
 func New(cfg Config, log *slog.Logger) *Agency {
 	if cfg.BatchMaxAmount > protocol.MaxBatchCount {
-		log.Warn("config", "result", "success", "cli_batch_max_amount", cfg.BatchMaxAmount,
+		log.Warn("cap_batch_max_amount", "result", "success", "cli_batch_max_amount", cfg.BatchMaxAmount,
 			"capped_to", protocol.MaxBatchCount, "reason", "a larger batch would exceed the 8 KiB frame")
 		cfg.BatchMaxAmount = protocol.MaxBatchCount
 	}
@@ -117,7 +120,7 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 		f.Close() // checked early; each session streams it anew
 	}
 
-	r := &round{single: single, heard: time.Now()}
+	r := &round{single: single, heard: time.Now(), first: true}
 	for {
 		err := a.session(ctx, r, &res)
 		switch {
@@ -141,6 +144,7 @@ type round struct {
 	heard           time.Time // the central's last answer (or the start)
 	reportedLine    int       // malformed lines up to here were reported
 	winnersDeadline time.Time // set by the first winners query
+	first           bool      // no session has heard the central's status yet
 }
 
 // retryable tells a broken connection or a central that is going away (a
@@ -183,13 +187,24 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 		return err
 	}
 	r.heard = time.Now()
-	res.Sent = int(st.Stored) // what the central holds counts as sent
+	if r.first {
+		r.first = false
+		res.Held = int(st.Stored)
+		if st.Ended {
+			if err := a.reportEarlierEnd(ctx, r, res, int(st.Stored)); err != nil {
+				return err
+			}
+		}
+	}
+	// What the central holds beyond what it held at the start, this run sent
+	// (a batch whose acknowledgement was lost included).
+	res.Sent = int(st.Stored) - res.Held
 	if st.Stored > 0 || st.Ended {
 		a.log.Info("reanudar", "result", "success", "almacenadas", st.Stored, "finalizo", st.Ended)
 	}
 	if !st.Ended {
 		err := a.sendAll(ctx, c, r, int(st.Stored), res)
-		if res.Sent > int(st.Stored) {
+		if res.Held+res.Sent > int(st.Stored) {
 			r.heard = time.Now() // acknowledgements came
 		}
 		if err != nil {
@@ -208,7 +223,9 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	}
 	res.Winners = winners
 	a.log.Info("consulta_ganadores", "result", "success", "cant_ganadores", len(winners))
-	a.log.Debug("consulta_ganadores", "result", "success", "documentos", fmt.Sprint(winners))
+	for _, doc := range winners {
+		a.log.Debug("ganador", "result", "success", "dni", doc)
+	}
 	return nil
 }
 
@@ -232,19 +249,27 @@ func (a *Agency) sendAll(ctx context.Context, c *client, r *round, stored int, r
 }
 
 // connect dials the central, retrying with backoff until giveUp: agencies
-// may start before the central, and it may be restarting.
+// may start before the central, and it may be restarting. The wait is
+// never silent: the first failure, and then one every retryReport, is
+// logged at INFO with the address and the time left.
 func (a *Agency) connect(ctx context.Context, giveUp time.Time) (net.Conn, error) {
 	ctx, cancel := context.WithDeadline(ctx, giveUp)
 	defer cancel()
 	var d net.Dialer
 	wait := minBackoff
+	var reported time.Time
 	for attempt := 1; ; attempt++ {
 		conn, err := d.DialContext(ctx, "tcp", a.cfg.ServerAddress)
 		if err == nil {
 			a.log.Info("connect", "result", "success", "address", a.cfg.ServerAddress, "attempts", attempt)
 			return conn, nil
 		}
-		a.log.Debug("connect", "result", "in_progress", "address", a.cfg.ServerAddress, "attempt", attempt, "error", err)
+		level := slog.LevelDebug
+		if now := time.Now(); now.Sub(reported) >= retryReport {
+			level, reported = slog.LevelInfo, now
+		}
+		a.log.Log(ctx, level, "connect", "result", "in_progress", "address", a.cfg.ServerAddress, "attempt", attempt,
+			"time_left", time.Until(giveUp).Round(time.Second).String(), "error", err)
 		if !sleep(ctx, jitter(wait)) {
 			if parent := context.Cause(ctx); errors.Is(parent, context.Canceled) {
 				return nil, parent
@@ -255,31 +280,102 @@ func (a *Agency) connect(ctx context.Context, giveUp time.Time) (net.Conn, error
 	}
 }
 
+// retryReport spaces the INFO lines of a connection being retried.
+const retryReport = 5 * time.Second
+
 // sendFile streams the file from its start, skips the first `stored` valid
-// bets (the central holds them), and sends the rest in batches. A malformed
-// or invalid line is logged with its number, once over all sessions, and
-// skipped.
+// bets (the central holds them), and sends the rest in batches.
 func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, res *Result) error {
-	f, err := os.Open(a.cfg.DataFile)
-	if err != nil {
-		return fmt.Errorf("opening the bets file: %w", err)
-	}
-	defer a.closeFile(f)
-	cr := csv.NewReader(bufio.NewReaderSize(f, fileBuffer))
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
 	batch := make([]lottery.Bet, 0, a.cfg.BatchMaxAmount)
-	today := lottery.DayOf(a.now())
-	valid := 0
 	p := a.startPipeline(c, res)
 	defer p.close() // on the early returns; a second close returns the first's result
+	valid, err := a.eachBet(ctx, r, res, func(n int, b lottery.Bet) error {
+		if n <= stored {
+			return nil // the central holds it already
+		}
+		if batch = append(batch, b); len(batch) == a.cfg.BatchMaxAmount {
+			if err := p.send(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if valid < stored {
+		a.log.Warn("ronda_anterior", "result", "fail", "almacenadas", stored, "en_archivo", valid, "hint", freshRoundHint)
+		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: its store is from another round or file (%s)",
+			stored, a.cfg.ID, a.cfg.DataFile, valid, freshRoundHint)
+	}
+	if len(batch) > 0 {
+		if err := p.send(batch); err != nil {
+			return err
+		}
+	}
+	return p.close()
+}
+
+// freshRoundHint tells an operator how to start a round afresh when the
+// central's store holds an earlier one.
+const freshRoundHint = "to start a new round, stop the central and empty its store (make docker-storage-reset in the Docker deployment, or remove its STORAGE_FILEPATH and the .ends file beside it)"
+
+// reportEarlierEnd says so when the central holds this agency's end before
+// this run sent anything: an agency restarted after its end, or a store
+// left from an earlier round, whose winners are the ones that will be
+// reported. A file that no longer matches what the central holds is
+// warned about.
+func (a *Agency) reportEarlierEnd(ctx context.Context, r *round, res *Result, stored int) error {
+	valid := 1
+	if r.single == nil {
+		var err error
+		if valid, err = a.eachBet(ctx, r, res, func(int, lottery.Bet) error { return nil }); err != nil {
+			return err
+		}
+	}
+	level := slog.LevelInfo
+	if valid != stored {
+		level = slog.LevelWarn
+	}
+	a.log.Log(ctx, level, "ronda_anterior", "result", "success", "almacenadas", stored, "en_archivo", valid,
+		"aviso", "the central holds this agency's end from an earlier run, so the winners reported are of the round it holds",
+		"hint", freshRoundHint)
+	return nil
+}
+
+// utf8BOM is dropped from the start of a bets file: editors on Windows
+// write it.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// eachBet streams the bets file from its start and calls fn with each valid
+// bet and its count among the valid ones (from 1). A malformed or invalid
+// line is logged with its number, once over all sessions, and skipped.
+// Surrounding spaces of a field are dropped. It returns how many valid
+// bets it saw.
+func (a *Agency) eachBet(ctx context.Context, r *round, res *Result, fn func(n int, b lottery.Bet) error) (int, error) {
+	f, err := os.Open(a.cfg.DataFile)
+	if err != nil {
+		return 0, fmt.Errorf("opening the bets file: %w", err)
+	}
+	defer a.closeFile(f)
+	br := bufio.NewReaderSize(f, fileBuffer)
+	if start, _ := br.Peek(len(utf8BOM)); bytes.Equal(start, utf8BOM) {
+		br.Discard(len(utf8BOM))
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	cr.TrimLeadingSpace = true
+	today := lottery.DayOf(a.now())
+	valid := 0
 	for {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return valid, ctx.Err()
 		}
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return valid, nil
 		}
 		var perr *csv.ParseError
 		if errors.As(err, &perr) {
@@ -287,9 +383,12 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", a.cfg.DataFile, err)
+			return valid, fmt.Errorf("reading %s: %w", a.cfg.DataFile, err)
 		}
 		line, _ := cr.FieldPos(0)
+		for i := range rec {
+			rec[i] = strings.TrimSpace(rec[i])
+		}
 		b, err := lottery.ParseAgencyRecord(a.cfg.ID, rec)
 		if err == nil {
 			err = b.Validate(anyAgency, today)
@@ -298,25 +397,11 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 			a.skip(r, res, line, err)
 			continue
 		}
-		if valid++; valid <= stored {
-			continue // the central holds it already
-		}
-		if batch = append(batch, b); len(batch) == a.cfg.BatchMaxAmount {
-			if err := p.send(batch); err != nil {
-				return err
-			}
-			batch = batch[:0]
+		valid++
+		if err := fn(valid, b); err != nil {
+			return valid, err
 		}
 	}
-	if valid < stored {
-		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: wrong file or agency", stored, a.cfg.ID, a.cfg.DataFile, valid)
-	}
-	if len(batch) > 0 {
-		if err := p.send(batch); err != nil {
-			return err
-		}
-	}
-	return p.close()
 }
 
 func (a *Agency) skip(r *round, res *Result, line int, err error) {

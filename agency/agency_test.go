@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -324,5 +325,113 @@ func TestCheckEchoPassesOnlyWhenTheSameBytesComeBack(t *testing.T) {
 	t.Cleanup(func() { silent.Close() })
 	if err := CheckEcho(context.Background(), silent.Addr().String(), []byte("x"), 200*time.Millisecond); err == nil {
 		t.Fatal("a silent server passed")
+	}
+}
+
+func TestAFileWithABOMSpacesAndZeroPaddedDocumentsIsReadWhole(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCentral{}
+	addr := startCentral(t, fc)
+	path := filepath.Join(t.TempDir(), "agency.csv")
+	content := "\uFEFFName,Surname,00000000,2000-01-01,7574\n" +
+		"  Ana , Pérez ,00000001 , 1990-05-17 , 12\n" +
+		"Bo,Li,4294967295,1990-05-17,7574\n"
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log, logs := quiet()
+	res, err := New(testConfig(addr, path, 63), log).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []lottery.Bet{
+		{Agency: 2, FirstName: "Name", LastName: "Surname", Document: 0, Birthdate: "2000-01-01", Number: 7574},
+		{Agency: 2, FirstName: "Ana", LastName: "Pérez", Document: 1, Birthdate: "1990-05-17", Number: 12},
+		{Agency: 2, FirstName: "Bo", LastName: "Li", Document: 4294967295, Birthdate: "1990-05-17", Number: 7574},
+	}
+	if len(fc.batches) != 1 || fmt.Sprint(fc.batches[0]) != fmt.Sprint(want) {
+		t.Fatalf("the central got %+v, want %+v", fc.batches, want)
+	}
+	if res.Sent != 3 || res.Skipped != 0 || fmt.Sprint(res.Winners) != "[0 4294967295]" {
+		t.Fatalf("got %+v; log:\n%s", res, logs)
+	}
+}
+
+func TestAResumedAgencyTellsWhatItSentFromWhatTheCentralHeld(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCentral{}
+	addr := startCentral(t, fc)
+	file := writeLines(t, betLines(100)...)
+	log, _ := quiet()
+	if _, err := New(testConfig(addr, file, 63), log).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A second run finds everything stored and the end recorded.
+	log, logs := quiet()
+	res, err := New(testConfig(addr, file, 63), log).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != 0 || res.Held != 100 || len(res.Winners) != 15 {
+		t.Fatalf("got sent %d held %d winners %d, want 0, 100 and 15", res.Sent, res.Held, len(res.Winners))
+	}
+	if !strings.Contains(logs.String(), "level=INFO msg=ronda_anterior result=success almacenadas=100 en_archivo=100") {
+		t.Fatalf("the earlier end was not reported at INFO:\n%s", logs)
+	}
+}
+
+func TestAStoreFromAnotherRoundIsReportedWithTheWayToStartAfresh(t *testing.T) {
+	t.Parallel()
+	t.Run("an ended agency whose file changed is warned about", func(t *testing.T) {
+		t.Parallel()
+		fc := &fakeCentral{ended: true, batches: [][]lottery.Bet{make([]lottery.Bet, 5)}}
+		addr := startCentral(t, fc)
+		log, logs := quiet()
+		res, err := New(testConfig(addr, writeLines(t, betLines(8)...), 63), log).Run(context.Background())
+		if err != nil || res.Held != 5 || res.Sent != 0 {
+			t.Fatalf("got %+v, %v", res, err)
+		}
+		for _, want := range []string{"level=WARN msg=ronda_anterior result=success almacenadas=5 en_archivo=8", "make docker-storage-reset"} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("no %q in:\n%s", want, logs)
+			}
+		}
+	})
+	t.Run("a file with fewer valid bets than the central holds fails with the hint", func(t *testing.T) {
+		t.Parallel()
+		fc := &fakeCentral{batches: [][]lottery.Bet{make([]lottery.Bet, 20)}}
+		addr := startCentral(t, fc)
+		log, logs := quiet()
+		_, err := New(testConfig(addr, writeLines(t, betLines(8)...), 63), log).Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "holds 20 bets of agency 2") || !strings.Contains(err.Error(), "make docker-storage-reset") {
+			t.Fatalf("got %v", err)
+		}
+		if !strings.Contains(logs.String(), "level=WARN msg=ronda_anterior result=fail almacenadas=20 en_archivo=8") {
+			t.Errorf("no warning in:\n%s", logs)
+		}
+		if fc.ended {
+			t.Error("the agency ended on a store it does not match")
+		}
+	})
+}
+
+func TestWaitingForTheCentralIsLoggedAtInfoWithTheTimeLeft(t *testing.T) {
+	t.Parallel()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := testConfig(addr, writeLines(t, betLines(1)...), 63)
+	cfg.ConnectTimeout = 300 * time.Millisecond
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if _, err := New(cfg, log).Run(context.Background()); err == nil {
+		t.Fatal("no central, yet the round succeeded")
+	}
+	first := regexp.MustCompile(`level=INFO msg=connect result=in_progress address=` + regexp.QuoteMeta(addr) + ` attempt=1 time_left=0s error=`)
+	if !first.MatchString(buf.String()) {
+		t.Fatalf("the first failure is not at INFO with the address and time left:\n%s", buf.String())
+	}
+	if n := strings.Count(buf.String(), "msg=connect result=in_progress"); n != 1 {
+		t.Fatalf("%d INFO retry lines within 300 ms, want 1 (then one every %s)", n, retryReport)
 	}
 }

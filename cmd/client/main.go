@@ -52,7 +52,9 @@ func run() int {
 		IOTimeout:      cfg.IOTimeout,
 	}, log)
 	res, err := a.Run(ctx)
-	summary := []any{"enviadas", res.Sent, "rechazadas", res.Rejected, "salteadas", res.Skipped,
+	// enviadas counts this run's bets only; ya_almacenadas those the
+	// central held before it (a resumed agency sends only the rest).
+	summary := []any{"enviadas", res.Sent, "ya_almacenadas", res.Held, "rechazadas", res.Rejected, "salteadas", res.Skipped,
 		"latencia_p50_ms", ms(res.Latency(0.50)), "latencia_p99_ms", ms(res.Latency(0.99))}
 	switch {
 	case errors.Is(err, context.Canceled):
