@@ -5,9 +5,8 @@ GO       ?= go
 # a time budget makes the fuzz coordinator fail spuriously with "context
 # deadline exceeded" when a worker is slow to stop on a busy machine.
 FUZZTIME ?= 300000x
-BIN      := bin
-DATA     := .data
-ROUND    := $(DATA)/round
+BIN      ?= bin
+DATA     ?= .data
 PORT     ?= 12345
 
 # Docker: Compose v2 as a docker plugin when present, else docker-compose v1.
@@ -15,6 +14,7 @@ COMPOSE      ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker c
 COMPOSE_FILE ?= docker-compose-dev.yaml
 AGENCIES     ?= 5
 PROJECT      ?= quiniela
+STORAGE      ?= .storage
 
 .PHONY: help build test unit fuzz lint bench run run-server run-client data clean \
 	docker-image docker-compose-up docker-compose-down docker-compose-logs docker-storage-reset
@@ -45,34 +45,18 @@ lint: ## gofmt check and go vet
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-data: build ## generate the five official-like agency files in .data/ (if missing)
-	@test -f $(DATA)/winners.json || ./$(BIN)/datagen -out $(DATA)
+# Agency files are the user's: generated ones only fill an empty place.
+data: build ## generate five official-like agency files in .data/, only if it holds none
+	@if ls $(DATA)/agency-*.csv >/dev/null 2>&1; then \
+		echo "using the agency files in $(DATA)/ (nothing generated: they are never written over)"; \
+	else ./$(BIN)/datagen -out $(DATA); fi
 
-# One whole round on this machine: a fresh store, the central and five
-# agencies as processes, each agency's winners checked against datagen's
-# expectation, then SIGTERM to the central. Logs stay in .data/round/.
-run: data ## one whole lottery round: server + 5 agencies on generated data, winners checked
-	@rm -rf $(ROUND) && mkdir -p $(ROUND)
-	@SERVER_IP=127.0.0.1 SERVER_PORT=$(PORT) STORAGE_FILEPATH=$(ROUND)/bets.csv \
-		./$(BIN)/server --env-file /dev/null > $(ROUND)/server.log & server=$$!; \
-	trap 'kill -TERM $$server 2>/dev/null' EXIT; \
-	for i in 1 2 3 4 5; do \
-		CLI_ID=$$i CLI_SERVER_ADDRESS=127.0.0.1:$(PORT) CLI_DATA_FILE=$(DATA)/agency-$$i.csv \
-			./$(BIN)/client --env-file /dev/null > $(ROUND)/client-$$i.log & pids[$$i]=$$!; \
-	done; \
-	ok=1; \
-	for i in 1 2 3 4 5; do \
-		wait $${pids[$$i]} || { echo "agency $$i failed: $$(grep 'result: fail' $(ROUND)/client-$$i.log | tail -1)"; ok=0; }; \
-		want=$$(grep -o "\"agency\": $$i, \"bets\": [0-9]*, \"winners\": [0-9]*" $(DATA)/winners.json | grep -o '[0-9]*$$'); \
-		got=$$(grep -o 'consulta_ganadores | result: success | cant_ganadores: [0-9]*' $(ROUND)/client-$$i.log | grep -o '[0-9]*$$'); \
-		sent=$$(grep -o 'resumen | result: success | enviadas: [0-9]*' $(ROUND)/client-$$i.log | grep -o '[0-9]*$$'); \
-		if [ -n "$$got" ] && [ "$$got" = "$$want" ]; then echo "agency $$i: $$sent bets sent, $$got winners, as expected"; \
-		else echo "agency $$i: $${got:-no} winners, want $$want"; ok=0; fi; \
-	done; \
-	kill -TERM $$server; wait $$server || { echo "the central exited with $$?"; ok=0; }; trap - EXIT; \
-	draws=$$(grep -c 'action: sorteo | result: success' $(ROUND)/server.log); \
-	echo "draws: $$draws, bets stored: $$(wc -l < $(ROUND)/bets.csv) (logs in $(ROUND)/)"; \
-	[ "$$draws" = 1 ] && [ $$ok = 1 ] && echo "round: success" || { echo "round: fail"; exit 1; }
+# One whole round on this machine: a fresh store in .data/round/, the central
+# and one agency per .data/agency-N.csv as processes, each agency's winners
+# checked where datagen's winners.json describes that very file, then SIGTERM
+# to the central (cmd/internal/playround).
+run: data ## one whole lottery round on the agency files in .data/ (generated if none), winners checked
+	@./$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT)
 
 run-client: build ## run agency ID (make run-client ID=3) with ./.env (if any)
 	@test -n "$(ID)" || { echo "usage: make run-client ID=n"; exit 2; }
@@ -91,10 +75,16 @@ docker-image: build ## build the server and client images FROM scratch around bi
 
 # The compose file is generated once (./generar-compose.sh to change N); the
 # settings in docker/*.env and the data in .data/ are mounted, so editing them
-# and running this again needs no image rebuild.
+# and running this again needs no image rebuild. Every agency file the
+# Compose file mounts must exist (Docker would make a folder in its place).
 docker-compose-up: docker-image data ## start the central and the agencies of $(COMPOSE_FILE) (5 unless generated otherwise)
-	@test -f $(COMPOSE_FILE) || ./generar-compose.sh $(COMPOSE_FILE) $(AGENCIES)
-	@mkdir -p .storage
+	@test -f $(COMPOSE_FILE) || DATA_DIR=$(DATA) STORAGE_DIR=$(STORAGE) IMAGE_PREFIX=$(PROJECT) ./generar-compose.sh $(COMPOSE_FILE) $(AGENCIES)
+	@for f in $$(grep -o 'agency-[0-9]*\.csv' $(COMPOSE_FILE) | sort -u); do \
+		test -f $(DATA)/$$f || { echo "$(DATA)/$$f is missing: $(COMPOSE_FILE) mounts it (regenerate it with ./generar-compose.sh $(COMPOSE_FILE) N for N agencies)"; exit 1; }; \
+	done
+	@mkdir -p $(STORAGE)
+	@if [ -s $(STORAGE)/bets.csv ] || [ -s $(STORAGE)/bets.csv.ends ]; then \
+		echo "note: $(STORAGE)/ holds the round of an earlier run: the agencies carry it on and get its winners (make docker-storage-reset starts a new round)"; fi
 	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) up -d
 
 docker-compose-down: ## stop everything gracefully (SIGTERM, 10 s grace), then remove containers and network
@@ -105,7 +95,7 @@ docker-compose-logs: ## follow the logs of every container
 	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) logs -f
 
 docker-storage-reset: ## delete the stored bets and the ends journal (.storage/bets.csv*) to start a fresh round
-	rm -f .storage/bets.csv .storage/bets.csv.ends
+	rm -f $(STORAGE)/bets.csv $(STORAGE)/bets.csv.ends
 
 clean: ## remove built binaries
 	rm -rf $(BIN)

@@ -28,9 +28,17 @@ agencies=$2
 agencies=$((10#$agencies))
 [ "$agencies" -le 65535 ] || usage
 
-config=${CONFIG_DIR:-./docker}
-data=${DATA_DIR:-./.data}
-storage=${STORAGE_DIR:-./.storage}
+# Compose reads a volume source as a host path only when it starts with /,
+# ./, ../ or ~; any other relative path would be taken for a volume name.
+bind_path() {
+	case $1 in
+	/* | ./* | ../* | '~'*) echo "$1" ;;
+	*) echo "./$1" ;;
+	esac
+}
+config=$(bind_path "${CONFIG_DIR:-./docker}")
+data=$(bind_path "${DATA_DIR:-./.data}")
+storage=$(bind_path "${STORAGE_DIR:-./.storage}")
 prefix=${IMAGE_PREFIX:-quiniela}
 # The central needs at least one agency to draw; with none it simply serves.
 server_agencies=$((agencies > 0 ? agencies : 1))

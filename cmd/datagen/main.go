@@ -3,17 +3,20 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"quiniela/lottery/datagen"
 )
 
 func main() {
-	out := flag.String("out", ".data", "folder to write agency-{i}.csv and winners.json into")
+	out := flag.String("out", ".data", "folder to write agency-{i}.csv and winners.json into (agency files already there are never written over)")
 	seed := flag.Uint64("seed", 1, "seed: the same seed writes the same files")
 	agencies := flag.Int("agencies", len(datagen.OfficialSizes), "number of agencies")
 	bets := flag.Int("bets", 0, "bets per agency (0: sized like the official set for 5 agencies, else 1000)")
@@ -33,12 +36,19 @@ func run(out string, seed uint64, agencies, bets, winners int, crlf bool) error 
 	if bets < 0 || winners < -1 {
 		return fmt.Errorf("-bets %d and -winners %d must not be negative", bets, winners)
 	}
+	// Agency files are the user's: an existing one is never written over,
+	// and nothing is written unless every file can be.
+	path := func(i int) string { return filepath.Join(out, fmt.Sprintf("agency-%d.csv", i)) }
+	for i := 1; i <= agencies; i++ {
+		if _, err := os.Lstat(path(i)); err == nil {
+			return fmt.Errorf("%s exists: datagen never writes over agency files (choose another -out, or move them away)", path(i))
+		}
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
 	g := datagen.New(seed)
-	var summary strings.Builder
-	fmt.Fprintf(&summary, "{\"seed\": %d, \"agencies\": [\n", seed)
+	summary := datagen.Summary{Seed: seed}
 	for i := 1; i <= agencies; i++ {
 		n := bets
 		if n == 0 {
@@ -55,27 +65,29 @@ func run(out string, seed uint64, agencies, bets, winners int, crlf bool) error 
 		if err != nil {
 			return err
 		}
-		path := filepath.Join(out, fmt.Sprintf("agency-%d.csv", i))
-		if err := writeFile(path, func(f *os.File) error { return datagen.Write(f, list, crlf) }); err != nil {
+		h := sha256.New()
+		err = writeFile(path(i), os.Link, func(f *os.File) error { return datagen.Write(io.MultiWriter(f, h), list, crlf) })
+		if err != nil {
 			return err
 		}
-		sep := ","
-		if i == agencies {
-			sep = ""
-		}
-		fmt.Fprintf(&summary, "  {\"agency\": %d, \"bets\": %d, \"winners\": %d}%s\n", i, n, w, sep)
-		fmt.Printf("agency: %d | bets: %d | winners: %d | file: %s\n", i, n, w, path)
+		summary.Agencies = append(summary.Agencies, datagen.AgencyFacts{Agency: i, Bets: n, Winners: w, SHA256: hex.EncodeToString(h.Sum(nil))})
+		fmt.Printf("agency: %d | bets: %d | winners: %d | file: %s\n", i, n, w, path(i))
 	}
-	summary.WriteString("]}\n")
-	return writeFile(filepath.Join(out, "winners.json"), func(f *os.File) error {
-		_, err := f.WriteString(summary.String())
+	raw, err := json.MarshalIndent(summary, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(out, datagen.SummaryFile), os.Rename, func(f *os.File) error {
+		_, err := f.Write(append(raw, '\n'))
 		return err
 	})
 }
 
-// writeFile writes through a temporary file and renames it, so that an
-// interrupted run never leaves a half-written file that looks whole.
-func writeFile(path string, write func(*os.File) error) error {
+// writeFile writes through a temporary file and then puts it in place with
+// os.Rename, or with os.Link, which fails rather than write over an
+// existing file. An interrupted run never leaves a half-written file that
+// looks whole.
+func writeFile(path string, place func(tmp, path string) error, write func(*os.File) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -88,5 +100,5 @@ func writeFile(path string, write func(*os.File) error) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	return place(tmp.Name(), path)
 }

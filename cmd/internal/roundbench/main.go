@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"quiniela/lottery/datagen"
 )
 
 type size struct{ agencies, bets int } // bets per agency; 0: official-like
@@ -90,7 +92,6 @@ var (
 	flushLine   = regexp.MustCompile(`action: flush_store \| result: success \| path: \S+ \| bets: (\d+) \| batches: (\d+) \| fsyncs: (\d+)`)
 	summaryLine = regexp.MustCompile(`action: resumen \| result: success \| enviadas: (\d+) .*latencia_p50_ms: ([\d.]+) \| latencia_p99_ms: ([\d.]+)`)
 	winnersLine = regexp.MustCompile(`cant_ganadores: (\d+)`)
-	expected    = regexp.MustCompile(`"agency": (\d+), "bets": \d+, "winners": (\d+)`)
 )
 
 // round runs one whole round: the central, then every agency at once.
@@ -149,13 +150,13 @@ func round(dir, data string, sz size) (result, error) {
 	}
 	res.wall = time.Since(start)
 
-	raw, err := os.ReadFile(filepath.Join(data, "winners.json"))
+	summary, err := datagen.ReadSummary(filepath.Join(data, datagen.SummaryFile))
 	if err != nil {
 		return res, err
 	}
 	want := map[string]string{}
-	for _, m := range expected.FindAllStringSubmatch(string(raw), -1) {
-		want[m[1]] = m[2]
+	for _, f := range summary.Agencies {
+		want[strconv.Itoa(f.Agency)] = strconv.Itoa(f.Winners)
 	}
 	var p50s []float64
 	for i, c := range clients {

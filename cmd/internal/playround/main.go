@@ -1,0 +1,247 @@
+// Command playround plays one whole lottery round on this machine with the
+// real binaries, as `make run` does: the central on a fresh store, one
+// agency per file agency-1.csv, agency-2.csv, … found in the data folder
+// (whoever made them: datagen, or the course's official set unzipped
+// there), each agency's winners checked where datagen's winners.json
+// describes that very file (same SHA-256) and only reported elsewhere, then
+// SIGTERM to the central. It never writes into the agency files. If the
+// central exits before the round ends (a busy port, say), it stops at once
+// and prints the central's error line. Logs stay in the round folder.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"quiniela/cmd/internal/logline"
+	"quiniela/lottery/datagen"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "folder holding the server and client binaries")
+	data := flag.String("data", ".data", "folder holding agency-1.csv, agency-2.csv, … (and winners.json, if datagen made them)")
+	out := flag.String("out", "", "folder for the store and the logs, emptied first (default: DATA/round)")
+	port := flag.Int("port", 12345, "port of the central, on 127.0.0.1")
+	flag.Parse()
+	if *out == "" {
+		*out = filepath.Join(*data, "round")
+	}
+	// Ctrl-C reaches the whole process group: the central and the agencies
+	// stop gracefully on it, and this command reports what they did.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
+	if err := play(*bin, *data, *out, *port); err != nil {
+		fmt.Println(err)
+		fmt.Println("round: fail")
+		os.Exit(1)
+	}
+	fmt.Println("round: success")
+}
+
+// agencyFile is one agency of the round and what is expected of it.
+type agencyFile struct {
+	id       int
+	path     string
+	expect   datagen.AgencyFacts
+	expected bool
+}
+
+// findAgencies lists agency-1.csv, agency-2.csv, … up to the first missing.
+func findAgencies(data string) ([]agencyFile, error) {
+	summary, err := datagen.ReadSummary(filepath.Join(data, datagen.SummaryFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var files []agencyFile
+	for id := 1; ; id++ {
+		path := filepath.Join(data, fmt.Sprintf("agency-%d.csv", id))
+		if _, err := os.Stat(path); err != nil {
+			break
+		}
+		f := agencyFile{id: id, path: path}
+		f.expect, f.expected = summary.Expect(id, path)
+		files = append(files, f)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no agency files in %s: unzip the course's dataset.zip there, or run make data to generate some", data)
+	}
+	return files, nil
+}
+
+// process is a started binary whose exit is reported on done.
+type process struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func start(bin, log string, env ...string) (*process, error) {
+	f, err := os.Create(log)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--env-file", os.DevNull)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &process{cmd: cmd, log: log, done: make(chan struct{})}
+	go func() { cmd.Wait(); f.Close(); close(p.done) }()
+	return p, nil
+}
+
+func (p *process) exitCode() int { return p.cmd.ProcessState.ExitCode() }
+
+func play(bin, data, out string, port int) error {
+	files, err := findAgencies(data)
+	if err != nil {
+		return err
+	}
+	checked := 0
+	for _, f := range files {
+		if f.expected {
+			checked++
+		}
+	}
+	fmt.Printf("data: %d agency files in %s, %d of them described by %s (their winners are checked)\n", len(files), data, checked, datagen.SummaryFile)
+	if err := os.RemoveAll(out); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	address := "127.0.0.1:" + strconv.Itoa(port)
+	store := filepath.Join(out, "bets.csv")
+	server, err := start(filepath.Join(bin, "server"), filepath.Join(out, "server.log"),
+		"SERVER_IP=127.0.0.1", "SERVER_PORT="+strconv.Itoa(port), "STORAGE_FILEPATH="+store, "AGENCIES="+strconv.Itoa(len(files)))
+	if err != nil {
+		return err
+	}
+	defer server.cmd.Process.Kill()
+	agencies := make([]*process, len(files))
+	for i, f := range files {
+		agencies[i], err = start(filepath.Join(bin, "client"), filepath.Join(out, fmt.Sprintf("client-%d.log", f.id)),
+			"CLI_ID="+strconv.Itoa(f.id), "CLI_SERVER_ADDRESS="+address, "CLI_DATA_FILE="+f.path)
+		if err != nil {
+			return err
+		}
+		defer agencies[i].cmd.Process.Kill()
+	}
+
+	ok := true
+	for i, a := range agencies {
+		select {
+		case <-a.done:
+		case <-server.done:
+			return fmt.Errorf("the central exited with code %d before the round ended: %s", server.exitCode(), lastFailure(server.log))
+		}
+		if !report(files[i], a) {
+			ok = false
+		}
+	}
+
+	server.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-server.done:
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("the central did not exit within 10 s of SIGTERM (log in %s)", server.log)
+	}
+	if code := server.exitCode(); code != 0 {
+		fmt.Printf("the central exited with code %d: %s\n", code, lastFailure(server.log))
+		ok = false
+	}
+	draws := len(find(server.log, "sorteo", "success"))
+	rows, err := os.ReadFile(store)
+	if err != nil {
+		return err
+	}
+	stored := 0
+	for _, c := range rows {
+		if c == '\n' {
+			stored++
+		}
+	}
+	fmt.Printf("draws: %d, bets stored: %d (logs in %s)\n", draws, stored, out)
+	if draws != 1 || !ok {
+		return errors.New("the round did not end as it should")
+	}
+	return nil
+}
+
+// report prints how agency f's run ended and whether it is as expected.
+func report(f agencyFile, a *process) bool {
+	if code := a.exitCode(); code != 0 {
+		fmt.Printf("agency %d failed (exit %d): %s\n", f.id, code, lastFailure(a.log))
+		return false
+	}
+	winners := find(a.log, "consulta_ganadores", "success")
+	summary := find(a.log, "resumen", "success")
+	if len(winners) == 0 || len(summary) == 0 {
+		fmt.Printf("agency %d exited 0 without its winners or summary (log in %s)\n", f.id, a.log)
+		return false
+	}
+	got := winners[len(winners)-1].Values["cant_ganadores"]
+	sent := summary[len(summary)-1].Values["enviadas"]
+	switch {
+	case !f.expected:
+		fmt.Printf("agency %d: %s bets sent, %s winners (no expectation for this file: not checked)\n", f.id, sent, got)
+	case got == strconv.Itoa(f.expect.Winners):
+		fmt.Printf("agency %d: %s bets sent, %s winners, as expected\n", f.id, sent, got)
+	default:
+		fmt.Printf("agency %d: %s winners, want %d\n", f.id, got, f.expect.Winners)
+		return false
+	}
+	return true
+}
+
+// find returns the lines of a log with the given action and result.
+func find(log, action, result string) []logline.Line {
+	f, err := os.Open(log)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var found []logline.Line
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l, err := logline.Parse(sc.Text()); err == nil && l.Action == action && l.Result == result {
+			found = append(found, l)
+		}
+	}
+	return found
+}
+
+// lastFailure is the last line of a log that says result: fail, or the
+// last line when none does.
+func lastFailure(log string) string {
+	f, err := os.Open(log)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	var last, failed string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		last = sc.Text()
+		if l, err := logline.Parse(last); err == nil && l.Result == "fail" {
+			failed = last
+		}
+	}
+	if failed != "" {
+		return failed
+	}
+	if last == "" {
+		return "(it printed nothing; log in " + log + ")"
+	}
+	return last
+}
