@@ -11,10 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"quiniela/cmd/internal/logline"
 )
 
 // RaceNoExitSleep stops the race runtime's one-second sleep at exit, which
@@ -134,4 +137,42 @@ func StartServer(t testing.TB, bin, dir string, env ...string) (*Process, string
 	line := p.WaitFor(t, listenLine.String())
 	m := listenLine.FindStringSubmatch(line)
 	return p, net.JoinHostPort(m[1], m[2])
+}
+
+// CourseFile writes an agency file the way the course's own checks do: LF
+// line endings, `Name,Surname,DOCUMENT,2000-01-01,NUMBER` with 8-digit
+// zero-padded documents from 00000000, the winning number (7574) on the
+// lines (from 0) given, other numbers elsewhere.
+func CourseFile(t testing.TB, path string, bets int, winning ...int) {
+	t.Helper()
+	var b strings.Builder
+	for i := range bets {
+		number := 1000 + i%6000
+		if slices.Contains(winning, i) {
+			number = 7574
+		}
+		fmt.Fprintf(&b, "Name,Surname,%08d,2000-01-01,%d\n", i, number)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Lines is every line so far, parsed as the course's parser reads them;
+// a line it would misread fails the test.
+func (p *Process) Lines(t testing.TB) []logline.Line {
+	t.Helper()
+	var lines []logline.Line
+	for _, raw := range strings.Split(p.Log(), "\n") {
+		if raw == "" {
+			continue
+		}
+		l, err := logline.Parse(raw)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(p.Cmd.Path), err)
+			continue
+		}
+		lines = append(lines, l)
+	}
+	return lines
 }

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"quiniela/cmd/internal/proctest"
+	"quiniela/lottery/datagen"
+)
+
+// root is the repository root, where the Makefile is.
+var root, _ = filepath.Abs("../../..")
+
+// makeRun runs `make run` on data with the binaries built into bin.
+func makeRun(t *testing.T, bin, data, port string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("make", "--no-print-directory", "run", "BIN="+bin, "DATA="+data, "PORT="+port)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func checksums(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	sums := map[string]string{}
+	paths, _ := filepath.Glob(filepath.Join(dir, "agency-*.csv"))
+	for _, p := range paths {
+		sum, err := datagen.FileSHA256(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[p] = sum
+	}
+	return sums
+}
+
+func TestMakeRun(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("SKIP: make is not installed")
+	}
+	bin := t.TempDir()
+
+	t.Run("plays the user's own files, leaves them untouched and checks no winners it cannot know", func(t *testing.T) {
+		data := t.TempDir()
+		proctest.CourseFile(t, filepath.Join(data, "agency-1.csv"), 30, 0, 7)
+		proctest.CourseFile(t, filepath.Join(data, "agency-2.csv"), 45)
+		before := checksums(t, data)
+		out, err := makeRun(t, bin, data, freePort(t))
+		if err != nil {
+			t.Fatalf("make run: %v\n%s", err, out)
+		}
+		for _, want := range []string{
+			"using the agency files in " + data,
+			"agency 1: 30 bets sent, 2 winners (no expectation for this file: not checked)",
+			"agency 2: 45 bets sent, 0 winners (no expectation for this file: not checked)",
+			"draws: 1, bets stored: 75",
+			"round: success",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %q in:\n%s", want, out)
+			}
+		}
+		if after := checksums(t, data); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("the agency files changed: %v, then %v", before, after)
+		}
+		if _, err := os.Stat(filepath.Join(data, datagen.SummaryFile)); err == nil {
+			t.Fatal("make run wrote a winners.json beside the user's files")
+		}
+	})
+
+	t.Run("generates data into an empty folder and checks every winner", func(t *testing.T) {
+		data := filepath.Join(t.TempDir(), "fresh")
+		out, err := makeRun(t, bin, data, freePort(t))
+		if err != nil {
+			t.Fatalf("make run: %v\n%s", err, out)
+		}
+		if n := strings.Count(out, "winners, as expected"); n != 5 || !strings.Contains(out, "round: success") {
+			t.Fatalf("%d agencies checked, want 5:\n%s", n, out)
+		}
+	})
+
+	t.Run("a file put in place of a generated one is played but not checked", func(t *testing.T) {
+		data := filepath.Join(t.TempDir(), "mixed")
+		if out, err := exec.Command(filepath.Join(bin, "datagen"), "-out", data, "-agencies", "2", "-bets", "100", "-winners", "3").CombinedOutput(); err != nil {
+			t.Fatalf("datagen: %v\n%s", err, out)
+		}
+		proctest.CourseFile(t, filepath.Join(data, "agency-2.csv"), 10, 4)
+		out, err := makeRun(t, bin, data, freePort(t))
+		if err != nil {
+			t.Fatalf("make run: %v\n%s", err, out)
+		}
+		for _, want := range []string{
+			"agency 1: 100 bets sent, 3 winners, as expected",
+			"agency 2: 10 bets sent, 1 winners (no expectation for this file: not checked)",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %q in:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("a busy port ends the run at once with the central's error", func(t *testing.T) {
+		data := t.TempDir()
+		proctest.CourseFile(t, filepath.Join(data, "agency-1.csv"), 5)
+		busy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		port := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+		start := time.Now()
+		out, err := makeRun(t, bin, data, port)
+		if err == nil || !strings.Contains(out, "action: listen | result: fail") || !strings.Contains(out, "address already in use") ||
+			!strings.Contains(out, "round: fail") {
+			t.Fatalf("make run: %v\n%s", err, out)
+		}
+		// The agencies would wait 30 s for a central; the run must not. The
+		// bound is generous: it only tells "did not wait for them" apart.
+		if took := time.Since(start); took > 20*time.Second {
+			t.Fatalf("make run took %v to give up", took)
+		}
+	})
+}
