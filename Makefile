@@ -5,7 +5,7 @@ GO       ?= go
 # a time budget makes the fuzz coordinator fail spuriously with "context
 # deadline exceeded" when a worker is slow to stop on a busy machine.
 FUZZTIME ?= 300000x
-BIN      ?= bin
+BIN      ?= ./bin
 DATA     ?= .data
 PORT     ?= 12345
 
@@ -49,21 +49,21 @@ lint: ## gofmt check and go vet
 data: build ## generate five official-like agency files in .data/, only if it holds none
 	@if ls $(DATA)/agency-*.csv >/dev/null 2>&1; then \
 		echo "using the agency files in $(DATA)/ (nothing generated: they are never written over)"; \
-	else ./$(BIN)/datagen -out $(DATA); fi
+	else $(BIN)/datagen -out $(DATA); fi
 
 # One whole round on this machine: a fresh store in .data/round/, the central
 # and one agency per .data/agency-N.csv as processes, each agency's winners
 # checked where datagen's winners.json describes that very file, then SIGTERM
 # to the central (cmd/internal/playround).
 run: data ## one whole lottery round on the agency files in .data/ (generated if none), winners checked
-	@./$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT)
+	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT)
 
 run-client: build ## run agency ID (make run-client ID=3) with ./.env (if any)
 	@test -n "$(ID)" || { echo "usage: make run-client ID=n"; exit 2; }
-	CLI_ID=$(ID) ./$(BIN)/client
+	CLI_ID=$(ID) $(BIN)/client
 
 run-server: build ## run the central with ./.env (if any) and the defaults; stop it with Ctrl-C or kill -TERM
-	./$(BIN)/server
+	$(BIN)/server
 
 bench: ## Go benchmarks of the hot paths, then whole rounds (5 agencies/79,000 bets and 100/1,000,000) in one table
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./...
