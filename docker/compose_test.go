@@ -12,11 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"quiniela/lottery"
+	"quiniela/lottery/datagen"
 	"quiniela/store"
 )
 
@@ -116,6 +119,23 @@ func newDeployment(t *testing.T, n, bets, winners int) *deployment {
 	return d
 }
 
+// courseFile writes an agency file as the course's checks do: LF, documents
+// zero-padded from 00000000, the winning number on the lines given.
+func courseFile(t *testing.T, path string, bets int, winning ...int) {
+	t.Helper()
+	var b strings.Builder
+	for i := range bets {
+		number := 100 + i
+		if slices.Contains(winning, i) {
+			number = lottery.WinningNumber
+		}
+		fmt.Fprintf(&b, "Name,Surname,%08d,2000-01-01,%d\n", i, number)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitLog follows a container's log until a line contains want.
 func waitLog(t *testing.T, container, want string) {
 	t.Helper()
@@ -189,6 +209,88 @@ func TestDockerDeployment(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("make docker-compose-up plays the user's own agency files, leaves them untouched and stores them row by row", func(t *testing.T) {
+		d := newDeployment(t, 0, 0, 0)
+		data := filepath.Join(d.dir, "data")
+		courseFile(t, filepath.Join(data, "agency-1.csv"), 40, 0, 17)
+		courseFile(t, filepath.Join(data, "agency-2.csv"), 25)
+		// As a spreadsheet on Windows saves it: a BOM, CRLF, accents, spaces.
+		os.WriteFile(filepath.Join(data, "agency-3.csv"), []byte("\uFEFFMaría José,Fornerón,00000007,1999-03-17,7574\r\n"+
+			" Ramón , Álvarez ,30904465,1985-12-01,12\r\n"), 0o644)
+		sums := map[string]string{}
+		for i := 1; i <= 3; i++ {
+			path := filepath.Join(data, fmt.Sprintf("agency-%d.csv", i))
+			sums[path], _ = datagen.FileSHA256(path)
+		}
+		vars := []string{"DATA=" + data, "STORAGE=" + filepath.Join(d.dir, "storage"), "COMPOSE_FILE=" + filepath.Join(d.dir, "user.yaml"),
+			"PROJECT=" + project, "AGENCIES=3"}
+		up := sh(t, []string{"CONFIG_DIR=" + filepath.Join(d.dir, "config")}, "make", append([]string{"--no-print-directory", "docker-compose-up"}, vars...)...)
+		if !strings.Contains(up, "using the agency files in "+data) {
+			t.Errorf("make did not say it used the user's files:\n%s", up)
+		}
+		t.Cleanup(func() { try(nil, "make", append([]string{"docker-compose-down"}, vars...)...) })
+		clients := []string{"client1", "client2", "client3"}
+		for i, code := range waitExit(t, clients...) {
+			if code != "0" {
+				t.Errorf("%s exited %s:\n%s", clients[i], code, d.logs(t, clients[i]))
+			}
+		}
+		for i, want := range []int{2, 0, 1} {
+			if log := d.logs(t, clients[i]); !strings.Contains(log, fmt.Sprintf("action: consulta_ganadores | result: success | cant_ganadores: %d", want)) {
+				t.Errorf("%s did not get its %d winners:\n%s", clients[i], want, log)
+			}
+		}
+		sh(t, nil, "make", append([]string{"docker-compose-down"}, vars...)...)
+		for path, sum := range sums {
+			if now, _ := datagen.FileSHA256(path); now != sum {
+				t.Errorf("%s changed", path)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(data, datagen.SummaryFile)); err == nil {
+			t.Error("a winners.json was written beside the user's files")
+		}
+		// The store holds each file's bets, in its order, and nothing else.
+		f, err := os.Open(filepath.Join(d.dir, "storage", "bets.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		stored := map[uint16][]string{}
+		store.Read(f, func(b lottery.Bet) error {
+			stored[b.Agency] = append(stored[b.Agency], strings.Join(b.AppendAgencyRecord(nil), ","))
+			return nil
+		})
+		want := map[uint16][]string{3: {"María José,Fornerón,7,1999-03-17,7574", "Ramón,Álvarez,30904465,1985-12-01,12"}}
+		for a, n := range map[uint16]int{1: 40, 2: 25} {
+			raw, _ := os.ReadFile(filepath.Join(data, fmt.Sprintf("agency-%d.csv", a)))
+			for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+				fields := strings.Split(line, ",")
+				doc, _ := strconv.ParseUint(fields[2], 10, 32)
+				fields[2] = strconv.FormatUint(doc, 10)
+				want[a] = append(want[a], strings.Join(fields, ","))
+			}
+			if len(want[a]) != n {
+				t.Fatalf("agency %d's file has %d lines, want %d", a, len(want[a]), n)
+			}
+		}
+		if fmt.Sprint(stored) != fmt.Sprint(want) {
+			t.Fatalf("the store holds\n%v\nwant\n%v", stored, want)
+		}
+
+		// Brought up again on the finished round, everyone says so.
+		again := sh(t, []string{"CONFIG_DIR=" + filepath.Join(d.dir, "config")}, "make", append([]string{"--no-print-directory", "docker-compose-up"}, vars...)...)
+		if !strings.Contains(again, "holds the round of an earlier run") || !strings.Contains(again, "make docker-storage-reset") {
+			t.Errorf("make did not say the store holds an earlier round:\n%s", again)
+		}
+		waitExit(t, clients...)
+		if log := d.logs(t, "server"); !strings.Contains(log, "action: round_finished | result: success") {
+			t.Errorf("the central did not say the round is finished:\n%s", log)
+		}
+		if log := d.logs(t, "client1"); !strings.Contains(log, "action: ronda_anterior | result: success | almacenadas: 40 | en_archivo: 40") {
+			t.Errorf("agency 1 did not say it found its earlier end:\n%s", log)
+		}
+	})
 
 	t.Run("settings changed in the mounted files take effect without a rebuild", func(t *testing.T) {
 		d := newDeployment(t, 1, 200, 1)
