@@ -210,6 +210,7 @@ func TestReadNamesTheLineOfAMalformedRow(t *testing.T) {
 // reads as bets writes back to rows that read as the same bets.
 func FuzzReadWriteRead(f *testing.F) {
 	f.Add("1,Ana,Pérez,1,1990-01-02,1\n")
+	f.Add("1,Name,Surname,00000000,2000-01-01,7574\n2,Name,Surname,0,2000-01-01,0\n")
 	f.Add("2,\"María, José\",\"O\"\"Neil\",7,1980-12-31,7574\r\n")
 	f.Add("3,\" a\",b,9,x,10\n4,c,d,1,y,2")
 	f.Add("5,\"\\.\",\"\u00a0x\",1,\"\",0\n")

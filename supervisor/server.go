@@ -199,7 +199,11 @@ func (s *Server) eventHook(e suture.Event) {
 	case suture.EventServicePanic:
 		s.log.Error("session_panic", "result", "fail", "service", ev.ServiceName, "panic", ev.PanicMsg, "restarting", ev.Restarting)
 	case suture.EventServiceTerminate:
-		s.log.Warn("service_terminate", "result", "fail", "service", ev.ServiceName, "error", fmt.Sprint(ev.Err), "restarting", ev.Restarting)
+		cause := ev.Err
+		if cause == nil {
+			cause = "returned no error, which suture counts as a failure"
+		}
+		s.log.Warn("service_terminate", "result", "fail", "service", ev.ServiceName, "error", fmt.Sprint(cause), "restarting", ev.Restarting)
 	case suture.EventStopTimeout:
 		s.log.Error("stop_service", "result", "fail", "service", ev.ServiceName, "error", "did not stop in time")
 	case suture.EventBackoff:
