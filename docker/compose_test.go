@@ -20,7 +20,7 @@ import (
 
 	"quiniela/lottery"
 	"quiniela/lottery/datagen"
-	"quiniela/store"
+	"quiniela/store/csvfile"
 )
 
 const (
@@ -257,7 +257,7 @@ func TestDockerDeployment(t *testing.T) {
 		}
 		defer f.Close()
 		stored := map[uint16][]string{}
-		store.Read(f, func(b lottery.Bet) error {
+		csvfile.Read(f, func(b lottery.Bet) error {
 			stored[b.Agency] = append(stored[b.Agency], strings.Join(b.AppendAgencyRecord(nil), ","))
 			return nil
 		})
@@ -317,7 +317,7 @@ func TestDockerDeployment(t *testing.T) {
 		edit("server.env", "LOGGING_LEVEL", "DEBUG")
 		bets := filepath.Join(d.dir, "storage", "bets.csv") // a fresh round: bets and ends journal
 		os.Remove(bets)
-		os.Remove(bets + store.EndsSuffix)
+		os.Remove(bets + csvfile.EndsSuffix)
 		d.compose(t, "up", "-d")
 		waitExit(t, "client1")
 		if !strings.Contains(d.logs(t, "client1"), "cli_batch_max_amount: 10") {

@@ -19,7 +19,11 @@ const (
 
 // acceptor holds the listener and hands each connection to a new session in
 // the agencies supervisor. The Server closes the listener on shutdown; an
-// Accept error after that is the normal way out.
+// Accept error after that is the normal way out. Other Accept errors (out
+// of file descriptors, an aborted handshake) back off and retry, never
+// stopping the service of the agencies already connected; a listener
+// closed by anyone but the shutdown ends the tree, whose failure the
+// Server returns.
 type acceptor struct {
 	srv      *Server
 	ln       net.Listener
@@ -40,8 +44,12 @@ func (a *acceptor) Serve(ctx context.Context) error {
 	for {
 		conn, err := a.ln.Accept()
 		if err != nil {
-			if a.srv.shuttingDown.Load() || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if a.srv.shuttingDown.Load() || ctx.Err() != nil {
 				return fmt.Errorf("%w: listener closed", suture.ErrDoNotRestart)
+			}
+			if errors.Is(err, net.ErrClosed) {
+				a.srv.log.Error("accept", "result", "fail", "error", err)
+				return fmt.Errorf("%w: the listener was closed outside the shutdown: %w", suture.ErrTerminateSupervisorTree, err)
 			}
 			a.srv.log.Warn("accept", "result", "fail", "error", err, "retry_in", backoff)
 			select {
@@ -69,5 +77,5 @@ func (a *acceptor) start(conn net.Conn) {
 		return
 	}
 	a.srv.log.Debug("accept", "result", "success", "peer", conn.RemoteAddr().String())
-	a.agencies.Add(s)
+	a.srv.conns.started(s, a.agencies.Add(s))
 }

@@ -14,7 +14,7 @@ import (
 
 	"quiniela/lottery"
 	"quiniela/protocol"
-	"quiniela/store"
+	"quiniela/store/csvfile"
 )
 
 // syncBuffer is a log sink safe for the server's goroutines.
@@ -55,7 +55,7 @@ func (b *syncBuffer) count(action string, parts ...string) int {
 
 type testServer struct {
 	srv   *Server
-	store *store.Store
+	store *csvfile.File
 	addr  string
 	logs  *syncBuffer
 	stop  func() // cancels Serve and waits for it
@@ -84,7 +84,7 @@ func startServerAt(t testing.TB, cfg Config, path string, hook func(uint16, prot
 		level = slog.LevelInfo // measure the central, not a line per bet
 	}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
-	st, err := store.Open(path, log)
+	st, err := csvfile.Open(path, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func startServerAt(t testing.TB, cfg Config, path string, hook func(uint16, prot
 			if err := <-served; err != nil {
 				t.Errorf("Serve: %v", err)
 			}
-			if err := st.Close(); err != nil {
+			if err := st.Close(context.Background()); err != nil {
 				t.Errorf("closing the store: %v", err)
 			}
 		})

@@ -1,8 +1,15 @@
 // Package supervisor is the lottery central: a suture tree whose root holds
 // the acceptor (the listener) and a child supervisor with one service per
-// agency session, the draw barrier those sessions share, and the order in
-// which it all shuts down. It is handed its settings and its store; it
-// never reads configuration itself.
+// agency session, what the sessions share (the round: stored counts,
+// winners, ends and the draw barrier), and the order in which it all shuts
+// down. It is handed its settings and a store.Store; it never reads
+// configuration itself, and knows no store backend.
+//
+// Its rooms: server.go (the tree and the shutdown), acceptor.go (taking
+// connections), sessions.go (the keyed map of sessions and replacement),
+// session.go (one connection's lifecycle and deadlines), pipeline.go (the
+// reader and acker goroutines of a session), requests.go (the rules of each
+// request), round.go (the round's state and the draw barrier).
 //
 // Shutdown follows net/http's: mark shutting down, close the listener, let
 // every session finish the frame in hand (a batch being stored is stored
@@ -16,29 +23,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/thejerf/suture/v4"
 
-	"quiniela/lottery"
 	"quiniela/protocol"
 	"quiniela/store"
 )
-
-// Store is what the central needs of its bet file: all-or-nothing, durable
-// appends that it can keep several of in flight, a durable record of each
-// agency's end, and reading both back on restart. *store.Store implements
-// it.
-type Store interface {
-	Submit(bets []lottery.Bet) *store.Pending
-	RecordEnd(agency uint16) error
-	Ended() []uint16
-	RecordDraw() error
-	Drawn() bool
-	Scan(fn func(lottery.Bet) error) error
-}
 
 // Config holds the central's settings.
 type Config struct {
@@ -61,9 +53,9 @@ const DefaultWinnersHold = time.Second
 // Server is the central. Create it with New and run it with Serve.
 type Server struct {
 	cfg   Config
-	store Store
+	store store.Store
 	log   *slog.Logger
-	draw  *draw
+	round *round
 	conns *sessions
 
 	shuttingDown atomic.Bool
@@ -76,7 +68,7 @@ type Server struct {
 }
 
 // New returns a central that stores into st and logs to log.
-func New(cfg Config, st Store, log *slog.Logger) *Server {
+func New(cfg Config, st store.Store, log *slog.Logger) *Server {
 	if cfg.WinnersHold == 0 {
 		cfg.WinnersHold = DefaultWinnersHold
 	}
@@ -84,7 +76,7 @@ func New(cfg Config, st Store, log *slog.Logger) *Server {
 		cfg:   cfg,
 		store: st,
 		log:   log,
-		draw:  newDraw(cfg.Agencies),
+		round: newRound(cfg.Agencies),
 		conns: newSessions(),
 		ready: make(chan struct{}),
 	}
@@ -102,12 +94,13 @@ func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
 }
 
 // Serve restores the round from the store, serves agencies on ln (made by
-// Listen) until ctx ends, then shuts down in order and returns nil, or the
-// error that kept it from serving. It closes ln.
+// Listen) until ctx ends, then shuts down in order. It returns nil, or the
+// error that kept it from serving or made the tree fail (the listener lost,
+// say), after shutting down what was left. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// A central restarted on an existing store carries on the same round.
 	ended := s.store.Ended()
-	bets, drawn, err := s.draw.restore(s.store.Scan, ended)
+	bets, drawn, err := s.round.restore(s.store.Scan, ended)
 	if err != nil {
 		ln.Close()
 		s.log.Error("restore_state", "result", "fail", "error", err)
@@ -128,7 +121,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// Every end was on disk, but the central stopped before the draw's
 		// announcement was recorded: announce it (again, if it stopped
 		// between the line and the record), marked as after a restart.
-		s.announceDraw(s.draw.winnersTotal(), true)
+		s.announceDraw(s.round.winnersTotal(), true)
 	}
 
 	s.addr = ln.Addr()
@@ -147,6 +140,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		EventHook: s.eventHook,
 		Timeout:   drain + s.cfg.ShutdownTimeout/3,
 	})
+	s.conns.agencies = agencies
 	root.Add(&acceptor{srv: s, ln: ln, agencies: agencies, drain: drain})
 	root.Add(agencies)
 
@@ -155,11 +149,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	treeDone := root.ServeBackground(treeCtx)
 	close(s.ready)
 
+	var treeErr error
 	select {
 	case <-ctx.Done():
-	case err := <-treeDone:
-		// The tree never stops by itself; if it does, shut down what is left.
-		s.log.Error("supervisor", "result", "fail", "error", err)
+	case treeErr = <-treeDone:
+		// The tree stops by itself only when it failed: shut down what is
+		// left, and say why.
+		s.log.Error("supervisor", "result", "fail", "error", treeErr)
 		treeDone = nil
 	}
 
@@ -179,6 +175,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// 4. Whatever session did not stop in time loses its connection now.
 	s.conns.closeAll(s.log)
+	if treeErr != nil {
+		return fmt.Errorf("the central's supervisor tree failed: %w", treeErr)
+	}
 	return nil
 }
 
@@ -197,15 +196,15 @@ func (s *Server) announceDraw(winners int, afterRestart bool) {
 func (s *Server) eventHook(e suture.Event) {
 	switch ev := e.(type) {
 	case suture.EventServicePanic:
-		s.log.Error("session_panic", "result", "fail", "service", ev.ServiceName, "panic", ev.PanicMsg, "restarting", ev.Restarting)
+		s.log.Error("service_panic", "result", "fail", "service", serviceName(ev.Service, ev.ServiceName), "panic", ev.PanicMsg, "restarting", ev.Restarting)
 	case suture.EventServiceTerminate:
 		cause := ev.Err
 		if cause == nil {
 			cause = "returned no error, which suture counts as a failure"
 		}
-		s.log.Warn("service_terminate", "result", "fail", "service", ev.ServiceName, "error", fmt.Sprint(cause), "restarting", ev.Restarting)
+		s.log.Warn("service_terminate", "result", "fail", "service", serviceName(ev.Service, ev.ServiceName), "error", fmt.Sprint(cause), "restarting", ev.Restarting)
 	case suture.EventStopTimeout:
-		s.log.Error("stop_service", "result", "fail", "service", ev.ServiceName, "error", "did not stop in time")
+		s.log.Error("stop_service", "result", "fail", "service", serviceName(ev.Service, ev.ServiceName), "error", "did not stop in time")
 	case suture.EventBackoff:
 		s.log.Warn("supervisor_backoff", "result", "in_progress", "supervisor", ev.SupervisorName)
 	case suture.EventResume:
@@ -213,55 +212,11 @@ func (s *Server) eventHook(e suture.Event) {
 	}
 }
 
-// sessions is the keyed map of live sessions: every connection, and the
-// session that speaks for each agency.
-type sessions struct {
-	mu       sync.Mutex
-	all      map[*session]struct{}
-	byAgency map[uint16]*session
-}
-
-func newSessions() *sessions {
-	return &sessions{all: map[*session]struct{}{}, byAgency: map[uint16]*session{}}
-}
-
-func (m *sessions) add(s *session) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.all[s] = struct{}{}
-}
-
-// bind makes s the session of agency and returns the one it replaces, if
-// any.
-func (m *sessions) bind(agency uint16, s *session) (replaced *session) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old := m.byAgency[agency]
-	m.byAgency[agency] = s
-	if old == s {
-		return nil
+// serviceName names a service as it is now: suture fixes a service's name
+// when it is added, before a session knows its agency.
+func serviceName(svc suture.Service, atAdd string) string {
+	if named, ok := svc.(fmt.Stringer); ok {
+		return named.String()
 	}
-	return old
-}
-
-func (m *sessions) remove(s *session) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.all, s)
-	if a := uint16(s.agency.Load()); a != 0 && m.byAgency[a] == s {
-		delete(m.byAgency, a)
-	}
-}
-
-// closeAll closes the connection of every session still registered.
-func (m *sessions) closeAll(log *slog.Logger) {
-	m.mu.Lock()
-	left := make([]*session, 0, len(m.all))
-	for s := range m.all {
-		left = append(left, s)
-	}
-	m.mu.Unlock()
-	for _, s := range left {
-		s.closeConn(log, "forced")
-	}
+	return atAdd
 }

@@ -16,7 +16,7 @@ import (
 
 	"quiniela/lottery"
 	"quiniela/protocol"
-	"quiniela/store"
+	"quiniela/store/csvfile"
 )
 
 func TestFiveAgenciesEachGetExactlyTheirOwnWinnersAfterOneDraw(t *testing.T) {
@@ -498,7 +498,7 @@ func BenchmarkDraw(b *testing.B) {
 	}
 	for b.Loop() {
 		b.StopTimer()
-		d := newDraw(agencies)
+		d := newRound(agencies)
 		for a := uint16(1); a <= agencies; a++ {
 			d.stored[a], d.winners[a] = perAgency, winners[a]
 			if a < agencies {
@@ -522,7 +522,7 @@ func TestADrawCutShortByACrashIsAnnouncedOnceOnRestart(t *testing.T) {
 	// Every end is on disk, but the central died before announcing the draw.
 	path := filepath.Join(t.TempDir(), "bets.csv")
 	os.WriteFile(path, []byte("1,Ana,Pérez,10,1990-01-02,7574\n2,Bo,Li,20,1990-01-02,1\n"), 0o644)
-	os.WriteFile(path+store.EndsSuffix, []byte("1\n2\n"), 0o644)
+	os.WriteFile(path+csvfile.EndsSuffix, []byte("1\n2\n"), 0o644)
 	cfg := testConfig()
 	cfg.Agencies = 2
 

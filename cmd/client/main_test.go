@@ -16,7 +16,7 @@ import (
 
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery"
-	"quiniela/store"
+	"quiniela/store/csvfile"
 )
 
 var bins map[string]string
@@ -131,7 +131,7 @@ func TestSingleBetModeEndToEnd(t *testing.T) {
 	f, _ := os.Open(filepath.Join(dir, "bets.csv"))
 	defer f.Close()
 	var stored []lottery.Bet
-	store.Read(f, func(b lottery.Bet) error { stored = append(stored, b); return nil })
+	csvfile.Read(f, func(b lottery.Bet) error { stored = append(stored, b); return nil })
 	want := lottery.Bet{Agency: 1, FirstName: "Santiago Lionel", LastName: "Lorca", Document: 30904465, Birthdate: "1999-03-17", Number: 7574}
 	if len(stored) != 1 || stored[0] != want {
 		t.Fatalf("stored %+v", stored)

@@ -13,7 +13,7 @@ import (
 
 	"quiniela/cmd/internal/logline"
 	"quiniela/env"
-	"quiniela/store"
+	"quiniela/store/csvfile"
 	"quiniela/supervisor"
 )
 
@@ -43,7 +43,7 @@ func run() int {
 		log.Error("listen", "result", "fail", "address", cfg.Address(), "error", err)
 		return 1
 	}
-	st, err := store.Open(cfg.StoragePath, log)
+	st, err := csvfile.Open(cfg.StoragePath, log)
 	if err != nil {
 		ln.Close()
 		log.Error("open_store", "result", "fail", "path", cfg.StoragePath, "error", err)
@@ -56,8 +56,10 @@ func run() int {
 	}, st, log)
 	serveErr := srv.Serve(ctx, ln)
 	// The store outlives the tree: it is closed last, once no session can
-	// append any more.
-	if err := errors.Join(serveErr, st.Close()); err != nil {
+	// append any more, within its own bound.
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelClose()
+	if err := errors.Join(serveErr, st.Close(closeCtx)); err != nil {
 		log.Error("shutdown", "result", "fail", "error", err)
 		return 1
 	}

@@ -16,7 +16,7 @@ import (
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery"
 	"quiniela/protocol"
-	"quiniela/store"
+	"quiniela/store/csvfile"
 )
 
 var serverBin string
@@ -110,7 +110,7 @@ func TestSIGTERMMidIngestLosesNoAcknowledgedBatch(t *testing.T) {
 	}
 	defer f.Close()
 	stored := map[uint32]bool{}
-	err = store.Read(f, func(b lottery.Bet) error {
+	err = csvfile.Read(f, func(b lottery.Bet) error {
 		if stored[b.Document] {
 			return fmt.Errorf("document %d stored twice", b.Document)
 		}

@@ -8,15 +8,16 @@ import (
 	"quiniela/lottery"
 )
 
-// draw is the barrier every agency session shares: it counts each agency's
-// end once, runs the draw exactly once when all agencies have ended, and
-// answers winners queries with the asking agency's winners only. It also
-// counts each agency's stored bets, which an agency asks for to resume.
+// round is what the central knows of the round, shared by every agency
+// session: each agency's stored bets (which an agency asks for to resume)
+// and winners, which agencies have ended, and the draw barrier, which runs
+// the draw exactly once when all agencies have ended and answers winners
+// queries with the asking agency's winners only.
 //
 // Winners are collected as bets are stored, so the draw itself reads no
 // file: it only opens the barrier. A restarted central rebuilds all of it
 // from the store (restore).
-type draw struct {
+type round struct {
 	agencies int
 	drawn    chan struct{} // closed by the draw
 
@@ -26,8 +27,8 @@ type draw struct {
 	stored   map[uint16]uint32
 }
 
-func newDraw(agencies int) *draw {
-	return &draw{
+func newRound(agencies int) *round {
+	return &round{
 		agencies: agencies,
 		drawn:    make(chan struct{}),
 		finished: make(map[uint16]bool, agencies),
@@ -38,14 +39,14 @@ func newDraw(agencies int) *draw {
 
 // record counts n bets of agency that have just been stored, among them
 // the winners with these documents.
-func (d *draw) record(agency uint16, n int, winners []uint32) {
+func (d *round) record(agency uint16, n int, winners []uint32) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stored[agency] += uint32(n)
 	d.winners[agency] = append(d.winners[agency], winners...)
 }
 
-func (d *draw) recordLocked(b lottery.Bet) {
+func (d *round) recordLocked(b lottery.Bet) {
 	d.stored[b.Agency]++
 	if b.Won() {
 		d.winners[b.Agency] = append(d.winners[b.Agency], b.Document)
@@ -56,7 +57,7 @@ func (d *draw) recordLocked(b lottery.Bet) {
 // and the agencies whose end was recorded. When all have ended, the draw
 // had already happened: it is reopened, not run again. It reports how many
 // bets the store holds and whether the draw is done.
-func (d *draw) restore(scan func(func(lottery.Bet) error) error, ended []uint16) (bets int, drawn bool, err error) {
+func (d *round) restore(scan func(func(lottery.Bet) error) error, ended []uint16) (bets int, drawn bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	err = scan(func(b lottery.Bet) error {
@@ -80,14 +81,14 @@ func (d *draw) restore(scan func(func(lottery.Bet) error) error, ended []uint16)
 }
 
 // status is what the central holds of the agency.
-func (d *draw) status(agency uint16) (stored uint32, ended bool) {
+func (d *round) status(agency uint16) (stored uint32, ended bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.stored[agency], d.finished[agency]
 }
 
 // hasFinished reports whether the agency has sent its end.
-func (d *draw) hasFinished(agency uint16) bool {
+func (d *round) hasFinished(agency uint16) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.finished[agency]
@@ -95,7 +96,7 @@ func (d *draw) hasFinished(agency uint16) bool {
 
 // finish counts the agency's end. It reports whether this call ran the draw
 // (true exactly once over the barrier's life) and the total of winners.
-func (d *draw) finish(agency uint16) (ranDraw bool, winners int) {
+func (d *round) finish(agency uint16) (ranDraw bool, winners int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.finished[agency] {
@@ -110,13 +111,13 @@ func (d *draw) finish(agency uint16) (ranDraw bool, winners int) {
 }
 
 // winnersTotal counts the winners of every agency.
-func (d *draw) winnersTotal() int {
+func (d *round) winnersTotal() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.winnersTotalLocked()
 }
 
-func (d *draw) winnersTotalLocked() (n int) {
+func (d *round) winnersTotalLocked() (n int) {
 	for _, w := range d.winners {
 		n += len(w)
 	}
@@ -124,7 +125,7 @@ func (d *draw) winnersTotalLocked() (n int) {
 }
 
 // done reports whether the draw has happened.
-func (d *draw) done() bool {
+func (d *round) done() bool {
 	select {
 	case <-d.drawn:
 		return true
@@ -137,7 +138,7 @@ func (d *draw) done() bool {
 // agency that has ended may be held up to hold for a draw that is about to
 // happen, so that it hears of it at once instead of polling; ok is false
 // when the draw has not happened by then (or ctx ended first).
-func (d *draw) winnersOf(ctx context.Context, agency uint16, hold time.Duration) (docs []uint32, ok bool) {
+func (d *round) winnersOf(ctx context.Context, agency uint16, hold time.Duration) (docs []uint32, ok bool) {
 	if !d.done() && d.hasFinished(agency) && hold > 0 {
 		t := time.NewTimer(hold)
 		select {

@@ -1,4 +1,4 @@
-package store
+package csvfile
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"quiniela/store"
 )
 
 // EndsSuffix names the journal of agencies that have sent their end, beside
@@ -102,7 +104,7 @@ func (e *ends) recordDraw() error {
 // appendLine writes one line and syncs it; e.mu is held.
 func (e *ends) appendLine(line string) error {
 	if e.closed {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	if _, err := e.file.WriteString(line + "\n"); err != nil {
 		return err

@@ -1,7 +1,8 @@
-package store
+package csvfile
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -9,89 +10,46 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"quiniela/lottery"
+	"quiniela/store"
+	"quiniela/store/storetest"
 )
 
 func bet(agency uint16, doc uint32) lottery.Bet {
 	return lottery.Bet{Agency: agency, FirstName: "Ana", LastName: "Pérez", Document: doc, Birthdate: "1990-01-02", Number: uint16(doc % 10000)}
 }
 
-func openTemp(t *testing.T) (*Store, string) {
+func openTemp(t *testing.T) (*File, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "bets.csv")
 	s, err := Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s, path
 }
 
-func scanAll(t *testing.T, s *Store) []lottery.Bet {
+var bg = context.Background()
+
+func TestTheCSVFileMeetsTheStoreContract(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		path := filepath.Join(t.TempDir(), "bets.csv")
+		return func() (store.Store, error) { return Open(path, nil) }
+	})
+}
+
+func scanAll(t *testing.T, s *File) []lottery.Bet {
 	t.Helper()
 	var got []lottery.Bet
 	if err := s.Scan(func(b lottery.Bet) error { got = append(got, b); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return got
-}
-
-func TestConcurrentAppendersReadBackExactlyWhatWasAcknowledgedInOrder(t *testing.T) {
-	t.Parallel()
-	s, _ := openTemp(t)
-	const callers, batches = 16, 40
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for c := range callers {
-		wg.Go(func() {
-			doc := uint32(1)
-			for i := range batches {
-				batch := make([]lottery.Bet, 1+(c+i)%63)
-				for j := range batch {
-					batch[j] = bet(uint16(c+1), doc)
-					doc++
-				}
-				if err := s.Append(batch); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-
-	next := map[uint16]uint32{}
-	want := 0
-	for c := range callers {
-		next[uint16(c+1)] = 1
-		for i := range batches {
-			want += 1 + (c+i)%63
-		}
-	}
-	got := scanAll(t, s)
-	if len(got) != want {
-		t.Fatalf("read back %d bets, want %d", len(got), want)
-	}
-	for _, b := range got {
-		if b.Document != next[b.Agency] {
-			t.Fatalf("agency %d: document %d, want %d (order or duplicate broken)", b.Agency, b.Document, next[b.Agency])
-		}
-		next[b.Agency]++
-		if b != bet(b.Agency, b.Document) {
-			t.Fatalf("stored %+v differs from what was appended", b)
-		}
-	}
-	st := s.Stats()
-	if st.Bets != int64(want) || st.Batches != callers*batches || st.Syncs < 1 || st.Syncs > st.Batches {
-		t.Fatalf("stats %+v for %d bets in %d batches", st, want, callers*batches)
-	}
 }
 
 func TestOpenCutsATornLastLineAndKeepsTheRest(t *testing.T) {
@@ -118,10 +76,10 @@ func TestOpenCutsATornLastLineAndKeepsTheRest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Append([]lottery.Bet{bet(4, 4)}); err != nil {
+			if err := s.Append(bg, []lottery.Bet{bet(4, 4)}); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Close(); err != nil {
+			if err := s.Close(bg); err != nil {
 				t.Fatal(err)
 			}
 			got, _ := os.ReadFile(path)
@@ -138,14 +96,14 @@ func TestASecondOpenerIsRefusedWhileTheLockIsHeld(t *testing.T) {
 	if _, err := Open(path, nil); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: %v, want ErrLocked", err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(bg); err != nil {
 		t.Fatal(err)
 	}
 	again, err := Open(path, nil)
 	if err != nil {
 		t.Fatalf("Open after Close: %v", err)
 	}
-	again.Close()
+	again.Close(bg)
 }
 
 func TestNamesWithCommasQuotesAndAccentsRoundTrip(t *testing.T) {
@@ -155,7 +113,7 @@ func TestNamesWithCommasQuotesAndAccentsRoundTrip(t *testing.T) {
 		{Agency: 1, FirstName: "María, José", LastName: `O"Neil`, Document: 7, Birthdate: "1980-12-31", Number: 7574},
 		{Agency: 2, FirstName: " Ñandú", LastName: "Fornerón Álvarez", Document: 8, Birthdate: "2000-02-29", Number: 0},
 	}
-	if err := s.Append(bets); err != nil {
+	if err := s.Append(bg, bets); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(path)
@@ -174,25 +132,11 @@ func TestABatchWithALineBreakIsRefusedWhole(t *testing.T) {
 	s, path := openTemp(t)
 	bad := bet(1, 2)
 	bad.LastName = "Pé\nrez"
-	if err := s.Append([]lottery.Bet{bet(1, 1), bad}); err == nil {
+	if err := s.Append(bg, []lottery.Bet{bet(1, 1), bad}); err == nil {
 		t.Fatal("a line break in a name was stored")
 	}
 	if raw, _ := os.ReadFile(path); len(raw) != 0 {
 		t.Fatalf("half a batch stored: %q", raw)
-	}
-}
-
-func TestAppendAfterCloseIsRefusedAndCloseIsIdempotent(t *testing.T) {
-	t.Parallel()
-	s, _ := openTemp(t)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append([]lottery.Bet{bet(1, 1)}); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Append after Close: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
 	}
 }
 
@@ -252,7 +196,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer s.Close()
+			defer s.Close(bg)
 			batch := make([]lottery.Bet, 63)
 			for i := range batch {
 				batch[i] = bet(1, uint32(i+1))
@@ -261,7 +205,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := s.Append(batch); err != nil {
+					if err := s.Append(bg, batch); err != nil {
 						b.Error(err)
 						return
 					}
@@ -282,10 +226,10 @@ func TestEndsAreDurableAcrossReopenAndATornOneIsCut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(bg); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordEnd(2); !errors.Is(err, ErrClosed) {
+	if err := s.RecordEnd(2); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("RecordEnd after Close: %v", err)
 	}
 	raw, _ := os.ReadFile(path + EndsSuffix)
@@ -298,7 +242,7 @@ func TestEndsAreDurableAcrossReopenAndATornOneIsCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer again.Close()
+	defer again.Close(bg)
 	if got := again.Ended(); fmt.Sprint(got) != "[1 3]" {
 		t.Fatalf("ended %v, want [1 3]", got)
 	}
@@ -313,35 +257,6 @@ func TestAMalformedEndsJournalIsRefusedWithItsLine(t *testing.T) {
 	}
 }
 
-func TestSubmittedBatchesAreStoredInOrderAndCloseAnswersEveryOne(t *testing.T) {
-	t.Parallel()
-	s, _ := openTemp(t)
-	var pending []*Pending
-	for i := range 200 {
-		pending = append(pending, s.Submit([]lottery.Bet{bet(1, uint32(i+1)), bet(1, uint32(i+1001))}))
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for i, p := range pending {
-		if err := p.Wait(); err != nil {
-			t.Fatalf("batch %d submitted before Close: %v", i, err)
-		}
-	}
-	got := scanAll(t, s)
-	if len(got) != 400 {
-		t.Fatalf("stored %d bets, want 400", len(got))
-	}
-	for i := range 200 {
-		if got[2*i].Document != uint32(i+1) || got[2*i+1].Document != uint32(i+1001) {
-			t.Fatalf("batch %d out of order: %v %v", i, got[2*i].Document, got[2*i+1].Document)
-		}
-	}
-	if err := s.Submit([]lottery.Bet{bet(1, 1)}).Wait(); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Submit after Close: %v", err)
-	}
-}
-
 func TestSubmittingMoreThanTheQueueHoldsWaitsForRoomInsteadOfGrowing(t *testing.T) {
 	t.Parallel()
 	s, _ := openTemp(t)
@@ -351,11 +266,14 @@ func TestSubmittingMoreThanTheQueueHoldsWaitsForRoomInsteadOfGrowing(t *testing.
 	}
 	rows, _ := AppendRows(nil, batch)
 	n := 3*maxGroupBytes/len(rows) + 1 // three queues' worth, submitted without waiting
-	pending := make([]*Pending, 0, n)
+	pending := make([]store.Pending, 0, n)
 	for range n {
-		pending = append(pending, s.Submit(batch))
+		pending = append(pending, s.Submit(bg, batch))
 		s.mu.Lock()
-		queued := s.queued
+		queued := 0
+		for _, c := range s.queue {
+			queued += len(c.rows)
+		}
 		s.mu.Unlock()
 		if queued > maxGroupBytes {
 			t.Fatalf("%d bytes queued, more than the %d allowed", queued, maxGroupBytes)
@@ -374,7 +292,7 @@ func TestSubmittingMoreThanTheQueueHoldsWaitsForRoomInsteadOfGrowing(t *testing.
 func TestAnEmptyBatchStoresNothingAndSucceeds(t *testing.T) {
 	t.Parallel()
 	s, _ := openTemp(t)
-	if err := s.Append(nil); err != nil {
+	if err := s.Append(bg, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.Stats(); st.Syncs != 0 || st.Batches != 0 {
@@ -382,27 +300,71 @@ func TestAnEmptyBatchStoresNothingAndSucceeds(t *testing.T) {
 	}
 }
 
-func TestTheDrawAnnouncementIsDurable(t *testing.T) {
+func TestAWaitingSubmitGivesUpWhenItsContextEndsOrTheFileCloses(t *testing.T) {
 	t.Parallel()
 	s, path := openTemp(t)
-	if s.Drawn() {
-		t.Fatal("a new store says the draw was announced")
+	// The queue is full: its whole budget is taken.
+	if err := s.admission.Acquire(bg, s.budget); err != nil {
+		t.Fatal(err)
 	}
-	for _, record := range []func() error{func() error { return s.RecordEnd(1) }, s.RecordDraw, s.RecordDraw} {
-		if err := record(); err != nil {
+	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
+	defer cancel()
+	if err := s.Submit(ctx, []lottery.Bet{bet(1, 1)}).Wait(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a Submit whose context ended: %v, want DeadlineExceeded", err)
+	}
+	refused := make(chan error, 1)
+	go func() { refused <- s.Submit(bg, []lottery.Bet{bet(1, 2)}).Wait() }()
+	if err := s.Close(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-refused; !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("a Submit waiting when the file closed: %v, want ErrClosed", err)
+	}
+	if raw, _ := os.ReadFile(path); len(raw) != 0 {
+		t.Fatalf("refused batches were stored: %q", raw)
+	}
+}
+
+func TestCloseIsBoundedWhenTheDiskHangs(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	release := make(chan struct{})
+	writing := make(chan struct{})
+	s.beforeWrite = func() { close(writing); <-release }
+	p := s.Submit(bg, []lottery.Bet{bet(1, 1)})
+	<-writing
+	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
+	defer cancel()
+	if err := s.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with the committer stuck: %v, want DeadlineExceeded", err)
+	}
+	close(release)
+	if err := s.Close(bg); err != nil {
+		t.Fatalf("Close once the disk answers: %v", err)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatalf("the batch being written: %v", err)
+	}
+	if raw, _ := os.ReadFile(path); string(raw) != "1,Ana,Pérez,1,1990-01-02,1\n" {
+		t.Fatalf("file is %q", raw)
+	}
+}
+
+func TestBatchesInFlightShareFsyncs(t *testing.T) {
+	t.Parallel()
+	s, _ := openTemp(t)
+	var pending []store.Pending
+	for i := range 300 {
+		pending = append(pending, s.Submit(bg, []lottery.Bet{bet(1, uint32(i))}))
+	}
+	for _, p := range pending {
+		if err := p.Wait(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.Close()
-	if raw, _ := os.ReadFile(path + EndsSuffix); string(raw) != "1\ndraw\n" {
-		t.Fatalf("journal is %q", raw)
-	}
-	again, err := Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	if !again.Drawn() || fmt.Sprint(again.Ended()) != "[1]" {
-		t.Fatalf("reopened: drawn %v, ended %v", again.Drawn(), again.Ended())
+	// The committer takes every batch queued while it was busy: with 300
+	// submitted at once, it cannot need one fsync each.
+	if st := s.Stats(); st.Batches != 300 || st.Bets != 300 || st.Syncs < 1 || st.Syncs >= st.Batches {
+		t.Fatalf("stats %+v for 300 one-bet batches in flight", st)
 	}
 }

@@ -1,0 +1,529 @@
+// Package csvfile is the central's default store (store.Store): the bets in
+// one CSV file (SPEC §5), rows `agency,first_name,last_name,document,
+// birthdate,number`, appended, and beside it the journal of agencies that
+// have sent their end and of the draw's announcement.
+//
+// A batch is all-or-nothing and on disk (fsync) before it is reported
+// stored, and concurrent appenders share fsyncs: one committer goroutine
+// writes every batch queued while it was busy with one write and one fsync
+// (group commit). Submit queues a batch without waiting, so one caller can
+// keep several batches in flight; they are stored in the order submitted.
+// The rows queued are bounded (a byte budget, semaphore.Weighted): Submit
+// waits for room, or for its context to end. The file is held under an
+// exclusive advisory lock (flock) for the life of the File. A torn last line
+// left by a crash is cut off on Open; nothing else in the file is ever
+// rewritten. The package knows files, not the network.
+package csvfile
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/sync/semaphore"
+
+	"quiniela/lottery"
+	"quiniela/store"
+)
+
+// ErrLocked is returned by Open when another process holds the file.
+var ErrLocked = errors.New("store: file is locked by another process (is another server running on it?)")
+
+// Fields is the number of CSV fields of a stored row.
+const Fields = 1 + lottery.AgencyFields
+
+// maxGroupBytes bounds one group commit's write, and the rows waiting for
+// the committer: Submit waits while that much is queued, so that the
+// central's memory stays flat however many agencies send at once.
+const maxGroupBytes = 4 << 20
+
+// File is an open bet file. Its methods are safe for concurrent use.
+type File struct {
+	path string
+	file *os.File
+	ends *ends
+	log  *slog.Logger
+
+	// admission is the byte budget of the rows queued: Submit takes a
+	// batch's bytes, the committer gives them back as it takes the batch.
+	admission *semaphore.Weighted
+	budget    int64
+	closing   context.Context // ended by Close: waiting Submits give up
+	markClose context.CancelFunc
+
+	mu                    sync.Mutex
+	queue                 []*commit     // submitted, not yet taken by the committer
+	closed                bool          // Close was called: Submit refuses
+	wake                  chan struct{} // cap 1: the queue has work, or Close was called
+	stopped               chan struct{} // closed when the committer has returned
+	closeOnce, finishOnce sync.Once
+	err                   error // Close's result once finished
+
+	// Owned by the committer goroutine.
+	beforeWrite func() // set by tests to stall the disk
+	size        int64  // bytes on disk, all of them whole rows
+	buf         []byte
+	failed      error
+
+	committed            atomic.Int64 // size, for readers
+	syncs, batches, bets atomic.Int64
+}
+
+// rowBuffers recycles the encoded rows of batches once written.
+var rowBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// commit is one submitted batch; it is its own store.Pending.
+type commit struct {
+	buf    *[]byte // rows' buffer, back to rowBuffers once written
+	rows   []byte
+	bets   int
+	weight int64      // bytes taken from the admission budget
+	done   chan error // buffered: the committer never blocks on it
+}
+
+// Wait blocks until the batch is on disk (nil) or refused (an error, and
+// none of it stored). It may be called once.
+func (c *commit) Wait() error { return <-c.done }
+
+// Stats counts the work of a Store since Open.
+type Stats struct {
+	Syncs   int64 // fsyncs of appended data
+	Batches int64 // batches acknowledged
+	Bets    int64 // bets acknowledged
+}
+
+// Open opens (creating if needed) the bet file at path, takes its lock, cuts
+// off a torn last line, and starts the committer. log receives the recovery
+// and close lines; nil discards them.
+func Open(path string, log *slog.Logger) (*File, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+		}
+		return nil, fmt.Errorf("store: locking %s: %w", path, err)
+	}
+	closing, markClose := context.WithCancel(context.Background())
+	s := &File{
+		closing: closing, markClose: markClose,
+		path: path, file: f, log: log,
+		admission: semaphore.NewWeighted(maxGroupBytes), budget: maxGroupBytes,
+		wake:    make(chan struct{}, 1),
+		stopped: make(chan struct{}),
+	}
+	if err := s.recover(); err != nil {
+		f.Close() // also releases the lock
+		return nil, err
+	}
+	e, torn, err := openEnds(path + EndsSuffix)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if torn > 0 {
+		log.Warn("store_recover", "result", "success", "path", path+EndsSuffix, "torn_bytes_cut", torn)
+	}
+	s.ends = e
+	go s.commitLoop()
+	return s, nil
+}
+
+// recover cuts a torn last line (one without its newline) and makes the
+// file's directory entry durable.
+func (s *File) recover() error {
+	info, err := s.file.Stat()
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	size := info.Size()
+	keep, err := lastNewlineEnd(s.file, size)
+	if err != nil {
+		return fmt.Errorf("store: reading the end of %s: %w", s.path, err)
+	}
+	if keep < size {
+		if err := s.file.Truncate(keep); err != nil {
+			return fmt.Errorf("store: cutting the torn last line of %s: %w", s.path, err)
+		}
+		if err := s.file.Sync(); err != nil {
+			return fmt.Errorf("store: syncing %s: %w", s.path, err)
+		}
+		s.log.Warn("store_recover", "result", "success", "path", s.path, "torn_bytes_cut", size-keep)
+	}
+	s.size = keep
+	s.committed.Store(keep)
+	return syncDir(filepath.Dir(s.path))
+}
+
+// lastNewlineEnd returns the offset just past the last '\n' among the first
+// size bytes of f (0 when there is none), reading backwards in chunks.
+func lastNewlineEnd(f *os.File, size int64) (int64, error) {
+	var chunk [4096]byte
+	for end := size; end > 0; {
+		start := max(end-int64(len(chunk)), 0)
+		b := chunk[:end-start]
+		if _, err := f.ReadAt(b, start); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("store: opening directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("store: syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Path is the file the store writes.
+func (s *File) Path() string { return s.path }
+
+// Stats returns the counters since Open.
+func (s *File) Stats() Stats {
+	return Stats{Syncs: s.syncs.Load(), Batches: s.batches.Load(), Bets: s.bets.Load()}
+}
+
+// Append stores a batch: when it returns nil, every bet of it is on disk;
+// when it returns an error, none of it was stored. Batches of one caller are
+// stored in the order of its calls.
+func (s *File) Append(ctx context.Context, bets []lottery.Bet) error {
+	return s.Submit(ctx, bets).Wait()
+}
+
+// Submit queues a batch for the committer and returns once it is queued.
+// The rows are encoded here, in the caller's goroutine, so that encoding
+// runs in parallel. Batches submitted by one goroutine are stored in that
+// order. While the queue holds its budget of rows, Submit waits for room;
+// if ctx ends (or the file is closed) first, the batch is refused whole.
+func (s *File) Submit(ctx context.Context, bets []lottery.Bet) store.Pending {
+	if len(bets) == 0 {
+		return store.Done(nil)
+	}
+	buf := rowBuffers.Get().(*[]byte)
+	rows, err := AppendRows((*buf)[:0], bets)
+	if err != nil {
+		rowBuffers.Put(buf)
+		return store.Done(err)
+	}
+	*buf = rows
+	c := &commit{buf: buf, rows: rows, bets: len(bets), weight: min(int64(len(rows)), s.budget), done: make(chan error, 1)}
+	if err := s.admit(ctx, c.weight); err != nil {
+		rowBuffers.Put(buf)
+		return store.Done(err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.admission.Release(c.weight)
+		rowBuffers.Put(buf)
+		return store.Done(store.ErrClosed)
+	}
+	s.queue = append(s.queue, c)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // already signalled
+	}
+	return c
+}
+
+// admit takes n bytes of the queue's budget, waiting for room until ctx
+// ends or the file is closed.
+func (s *File) admit(ctx context.Context, n int64) error {
+	if s.admission.TryAcquire(n) {
+		return nil // the common case: no context to watch
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(s.closing, func() { cancel(store.ErrClosed) })
+	defer stop()
+	if err := s.admission.Acquire(ctx, n); err != nil {
+		return fmt.Errorf("store: waiting for room in the queue: %w", context.Cause(ctx))
+	}
+	return nil
+}
+
+// commitLoop is the only writer of the file. Each time it wakes it takes
+// the whole queue (up to maxGroupBytes) and stores it with one write and
+// one fsync. After Close it stores what was queued before, then returns.
+func (s *File) commitLoop() {
+	defer close(s.stopped)
+	var group []*commit
+	for range s.wake {
+		for {
+			s.mu.Lock()
+			size, n := 0, 0
+			var weight int64
+			for n < len(s.queue) && (n == 0 || size+len(s.queue[n].rows) <= maxGroupBytes) {
+				size += len(s.queue[n].rows)
+				weight += s.queue[n].weight
+				n++
+			}
+			group = append(group[:0], s.queue[:n]...)
+			s.queue = s.queue[n:]
+			if len(s.queue) == 0 {
+				s.queue = nil // let the backing array go
+			}
+			closed := s.closed
+			s.mu.Unlock()
+			s.admission.Release(weight)
+			if len(group) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+			s.commitGroup(group)
+			clear(group)
+		}
+	}
+}
+
+func (s *File) commitGroup(group []*commit) {
+	err := s.write(group)
+	for _, c := range group {
+		rowBuffers.Put(c.buf)
+		c.buf, c.rows = nil, nil
+		if err == nil {
+			s.batches.Add(1)
+			s.bets.Add(int64(c.bets))
+		}
+		c.done <- err
+	}
+}
+
+// write appends the rows of a group and syncs them. On any failure it cuts
+// the file back to where the group began, so nothing of it is half-stored.
+// A failed fsync leaves the page cache in an unknown state, so the store
+// refuses every later append rather than acknowledge on top of it.
+func (s *File) write(group []*commit) error {
+	if s.beforeWrite != nil {
+		s.beforeWrite()
+	}
+	if s.failed != nil {
+		return s.failed
+	}
+	s.buf = s.buf[:0]
+	for _, c := range group {
+		s.buf = append(s.buf, c.rows...)
+	}
+	_, err := s.file.Write(s.buf)
+	if err == nil {
+		if err = s.file.Sync(); err == nil {
+			s.syncs.Add(1)
+			s.size += int64(len(s.buf))
+			s.committed.Store(s.size)
+			return nil
+		}
+		s.failed = fmt.Errorf("store: %s failed an fsync earlier and takes no more bets: %w", s.path, err)
+	}
+	if terr := s.file.Truncate(s.size); terr != nil {
+		s.failed = fmt.Errorf("store: %s could not be cut back after a failed write (%v) and takes no more bets: %w", s.path, err, terr)
+	}
+	return fmt.Errorf("store: appending to %s: %w", s.path, err)
+}
+
+// RecordEnd makes durable that the agency has sent its end, before the
+// central acknowledges it. A repeated end writes nothing.
+func (s *File) RecordEnd(agency uint16) error { return s.ends.record(agency) }
+
+// Ended lists the agencies whose end is recorded, in order.
+func (s *File) Ended() []uint16 { return s.ends.list() }
+
+// RecordDraw makes durable that the draw has been announced, so that a
+// restarted central reopens it silently instead of announcing it again.
+func (s *File) RecordDraw() error { return s.ends.recordDraw() }
+
+// Drawn reports whether the draw's announcement is recorded.
+func (s *File) Drawn() bool { return s.ends.isDrawn() }
+
+// Close stops taking batches, stores those already submitted, syncs the
+// file, releases its lock and closes it, and logs each step. If ctx ends
+// while queued batches are still being written (a disk that hangs), it
+// returns an error and leaves the file open: a later Close may wait again.
+// Once closed, Close returns the first result.
+func (s *File) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.markClose() // a Submit waiting for room refuses now
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	})
+	select {
+	case <-s.stopped:
+	case <-ctx.Done():
+		err := fmt.Errorf("store: %s: the queued batches were not written in time: %w", s.path, ctx.Err())
+		s.log.Error("flush_store", "result", "fail", "path", s.path, "error", err)
+		return err
+	}
+	s.finishOnce.Do(func() {
+		if err := s.file.Sync(); err != nil {
+			s.err = fmt.Errorf("store: syncing %s: %w", s.path, err)
+			s.log.Error("flush_store", "result", "fail", "path", s.path, "error", err)
+		} else {
+			s.log.Info("flush_store", "result", "success", "path", s.path, "bets", s.bets.Load(), "batches", s.batches.Load(), "fsyncs", s.syncs.Load())
+		}
+		if err := s.ends.close(); err != nil {
+			s.err = errors.Join(s.err, fmt.Errorf("store: closing %s%s: %w", s.path, EndsSuffix, err))
+		}
+		if err := syscall.Flock(int(s.file.Fd()), syscall.LOCK_UN); err != nil {
+			s.err = errors.Join(s.err, fmt.Errorf("store: unlocking %s: %w", s.path, err))
+		}
+		if err := s.file.Close(); err != nil {
+			s.err = errors.Join(s.err, fmt.Errorf("store: closing %s: %w", s.path, err))
+		}
+		if s.err == nil {
+			s.log.Info("unlock_store", "result", "success", "path", s.path)
+		}
+	})
+	return s.err
+}
+
+// AppendRows appends the CSV rows of bets to dst, quoted exactly as
+// encoding/csv quotes them (it is the hot path of every batch, and
+// encoding/csv's writer costs several times more). It refuses a bet with a
+// line break in a field, which would split its row and defeat torn-line
+// recovery; lottery.Bet.Validate never lets one through.
+func AppendRows(dst []byte, bets []lottery.Bet) ([]byte, error) {
+	start := len(dst)
+	dst = slices.Grow(dst, len(bets)*64)
+	for _, b := range bets {
+		if hasLineBreak(b.FirstName) || hasLineBreak(b.LastName) || hasLineBreak(b.Birthdate) {
+			return dst[:start], fmt.Errorf("store: bet of document %d has a line break in a field", b.Document)
+		}
+		dst = strconv.AppendUint(dst, uint64(b.Agency), 10)
+		dst = append(dst, ',')
+		dst = appendField(dst, b.FirstName)
+		dst = append(dst, ',')
+		dst = appendField(dst, b.LastName)
+		dst = append(dst, ',')
+		dst = strconv.AppendUint(dst, uint64(b.Document), 10)
+		dst = append(dst, ',')
+		dst = appendField(dst, b.Birthdate)
+		dst = append(dst, ',')
+		dst = strconv.AppendUint(dst, uint64(b.Number), 10)
+		dst = append(dst, '\n')
+	}
+	return dst, nil
+}
+
+// appendField appends one CSV field, quoted when encoding/csv would quote
+// it: it holds a comma, a quote or a line break, begins with a space, or is
+// the PostgreSQL end marker \. (quotes inside are doubled).
+func appendField(dst []byte, f string) []byte {
+	if !needsQuotes(f) {
+		return append(dst, f...)
+	}
+	dst = append(dst, '"')
+	for i := 0; i < len(f); i++ {
+		if f[i] == '"' {
+			dst = append(dst, '"')
+		}
+		dst = append(dst, f[i])
+	}
+	return append(dst, '"')
+}
+
+func needsQuotes(f string) bool {
+	if f == "" {
+		return false
+	}
+	if f == `\.` {
+		return true
+	}
+	for i := 0; i < len(f); i++ {
+		switch f[i] {
+		case ',', '"', '\r', '\n':
+			return true
+		}
+	}
+	r, _ := utf8.DecodeRuneInString(f)
+	return unicode.IsSpace(r)
+}
+
+func hasLineBreak(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' || s[i] == '\n' {
+			return true
+		}
+	}
+	return false
+}
+
+// Scan calls fn with every bet acknowledged when it starts, in file order,
+// reading the file as a stream in constant memory. It may run while others
+// append, and after Close.
+func (s *File) Scan(fn func(lottery.Bet) error) error {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	return Read(io.LimitReader(f, s.committed.Load()), fn)
+}
+
+// Read streams the bets of a bet file from r to fn. A malformed row is an
+// error naming its line.
+func Read(r io.Reader, fn func(lottery.Bet) error) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = Fields
+	cr.ReuseRecord = true
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		b, err := parseRow(rec)
+		if err != nil {
+			line, _ := cr.FieldPos(0)
+			return fmt.Errorf("store: line %d: %w", line, err)
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+}
+
+func parseRow(rec []string) (lottery.Bet, error) {
+	agency, err := strconv.ParseUint(rec[0], 10, 16)
+	if err != nil {
+		return lottery.Bet{}, fmt.Errorf("agency %q is not a number", rec[0])
+	}
+	return lottery.ParseAgencyRecord(uint16(agency), rec[1:])
+}

@@ -1,0 +1,207 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime/debug"
+
+	"golang.org/x/sync/errgroup"
+
+	"quiniela/lottery"
+	"quiniela/protocol"
+	"quiniela/store"
+)
+
+// readBuffer holds several whole frames, so that one read takes in all the
+// batches an agency has in flight.
+const readBuffer = 32 << 10
+
+// maxInFlight bounds the frames read ahead of their replies, and so a
+// session's memory: an agency may keep this many batches in flight.
+const maxInFlight = 32
+
+// ack is one reply in the making, in request order: a batch being stored,
+// a ready reply, or a barrier that the reader waits on so that a request
+// that reads the agency's state sees every earlier batch settled.
+type ack struct {
+	pending store.Pending
+	batch   protocol.Header // of the batch being stored
+	winners []uint32        // documents of its winning bets, recorded once stored
+	logged  []lottery.Bet   // its bets, kept only when DEBUG logs each one
+	reply   []byte
+	barrier chan struct{}
+}
+
+// panicked carries a panic out of the reader goroutine, which suture does
+// not watch, back to Serve's goroutine, which it does.
+type panicked struct{ value any }
+
+func (p *panicked) Error() string { return fmt.Sprint("panic: ", p.value) }
+
+// logPanic logs a recovered panic with its stack and the session's agency:
+// suture sees only where it was raised again.
+func (s *session) logPanic(goroutine string, value any) {
+	s.logger().Error("session_panic", "result", "fail", "goroutine", goroutine, "panic", fmt.Sprint(value), "stack", string(debug.Stack()))
+}
+
+// pipeline serves the connection with two goroutines that finish together:
+// the reader reads, checks and submits frames without waiting for the disk,
+// and the acker writes each reply in order once its batch is stored, so an
+// agency can keep several batches in flight and they share fsyncs.
+func (s *session) pipeline(ctx context.Context) error {
+	acks := make(chan ack, maxInFlight)
+	var g errgroup.Group
+	g.Go(func() (err error) {
+		defer close(acks)
+		defer func() {
+			if r := recover(); r != nil {
+				s.logPanic("reader", r)
+				err = &panicked{r}
+			}
+		}()
+		for {
+			if err := s.readFrame(ctx, acks); err != nil {
+				return err
+			}
+		}
+	})
+	var ackErr error
+	g.Go(func() error { ackErr = s.writeAcks(acks); return ackErr })
+	err := g.Wait()
+	if _, crashed := err.(*panicked); !crashed && ackErr != nil {
+		return ackErr // the reader stopped because the acker failed: say why
+	}
+	return err
+}
+
+// errAckerPanicked ends a session whose acker panicked: replies in flight
+// are lost, so the agency must reconnect and resume from its status.
+var errAckerPanicked = errors.New("the reply writer panicked")
+
+// writeAcks writes the replies in order. Every stored batch is counted even
+// after a write has failed, or the acker has panicked, so that the
+// agency's status stays exact for its next connection.
+func (s *session) writeAcks(acks <-chan ack) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logPanic("acker", r)
+			s.interrupt(0) // stop the reader: nobody answers it now
+			for a := range acks {
+				s.settleSilently(a)
+			}
+			err = errAckerPanicked
+		}
+	}()
+	w := bufio.NewWriterSize(s.conn, 512)
+	var writeErr error
+	for a := range acks {
+		var reply []byte
+		switch {
+		case a.barrier != nil:
+			close(a.barrier)
+			continue
+		case a.pending != nil:
+			reply = protocol.AppendCode(s.out[:0], s.settleBatch(a))
+		default:
+			reply = a.reply
+		}
+		if writeErr != nil {
+			continue
+		}
+		w.Write(reply)
+		if len(acks) == 0 { // nothing else ready: send what we have
+			s.armWrite()
+			if err := w.Flush(); err != nil {
+				writeErr = fmt.Errorf("writing reply: %w", err)
+				s.interrupt(0) // stop the reader: nobody hears us
+			}
+		}
+	}
+	if writeErr == nil && w.Buffered() > 0 {
+		s.armWrite()
+		if err := w.Flush(); err != nil {
+			writeErr = fmt.Errorf("writing reply: %w", err)
+		}
+	}
+	return writeErr
+}
+
+// settleSilently settles what is left after the acker panicked, without a
+// reply: batches are counted, barriers opened.
+func (s *session) settleSilently(a ack) {
+	switch {
+	case a.barrier != nil:
+		close(a.barrier)
+	case a.pending != nil:
+		s.settleBatch(a)
+	}
+}
+
+// settleBatch waits for a submitted batch, counts it once stored, and
+// returns its reply code.
+func (s *session) settleBatch(a ack) protocol.Code {
+	log := s.logger()
+	if err := a.pending.Wait(); err != nil {
+		code := protocol.CodeStorage
+		if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) {
+			code = protocol.CodeShuttingDown
+		}
+		log.Warn("apuesta_recibida", "result", "fail", "cantidad", int(a.batch.Count), "code", int(code), "error", err)
+		return code
+	}
+	s.srv.round.record(a.batch.Agency, int(a.batch.Count), a.winners)
+	for _, b := range a.logged {
+		log.Debug("apuesta_almacenada", "result", "success", "dni", b.Document, "numero", b.Number)
+	}
+	log.Info("apuesta_recibida", "result", "success", "cantidad", int(a.batch.Count))
+	return protocol.CodeOK
+}
+
+// readFrame reads one frame, handles it, and queues its reply.
+func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
+	if err := s.waitForFrame(s.br); err != nil {
+		return err
+	}
+	s.armRead()
+	req, err := s.rd.ReadRequest()
+	if err != nil {
+		if errors.Is(err, protocol.ErrUnknownAction) || errors.Is(err, protocol.ErrCount) {
+			// The stream cannot be resynchronised: say why, then hang up.
+			s.logger().Warn("request", "result", "fail", "code", int(protocol.CodeMalformed), "error", err)
+			acks <- ack{reply: protocol.AppendCode(nil, protocol.CodeMalformed)}
+			return err
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+			if s.stoppingNow() {
+				return errShutdown
+			}
+			return fmt.Errorf("frame not completed within %s: %w", s.srv.cfg.FrameTimeout, err)
+		}
+		return err
+	}
+	h := req.Header
+	s.handling = &h
+	if s.srv.beforeHandle != nil {
+		s.srv.beforeHandle(uint16(s.agency.Load()), req)
+	}
+	a := s.handle(ctx, req, acks)
+	s.handling = nil
+	acks <- a
+	if s.stoppingNow() {
+		return errShutdown
+	}
+	return nil
+}
+
+// settle waits until the acker has settled (and counted) every batch queued
+// before it, so that what follows sees the agency's state whole.
+func settle(acks chan<- ack) {
+	done := make(chan struct{})
+	acks <- ack{barrier: done}
+	<-done
+}

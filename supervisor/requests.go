@@ -1,0 +1,147 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"quiniela/lottery"
+	"quiniela/protocol"
+	"quiniela/store"
+)
+
+// The request rules: what the central does with each frame of an agency,
+// and the reply it queues. They run on the session's reader goroutine.
+
+// handle carries out one request and returns its reply in the making.
+func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- ack) ack {
+	if req.Action == protocol.ActionEcho {
+		out := protocol.AppendHeader(make([]byte, 0, protocol.HeaderSize+len(req.Body)), req.Header)
+		return ack{reply: append(out, req.Body...)}
+	}
+	reply := func(c protocol.Code) ack { return ack{reply: protocol.AppendCode(nil, c)} }
+	if code, err := s.checkAgency(ctx, req.Agency); err != nil {
+		s.logger().Warn(actionName(req), "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
+		return reply(code)
+	}
+	if req.Action == protocol.ActionBatch {
+		return s.submitBatch(ctx, req)
+	}
+	settle(acks) // the requests below read what earlier batches changed
+	switch req.Action {
+	case protocol.ActionStatus:
+		stored, ended := s.srv.round.status(req.Agency)
+		s.logger().Info("consulta_estado", "result", "success", "almacenadas", stored, "finalizo", ended)
+		return ack{reply: protocol.AppendStatus(nil, protocol.Status{Stored: stored, Ended: ended})}
+	case protocol.ActionEnd:
+		// On disk first: a restarted central must know this agency is done.
+		if err := s.srv.store.RecordEnd(req.Agency); err != nil {
+			code := protocol.CodeStorage
+			if errors.Is(err, store.ErrClosed) {
+				code = protocol.CodeShuttingDown
+			}
+			s.logger().Error("fin_apuestas", "result", "fail", "code", int(code), "error", err)
+			return reply(code)
+		}
+		ran, winners := s.srv.round.finish(req.Agency)
+		s.logger().Info("fin_apuestas", "result", "success")
+		if ran {
+			s.srv.announceDraw(winners, false)
+		}
+		return reply(protocol.CodeOK)
+	case protocol.ActionWinners:
+		docs, ok := s.srv.round.winnersOf(ctx, req.Agency, s.srv.cfg.WinnersHold)
+		if !ok {
+			code := protocol.CodeDrawPending
+			if ctx.Err() != nil {
+				code = protocol.CodeShuttingDown
+			}
+			s.logger().Debug("consulta_ganadores", "result", "in_progress", "code", int(code))
+			return reply(code)
+		}
+		out, err := protocol.AppendWinners(nil, docs)
+		if err != nil {
+			s.logger().Error("consulta_ganadores", "result", "fail", "error", err)
+			return reply(protocol.CodeInternal)
+		}
+		s.logger().Info("consulta_ganadores", "result", "success", "cant_ganadores", len(docs))
+		return ack{reply: out}
+	}
+	return reply(protocol.CodeMalformed) // unreachable: the reader checks actions
+}
+
+func actionName(req protocol.Request) string {
+	switch req.Action {
+	case protocol.ActionBatch:
+		return "apuesta_recibida"
+	case protocol.ActionEnd:
+		return "fin_apuestas"
+	case protocol.ActionStatus:
+		return "consulta_estado"
+	}
+	return "consulta_ganadores"
+}
+
+// checkAgency checks the header's agency and binds the connection to it on
+// its first agency frame, replacing an older connection of that agency.
+func (s *session) checkAgency(ctx context.Context, agency uint16) (protocol.Code, error) {
+	if agency < 1 || int(agency) > s.srv.cfg.Agencies {
+		return protocol.CodeUnknownAgency, fmt.Errorf("agency %d is not within 1..%d", agency, s.srv.cfg.Agencies)
+	}
+	bound := uint16(s.agency.Load())
+	if bound == agency {
+		return protocol.CodeOK, nil
+	}
+	if bound != 0 {
+		return protocol.CodeAgencyMismatch, fmt.Errorf("header says agency %d on the connection of agency %d", agency, bound)
+	}
+	s.bindAgency(agency)
+	if old := s.srv.conns.bind(agency, s); old != nil {
+		s.logger().Info("session_replaced", "result", "success", "older_peer", old.peer)
+		s.srv.conns.replace(ctx, old, s.drain+s.srv.cfg.FrameTimeout)
+	}
+	return protocol.CodeOK, nil
+}
+
+// submitBatch validates a whole batch and submits it to the store, or
+// refuses all of it.
+func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
+	fail := func(code protocol.Code, err error) ack {
+		s.logger().Warn("apuesta_recibida", "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
+		return ack{reply: protocol.AppendCode(nil, code)}
+	}
+	if s.srv.round.hasFinished(req.Agency) {
+		return fail(protocol.CodeAfterEnd, errors.New("the agency has already sent its end"))
+	}
+	bets, err := protocol.DecodeBatch(s.bets[:0], req.Body)
+	s.bets = bets
+	if err != nil {
+		return fail(protocol.CodeMalformed, err)
+	}
+	today := lottery.DayOf(time.Now())
+	for i, b := range bets {
+		if b.Agency != req.Agency {
+			return fail(protocol.CodeAgencyMismatch, fmt.Errorf("bet %d: agency %d in a batch of agency %d", i+1, b.Agency, req.Agency))
+		}
+		if err := b.Validate(uint16(s.srv.cfg.Agencies), today); err != nil {
+			return fail(protocol.CodeInvalidBet, fmt.Errorf("bet %d (document %d): %w", i+1, b.Document, err))
+		}
+	}
+	// Only what the acker needs is kept: Submit encodes the rows before it
+	// returns, so the bets buffer is free again. Submit comes last, so that
+	// a batch is never stored without its ack to count it.
+	a := ack{batch: req.Header}
+	for _, b := range bets {
+		if b.Won() {
+			a.winners = append(a.winners, b.Document)
+		}
+	}
+	if s.logger().Enabled(context.Background(), slog.LevelDebug) {
+		a.logged = slices.Clone(bets)
+	}
+	a.pending = s.srv.store.Submit(ctx, bets)
+	return a
+}

@@ -1,0 +1,100 @@
+package supervisor
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/thejerf/suture/v4"
+)
+
+// sessions is the keyed map of live sessions, after syncthing's service
+// map: every connection with the suture token of its service, and the
+// session that speaks for each agency. A session replaced by a newer one
+// of its agency is removed from the tree with RemoveAndWait.
+type sessions struct {
+	agencies *suture.Supervisor // the child supervisor the sessions run in
+
+	mu       sync.Mutex
+	all      map[*session]*suture.ServiceToken // nil until the acceptor has added it
+	byAgency map[uint16]*session
+}
+
+func newSessions() *sessions {
+	return &sessions{all: map[*session]*suture.ServiceToken{}, byAgency: map[uint16]*session{}}
+}
+
+// add registers s before it is handed to the supervisor, so that the
+// shutdown's last step finds it whatever happens.
+func (m *sessions) add(s *session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.all[s] = nil
+}
+
+// started keeps the token suture gave s's service.
+func (m *sessions) started(s *session, tok suture.ServiceToken) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, live := m.all[s]; live {
+		m.all[s] = &tok
+	}
+}
+
+// bind makes s the session of agency and returns the one it replaces, if
+// any.
+func (m *sessions) bind(agency uint16, s *session) (replaced *session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.byAgency[agency]
+	m.byAgency[agency] = s
+	if old == s {
+		return nil
+	}
+	return old
+}
+
+func (m *sessions) remove(s *session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.all, s)
+	if a := uint16(s.agency.Load()); a != 0 && m.byAgency[a] == s {
+		delete(m.byAgency, a)
+	}
+}
+
+// replace stops an older session of an agency and waits, at most timeout
+// or until ctx ends, until it has finished the frame in hand and closed its
+// connection: its agency's next bets must not race its last ones.
+// RemoveAndWait itself gives up when the tree is stopping.
+func (m *sessions) replace(ctx context.Context, old *session, timeout time.Duration) {
+	m.mu.Lock()
+	tok := m.all[old]
+	m.mu.Unlock()
+	if tok != nil && m.agencies.RemoveAndWait(*tok, timeout) == nil {
+		return
+	}
+	// Not handed to suture yet, or suture is stopping: stop it by hand.
+	old.interrupt(old.drain)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-old.done:
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// closeAll closes the connection of every session still registered.
+func (m *sessions) closeAll(log *slog.Logger) {
+	m.mu.Lock()
+	left := make([]*session, 0, len(m.all))
+	for s := range m.all {
+		left = append(left, s)
+	}
+	m.mu.Unlock()
+	for _, s := range left {
+		s.closeConn(log, "forced")
+	}
+}
