@@ -106,6 +106,9 @@ func (s *session) writeAcks(acks <-chan ack) (err error) {
 			continue
 		case a.pending != nil:
 			reply = protocol.AppendCode(s.out[:0], s.settleBatch(a))
+			if s.srv.beforeReply != nil {
+				s.srv.beforeReply(a.batch.Agency)
+			}
 		default:
 			reply = a.reply
 		}

@@ -62,9 +62,11 @@ type Server struct {
 	ready        chan struct{} // closed once the listener is open
 	addr         net.Addr
 
-	// beforeHandle, when set by tests, runs before each request is handled
-	// (to inject panics).
+	// beforeHandle and beforeReply, when set by tests, run before each
+	// request is handled and before each batch's reply is written (to
+	// inject panics in the reader and in the acker).
 	beforeHandle func(agency uint16, req protocol.Request)
+	beforeReply  func(agency uint16)
 }
 
 // New returns a central that stores into st and logs to log.

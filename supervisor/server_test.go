@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,12 +207,102 @@ func TestAPanickingSessionIsRestartedAndOthersCarryOn(t *testing.T) {
 	if code := one.batch(1, bets(1, 6, 5)); code != protocol.CodeOK {
 		t.Fatalf("agency 1 after agency 2's panic: %v", code)
 	}
-	if n := ts.logs.count("session_panic"); n != 1 {
-		t.Fatalf("logged %d panics, want 1:\n%s", n, ts.logs)
+	if n := ts.logs.count("session_panic", "agency=2", "goroutine=reader", "panic=\"injected fault\"", "stack=\"goroutine "); n != 1 {
+		t.Fatalf("logged %d panics with their agency and stack, want 1:\n%s", n, ts.logs)
+	}
+	if n := ts.logs.count("service_panic", "service=agency-2@"); n != 1 {
+		t.Fatalf("suture's panic event does not name the agency:\n%s", ts.logs)
 	}
 	if got := len(ts.storedBets(t)); got != 15 {
 		t.Fatalf("stored %d bets, want 15", got)
 	}
+}
+
+func TestAPanicWritingRepliesEndsTheSessionAndCountsEveryStoredBatch(t *testing.T) {
+	t.Parallel()
+	var once sync.Once
+	ts := startServer(t, testConfig(), nil)
+	ts.srv.beforeReply = func(agency uint16) {
+		if agency == 2 {
+			once.Do(func() { panic("injected fault") })
+		}
+	}
+	one, two := dial(t, ts.addr), dial(t, ts.addr)
+	if code := one.batch(1, bets(1, 1, 5)); code != protocol.CodeOK {
+		t.Fatalf("agency 1: %v", code)
+	}
+	frame, err := protocol.AppendBatch(nil, 2, bets(2, 1, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	two.send(frame)
+	if _, err := protocol.ReadCode(two.conn); err == nil {
+		t.Fatal("the reply whose writer panicked arrived")
+	}
+	// The batch was stored before the panic: a new connection must be told
+	// so, or the agency would send it twice.
+	again := dial(t, ts.addr)
+	if code, st := again.status(2); code != protocol.CodeOK || st.Stored != 5 {
+		t.Fatalf("agency 2's status after the panic: %v %+v, want 5 stored", code, st)
+	}
+	if code := one.batch(1, bets(1, 6, 5)); code != protocol.CodeOK {
+		t.Fatalf("agency 1 after agency 2's panic: %v", code)
+	}
+	if n := ts.logs.count("session_panic", "agency=2", "goroutine=acker", "stack="); n != 1 {
+		t.Fatalf("logged %d acker panics, want 1:\n%s", n, ts.logs)
+	}
+}
+
+func TestTransientAcceptErrorsAreRetriedAndALostListenerFailsTheTree(t *testing.T) {
+	t.Parallel()
+	st, err := csvfile.Open(filepath.Join(t.TempDir(), "bets.csv"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	logs := &syncBuffer{}
+	srv := New(testConfig(), st, slog.New(slog.NewTextHandler(logs, nil)))
+	real, err := Listen("127.0.0.1:0", 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &flakyListener{Listener: real, failures: 3}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background(), ln) }()
+	if c := dial(t, real.Addr().String()); c.batch(1, bets(1, 1, 3)) != protocol.CodeOK {
+		t.Fatal("no agency served after transient accept errors")
+	}
+	if n := logs.count("accept", "result=fail", "too many open files"); n != 3 {
+		t.Fatalf("%d accept failures logged, want 3:\n%s", n, logs)
+	}
+	real.Close() // not by the shutdown: the tree must fail, and say why
+	select {
+	case err := <-served:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Serve returned %v, want the lost listener's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its listener was closed")
+	}
+}
+
+// flakyListener fails its first Accepts as a process out of file
+// descriptors would.
+type flakyListener struct {
+	net.Listener
+	mu       sync.Mutex
+	failures int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	fail := l.failures > 0
+	l.failures--
+	l.mu.Unlock()
+	if fail {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
 }
 
 func TestEchoReturnsTheIdenticalBytes(t *testing.T) {
