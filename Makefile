@@ -14,6 +14,7 @@ COMPOSE      ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker c
 COMPOSE_FILE ?= docker-compose-dev.yaml
 AGENCIES     ?= 5
 PROJECT      ?= quiniela
+IMAGE_PREFIX ?= $(PROJECT)
 STORAGE      ?= .storage
 
 .PHONY: help build test unit fuzz lint bench run run-server run-client data clean \
@@ -70,15 +71,15 @@ bench: ## Go benchmarks of the hot paths, then whole rounds (5 agencies/79,000 b
 	$(GO) run ./cmd/internal/roundbench
 
 docker-image: build ## build the server and client images FROM scratch around bin/
-	docker build --target server -t $(PROJECT)-server:latest .
-	docker build --target client -t $(PROJECT)-client:latest .
+	docker build --target server -t $(IMAGE_PREFIX)-server:latest .
+	docker build --target client -t $(IMAGE_PREFIX)-client:latest .
 
 # The compose file is generated once (./generar-compose.sh to change N); the
 # settings in docker/*.env and the data in .data/ are mounted, so editing them
 # and running this again needs no image rebuild. Every agency file the
 # Compose file mounts must exist (Docker would make a folder in its place).
 docker-compose-up: docker-image data ## start the central and the agencies of $(COMPOSE_FILE) (5 unless generated otherwise)
-	@test -f $(COMPOSE_FILE) || DATA_DIR=$(DATA) STORAGE_DIR=$(STORAGE) IMAGE_PREFIX=$(PROJECT) ./generar-compose.sh $(COMPOSE_FILE) $(AGENCIES)
+	@test -f $(COMPOSE_FILE) || DATA_DIR=$(DATA) STORAGE_DIR=$(STORAGE) IMAGE_PREFIX=$(IMAGE_PREFIX) ./generar-compose.sh $(COMPOSE_FILE) $(AGENCIES)
 	@for f in $$(grep -o 'agency-[0-9]*\.csv' $(COMPOSE_FILE) | sort -u); do \
 		test -f $(DATA)/$$f || { echo "$(DATA)/$$f is missing: $(COMPOSE_FILE) mounts it (regenerate it with ./generar-compose.sh $(COMPOSE_FILE) N for N agencies)"; exit 1; }; \
 	done

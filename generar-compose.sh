@@ -13,6 +13,8 @@
 #
 # Defaults: CONFIG_DIR=./docker DATA_DIR=./.data STORAGE_DIR=./.storage
 # IMAGE_PREFIX=quiniela (images IMAGE_PREFIX-server and IMAGE_PREFIX-client).
+# CONTAINER_PREFIX (empty by default, so the containers have the course's
+# names server, client1, …) lets several deployments share one engine.
 set -euo pipefail
 
 usage() {
@@ -40,6 +42,7 @@ config=$(bind_path "${CONFIG_DIR:-./docker}")
 data=$(bind_path "${DATA_DIR:-./.data}")
 storage=$(bind_path "${STORAGE_DIR:-./.storage}")
 prefix=${IMAGE_PREFIX:-quiniela}
+names=${CONTAINER_PREFIX:-}
 # The central needs at least one agency to draw; with none it simply serves.
 server_agencies=$((agencies > 0 ? agencies : 1))
 
@@ -51,7 +54,7 @@ trap 'rm -f "$tmp"' EXIT
 version: "3.8"
 services:
   server:
-    container_name: server
+    container_name: ${names}server
     image: ${prefix}-server:latest
     environment:
       - AGENCIES=${server_agencies}
@@ -68,7 +71,7 @@ YAML
 		cat <<YAML
 
   client${i}:
-    container_name: client${i}
+    container_name: ${names}client${i}
     image: ${prefix}-client:latest
     environment:
       - CLI_ID=${i}

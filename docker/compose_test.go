@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,10 +25,12 @@ import (
 	"quiniela/store/csvfile"
 )
 
-const (
-	prefix  = "quiniela-test" // images quiniela-test-server and -client
-	project = "quiniela-test"
-)
+// images prefixes this run's images (quiniela-test-PID-server and
+// -client); each deployment gets a Compose project and container names of
+// its own, so that runs and subtests can share one engine.
+var images = fmt.Sprintf("quiniela-test-%d", os.Getpid())
+
+var deployments atomic.Int32
 
 // root is the repository root, where the scripts and the Dockerfile are.
 var root, _ = filepath.Abs("..")
@@ -61,26 +65,42 @@ func compose() []string {
 	return []string{"docker-compose"}
 }
 
-// deployment is one generated Compose deployment in a temporary folder.
+// deployment is one generated Compose deployment in a temporary folder,
+// with its own Compose project and container names (prefix + server,
+// prefix + client1, …).
 type deployment struct {
-	dir, file string
-	env       []string
+	dir, file       string
+	project, prefix string
+	env             []string
 }
 
 func (d *deployment) compose(t *testing.T, args ...string) string {
 	t.Helper()
 	c := compose()
-	return sh(t, nil, c[0], append(append(c[1:], "-f", d.file, "-p", project), args...)...)
+	return sh(t, nil, c[0], append(append(c[1:], "-f", d.file, "-p", d.project), args...)...)
 }
 
-func (d *deployment) logs(t *testing.T, container string) string {
-	t.Helper()
-	return sh(t, nil, "docker", "logs", container)
+// remove removes the deployment's containers and network with the docker
+// CLI, which costs a fraction of a Compose run.
+func (d *deployment) remove() {
+	ids, _ := try(nil, "docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+d.project)
+	if ids := strings.Fields(ids); len(ids) > 0 {
+		try(nil, "docker", append([]string{"rm", "-f"}, ids...)...)
+	}
+	try(nil, "docker", "network", "rm", d.project+"_lottery")
 }
 
-func exitCode(t *testing.T, container string) int {
+// container is the name of the deployment's container of a service.
+func (d *deployment) container(service string) string { return d.prefix + service }
+
+func (d *deployment) logs(t *testing.T, service string) string {
 	t.Helper()
-	code, err := strconv.Atoi(strings.TrimSpace(sh(t, nil, "docker", "inspect", "-f", "{{.State.ExitCode}}", container)))
+	return sh(t, nil, "docker", "logs", d.container(service))
+}
+
+func (d *deployment) exitCode(t *testing.T, service string) int {
+	t.Helper()
+	code, err := strconv.Atoi(strings.TrimSpace(sh(t, nil, "docker", "inspect", "-f", "{{.State.ExitCode}}", d.container(service))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +112,8 @@ func exitCode(t *testing.T, container string) int {
 func newDeployment(t *testing.T, n, bets, winners int) *deployment {
 	t.Helper()
 	dir := t.TempDir()
-	d := &deployment{dir: dir, file: filepath.Join(dir, "compose.yaml")}
+	project := fmt.Sprintf("%s-%d", images, deployments.Add(1))
+	d := &deployment{dir: dir, file: filepath.Join(dir, "compose.yaml"), project: project, prefix: project + "-"}
 	for _, sub := range []string{"config", "data", "storage"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			t.Fatal(err)
@@ -110,12 +131,9 @@ func newDeployment(t *testing.T, n, bets, winners int) *deployment {
 			"-bets", strconv.Itoa(bets), "-winners", strconv.Itoa(winners), "-seed", strconv.Itoa(n))
 	}
 	d.env = []string{"CONFIG_DIR=" + filepath.Join(dir, "config"), "DATA_DIR=" + filepath.Join(dir, "data"),
-		"STORAGE_DIR=" + filepath.Join(dir, "storage"), "IMAGE_PREFIX=" + prefix}
+		"STORAGE_DIR=" + filepath.Join(dir, "storage"), "IMAGE_PREFIX=" + images, "CONTAINER_PREFIX=" + d.prefix}
 	sh(t, d.env, "./generar-compose.sh", d.file, strconv.Itoa(n))
-	t.Cleanup(func() {
-		c := compose()
-		try(nil, c[0], append(c[1:], "-f", d.file, "-p", project, "down", "-t", "5")...)
-	})
+	t.Cleanup(d.remove)
 	return d
 }
 
@@ -137,8 +155,9 @@ func courseFile(t *testing.T, path string, bets int, winning ...int) {
 }
 
 // waitLog follows a container's log until a line contains want.
-func waitLog(t *testing.T, container, want string) {
+func (d *deployment) waitLog(t *testing.T, service, want string) {
 	t.Helper()
+	container := d.container(service)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker", "logs", "-f", container)
@@ -161,8 +180,12 @@ func waitLog(t *testing.T, container, want string) {
 }
 
 // waitExit waits for the containers to exit and returns their exit codes.
-func waitExit(t *testing.T, containers ...string) []string {
+func (d *deployment) waitExit(t *testing.T, services ...string) []string {
 	t.Helper()
+	containers := make([]string, len(services))
+	for i, svc := range services {
+		containers[i] = d.container(svc)
+	}
 	return strings.Fields(sh(t, nil, "docker", append([]string{"wait"}, containers...)...))
 }
 
@@ -170,47 +193,28 @@ func TestDockerDeployment(t *testing.T) {
 	if out, err := try(nil, "docker", "info"); err != nil {
 		t.Skipf("SKIP: no Docker engine reachable, the Docker suite did not run: %v\n%s", err, out)
 	}
-	if out, _ := try(nil, "docker", "ps", "-aq", "--filter", "name=^(server|client[0-9]+)$"); strings.TrimSpace(out) != "" {
-		t.Fatalf("containers named server or clientN exist already (a deployment is up: make docker-compose-down)")
-	}
-	sh(t, []string{"CGO_ENABLED=0"}, "go", "build", "-o", "bin/", "./cmd/...")
-	sh(t, nil, "docker", "build", "-q", "--target", "server", "-t", prefix+"-server:latest", ".")
-	sh(t, nil, "docker", "build", "-q", "--target", "client", "-t", prefix+"-client:latest", ".")
-	t.Cleanup(func() { try(nil, "docker", "rmi", "-f", prefix+"-server:latest", prefix+"-client:latest") })
-
-	for _, n := range []int{1, 3, 5} {
-		t.Run(fmt.Sprintf("a round with %d agencies draws once and each gets its winners", n), func(t *testing.T) {
-			d := newDeployment(t, n, 1500, 2)
-			d.compose(t, "up", "-d")
-			var clients []string
-			for i := 1; i <= n; i++ {
-				clients = append(clients, fmt.Sprintf("client%d", i))
-			}
-			for i, code := range waitExit(t, clients...) {
-				if code != "0" {
-					t.Errorf("client%d exited %s:\n%s", i+1, code, d.logs(t, clients[i]))
-				}
-			}
-			for _, c := range clients {
-				if log := d.logs(t, c); !strings.Contains(log, "action: consulta_ganadores | result: success | cant_ganadores: 2") {
-					t.Errorf("%s did not get its 2 winners:\n%s", c, log)
-				}
-			}
-			d.compose(t, "stop", "-t", "10")
-			if code := exitCode(t, "server"); code != 0 {
-				t.Errorf("server exited %d", code)
-			}
-			if n := strings.Count(d.logs(t, "server"), "action: sorteo | result: success"); n != 1 {
-				t.Errorf("%d draws, want 1", n)
-			}
-			stored, _ := os.ReadFile(filepath.Join(d.dir, "storage", "bets.csv"))
-			if rows := strings.Count(string(stored), "\n"); rows != n*1500 {
-				t.Errorf("the host store holds %d rows after down, want %d", rows, n*1500)
-			}
+	sh(t, []string{"CGO_ENABLED=0"}, "go", "build", "-o", "bin/", "./cmd/server", "./cmd/client", "./cmd/healthcheck", "./cmd/datagen")
+	var builds sync.WaitGroup
+	for _, target := range []string{"server", "client"} {
+		builds.Go(func() {
+			sh(t, nil, "docker", "build", "-q", "--target", target, "-t", images+"-"+target+":latest", ".")
 		})
 	}
+	builds.Wait()
+	t.Cleanup(func() { try(nil, "docker", "rmi", "-f", images+"-server:latest", images+"-client:latest") })
 
-	t.Run("make docker-compose-up plays the user's own agency files, leaves them untouched and stores them row by row", func(t *testing.T) {
+	// Every deployment has names of its own, so several run at once: they
+	// spend their time waiting on the engine, and t.Parallel would hold them
+	// to GOMAXPROCS.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// Three at a time, the longest first: more only contend for the engine.
+	slots := make(chan struct{}, 3)
+	run := func(name string, f func(t *testing.T)) {
+		wg.Go(func() { slots <- struct{}{}; defer func() { <-slots }(); t.Run(name, f) })
+	}
+
+	run("make docker-compose-up plays the user's own agency files, leaves them untouched and stores them row by row", func(t *testing.T) {
 		d := newDeployment(t, 0, 0, 0)
 		data := filepath.Join(d.dir, "data")
 		courseFile(t, filepath.Join(data, "agency-1.csv"), 40, 0, 17)
@@ -224,14 +228,15 @@ func TestDockerDeployment(t *testing.T) {
 			sums[path], _ = datagen.FileSHA256(path)
 		}
 		vars := []string{"DATA=" + data, "STORAGE=" + filepath.Join(d.dir, "storage"), "COMPOSE_FILE=" + filepath.Join(d.dir, "user.yaml"),
-			"PROJECT=" + project, "AGENCIES=3"}
-		up := sh(t, []string{"CONFIG_DIR=" + filepath.Join(d.dir, "config")}, "make", append([]string{"--no-print-directory", "docker-compose-up"}, vars...)...)
+			"PROJECT=" + d.project, "IMAGE_PREFIX=" + images, "AGENCIES=3"}
+		env := []string{"CONFIG_DIR=" + filepath.Join(d.dir, "config"), "CONTAINER_PREFIX=" + d.prefix}
+		up := sh(t, env, "make", append([]string{"--no-print-directory", "docker-compose-up"}, vars...)...)
 		if !strings.Contains(up, "using the agency files in "+data) {
 			t.Errorf("make did not say it used the user's files:\n%s", up)
 		}
 		t.Cleanup(func() { try(nil, "make", append([]string{"docker-compose-down"}, vars...)...) })
 		clients := []string{"client1", "client2", "client3"}
-		for i, code := range waitExit(t, clients...) {
+		for i, code := range d.waitExit(t, clients...) {
 			if code != "0" {
 				t.Errorf("%s exited %s:\n%s", clients[i], code, d.logs(t, clients[i]))
 			}
@@ -279,11 +284,11 @@ func TestDockerDeployment(t *testing.T) {
 		}
 
 		// Brought up again on the finished round, everyone says so.
-		again := sh(t, []string{"CONFIG_DIR=" + filepath.Join(d.dir, "config")}, "make", append([]string{"--no-print-directory", "docker-compose-up"}, vars...)...)
+		again := sh(t, env, "make", append([]string{"--no-print-directory", "docker-compose-up"}, vars...)...)
 		if !strings.Contains(again, "holds the round of an earlier run") || !strings.Contains(again, "make docker-storage-reset") {
 			t.Errorf("make did not say the store holds an earlier round:\n%s", again)
 		}
-		waitExit(t, clients...)
+		d.waitExit(t, clients...)
 		if log := d.logs(t, "server"); !strings.Contains(log, "action: round_finished | result: success") {
 			t.Errorf("the central did not say the round is finished:\n%s", log)
 		}
@@ -292,11 +297,43 @@ func TestDockerDeployment(t *testing.T) {
 		}
 	})
 
-	t.Run("settings changed in the mounted files take effect without a rebuild", func(t *testing.T) {
+	for _, n := range []int{1, 3, 5} {
+		run(fmt.Sprintf("a round with %d agencies draws once and each gets its winners", n), func(t *testing.T) {
+			d := newDeployment(t, n, 1500, 2)
+			d.compose(t, "up", "-d")
+			var clients []string
+			for i := 1; i <= n; i++ {
+				clients = append(clients, fmt.Sprintf("client%d", i))
+			}
+			for i, code := range d.waitExit(t, clients...) {
+				if code != "0" {
+					t.Errorf("client%d exited %s:\n%s", i+1, code, d.logs(t, clients[i]))
+				}
+			}
+			for _, c := range clients {
+				if log := d.logs(t, c); !strings.Contains(log, "action: consulta_ganadores | result: success | cant_ganadores: 2") {
+					t.Errorf("%s did not get its 2 winners:\n%s", c, log)
+				}
+			}
+			d.compose(t, "stop", "-t", "10")
+			if code := d.exitCode(t, "server"); code != 0 {
+				t.Errorf("server exited %d", code)
+			}
+			if n := strings.Count(d.logs(t, "server"), "action: sorteo | result: success"); n != 1 {
+				t.Errorf("%d draws, want 1", n)
+			}
+			stored, _ := os.ReadFile(filepath.Join(d.dir, "storage", "bets.csv"))
+			if rows := strings.Count(string(stored), "\n"); rows != n*1500 {
+				t.Errorf("the host store holds %d rows after down, want %d", rows, n*1500)
+			}
+		})
+	}
+
+	run("settings changed in the mounted files take effect without a rebuild", func(t *testing.T) {
 		d := newDeployment(t, 1, 200, 1)
-		images := sh(t, nil, "docker", "images", "-q", prefix+"-server:latest")
+		before := sh(t, nil, "docker", "images", "-q", images+"-server:latest")
 		d.compose(t, "up", "-d")
-		waitExit(t, "client1")
+		d.waitExit(t, "client1")
 		d.compose(t, "stop", "-t", "10")
 		if !strings.Contains(d.logs(t, "client1"), "cli_batch_max_amount: 63") {
 			t.Fatalf("unexpected first config:\n%s", d.logs(t, "client1"))
@@ -319,7 +356,7 @@ func TestDockerDeployment(t *testing.T) {
 		os.Remove(bets)
 		os.Remove(bets + csvfile.EndsSuffix)
 		d.compose(t, "up", "-d")
-		waitExit(t, "client1")
+		d.waitExit(t, "client1")
 		if !strings.Contains(d.logs(t, "client1"), "cli_batch_max_amount: 10") {
 			t.Errorf("the client did not pick up the new batch amount:\n%s", d.logs(t, "client1"))
 		}
@@ -329,35 +366,35 @@ func TestDockerDeployment(t *testing.T) {
 		if !strings.Contains(d.logs(t, "client1"), "cant_ganadores: 1") {
 			t.Errorf("the fresh round did not give agency 1 its winner:\n%s", d.logs(t, "client1"))
 		}
-		if again := sh(t, nil, "docker", "images", "-q", prefix+"-server:latest"); again != images {
-			t.Errorf("the image changed: %q then %q", images, again)
+		if after := sh(t, nil, "docker", "images", "-q", images+"-server:latest"); after != before {
+			t.Errorf("the image changed: %q then %q", before, after)
 		}
 	})
 
-	t.Run("validar-echo-server.sh passes against the central and fails once it is stopped", func(t *testing.T) {
+	run("validar-echo-server.sh passes against the central and fails once it is stopped", func(t *testing.T) {
 		d := newDeployment(t, 0, 0, 0)
 		d.compose(t, "up", "-d")
-		env := append(d.env, "SERVER_CONTAINER=server")
+		env := append(d.env, "SERVER_CONTAINER="+d.container("server"))
 		out, err := try(env, "./validar-echo-server.sh")
 		if err != nil || strings.TrimSpace(out) != "action: test_echo_server | result: success" {
 			t.Fatalf("against a running central: %v\n%s", err, out)
 		}
-		sh(t, nil, "docker", "stop", "-t", "10", "server")
+		sh(t, nil, "docker", "stop", "-t", "10", d.container("server"))
 		out, err = try(env, "./validar-echo-server.sh")
 		if err == nil || !strings.HasPrefix(out, "action: test_echo_server | result: fail") {
 			t.Fatalf("against a stopped central: %v\n%s", err, out)
 		}
 	})
 
-	t.Run("compose stop mid-round closes everything and exits 0", func(t *testing.T) {
+	run("compose stop mid-round closes everything and exits 0", func(t *testing.T) {
 		// Two agencies are expected and one comes: it waits for a draw that
 		// cannot happen until it is stopped.
 		d := newDeployment(t, 2, 500, 1)
 		d.compose(t, "up", "-d", "server", "client1")
-		waitLog(t, "client1", "action: close_file | result: success")
+		d.waitLog(t, "client1", "action: close_file | result: success")
 		d.compose(t, "stop", "-t", "10")
 		for _, c := range []string{"server", "client1"} {
-			if code := exitCode(t, c); code != 0 {
+			if code := d.exitCode(t, c); code != 0 {
 				t.Errorf("%s exited %d:\n%s", c, code, d.logs(t, c))
 			}
 		}

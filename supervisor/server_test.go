@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -412,6 +413,12 @@ func TestShutdownClosesListenerThenConnectionsPromptly(t *testing.T) {
 			t.Fatalf("%s missing or out of order in:\n%s", l, logs)
 		}
 		last = i
+	}
+	// Promptly means without waiting out a bound: the idle session closed
+	// itself at once, nothing had to be forced, and suture timed nothing out.
+	if ts.logs.count("close_connection", "agency=4", "reason=stopped") != 1 || strings.Contains(logs, "reason=forced") ||
+		strings.Contains(logs, "msg=stop_service") {
+		t.Fatalf("the idle session did not stop by itself:\n%s", logs)
 	}
 	t.Logf("shutdown with an idle agency took %v", took)
 }

@@ -24,19 +24,25 @@ import (
 // would otherwise be measured as shutdown time.
 const RaceNoExitSleep = "GORACE=atexit_sleep_ms=0"
 
-// Build builds the named commands (./cmd/NAME, with the race detector) into
-// dir and returns their paths by name. root is the module root relative to
-// the calling test's package.
+// Build builds the named commands (./cmd/NAME) into dir with one go build,
+// with the race detector exactly when the calling test has it (make test
+// asks for it; a plain go test does not), and returns their paths by name.
+// root is the module root relative to the calling test's package. Call it
+// once per package, from TestMain.
 func Build(root, dir string, names ...string) (map[string]string, error) {
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
 	bins := map[string]string{}
 	for _, name := range names {
-		bin := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-race", "-o", bin, "./cmd/"+name)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("building %s: %v\n%s", name, err, out)
-		}
-		bins[name] = bin
+		args = append(args, "./cmd/"+name)
+		bins[name] = filepath.Join(dir, name)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building %s: %v\n%s", strings.Join(names, ", "), err, out)
 	}
 	return bins, nil
 }
