@@ -34,21 +34,11 @@ type faultRound struct {
 func newFaultRound(t *testing.T, bets, wins int) *faultRound {
 	t.Helper()
 	dir := t.TempDir()
-	r := &faultRound{t: t, dir: dir, data: filepath.Join(dir, "data"), port: freePort(t), bets: bets, wins: wins, clients: map[int]*proctest.Process{}}
+	r := &faultRound{t: t, dir: dir, data: filepath.Join(dir, "data"), port: proctest.FreePort(t), bets: bets, wins: wins, clients: map[int]*proctest.Process{}}
 	if out, err := exec.Command(bins["datagen"], "-out", r.data, "-seed", "11", "-bets", strconv.Itoa(bets), "-winners", strconv.Itoa(wins)).CombinedOutput(); err != nil {
 		t.Fatalf("datagen: %v\n%s", err, out)
 	}
 	return r
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 func (r *faultRound) addr() string { return "127.0.0.1:" + r.port }

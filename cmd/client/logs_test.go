@@ -24,7 +24,7 @@ import (
 func TestEveryLineOfARoundReadsRightToTheCoursesParser(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	port := freePort(t)
+	port := proctest.FreePort(t)
 	addr := "127.0.0.1:" + port
 
 	dirty := filepath.Join(dir, "agency-1.csv")
@@ -50,7 +50,7 @@ func TestEveryLineOfARoundReadsRightToTheCoursesParser(t *testing.T) {
 	unknown := proctest.Start(t, bins["client"], dir, clientEnv(3, addr, "CLI_DATA_FILE="+clean, debug)...)
 	second := proctest.Start(t, bins["client"], dir, clientEnv(2, addr, "CLI_DATA_FILE="+clean, debug, "CLI_BATCH_MAX_AMOUNT=100")...)
 	health := proctest.Start(t, bins["healthcheck"], dir, "HEALTHCHECK_ADDRESS="+addr, "HEALTHCHECK_MESSAGE=¿hay alguien? | a: b")
-	deadAddr := "127.0.0.1:" + freePort(t)
+	deadAddr := "127.0.0.1:" + proctest.FreePort(t)
 	sick := proctest.Start(t, bins["healthcheck"], dir, "HEALTHCHECK_ADDRESS="+deadAddr, "HEALTHCHECK_TIMEOUT=300ms")
 
 	for _, c := range []*proctest.Process{early, second, health} {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,12 +140,7 @@ func TestSingleBetModeEndToEnd(t *testing.T) {
 func TestAClientStartedBeforeTheServerStillCompletes(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := proctest.FreePort(t)
 	file := filepath.Join(dir, "agency.csv")
 	os.WriteFile(file, []byte("Ana,Pérez,1,1990-01-01,7574\r\nBo,Li,2,1990-01-01,3\r\n"), 0o644)
 	c := proctest.Start(t, bins["client"], dir, clientEnv(1, "127.0.0.1:"+port,

@@ -27,16 +27,6 @@ func makeRun(t *testing.T, bin, data, port string) (string, error) {
 	return string(out), err
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
 func checksums(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	sums := map[string]string{}
@@ -62,7 +52,7 @@ func TestMakeRun(t *testing.T) {
 		proctest.CourseFile(t, filepath.Join(data, "agency-1.csv"), 30, 0, 7)
 		proctest.CourseFile(t, filepath.Join(data, "agency-2.csv"), 45)
 		before := checksums(t, data)
-		out, err := makeRun(t, bin, data, freePort(t))
+		out, err := makeRun(t, bin, data, proctest.FreePort(t))
 		if err != nil {
 			t.Fatalf("make run: %v\n%s", err, out)
 		}
@@ -87,7 +77,7 @@ func TestMakeRun(t *testing.T) {
 
 	t.Run("generates data into an empty folder and checks every winner", func(t *testing.T) {
 		data := filepath.Join(t.TempDir(), "fresh")
-		out, err := makeRun(t, bin, data, freePort(t))
+		out, err := makeRun(t, bin, data, proctest.FreePort(t))
 		if err != nil {
 			t.Fatalf("make run: %v\n%s", err, out)
 		}
@@ -102,7 +92,7 @@ func TestMakeRun(t *testing.T) {
 			t.Fatalf("datagen: %v\n%s", err, out)
 		}
 		proctest.CourseFile(t, filepath.Join(data, "agency-2.csv"), 10, 4)
-		out, err := makeRun(t, bin, data, freePort(t))
+		out, err := makeRun(t, bin, data, proctest.FreePort(t))
 		if err != nil {
 			t.Fatalf("make run: %v\n%s", err, out)
 		}
