@@ -237,6 +237,7 @@ func (a *Agency) sendAll(ctx context.Context, c *client, r *round, stored int, r
 	}
 	if stored == 0 {
 		p := a.startPipeline(c, res)
+		defer p.close() // on the early return; a second close returns the first's result
 		if err := p.send([]lottery.Bet{*r.single}); err != nil {
 			return err
 		}
