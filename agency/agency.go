@@ -120,8 +120,10 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 		f.Close() // checked early; each session streams it anew
 	}
 
-	r := &round{single: single, heard: time.Now(), first: true}
+	r := &round{single: single, progress: time.Now(), first: true}
+	wait := minBackoff
 	for {
+		before := r.progress
 		err := a.session(ctx, r, &res)
 		switch {
 		case err == nil:
@@ -131,17 +133,28 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 		case !retryable(err):
 			return res, err
 		}
-		if time.Since(r.heard) > a.cfg.ConnectTimeout {
-			return res, fmt.Errorf("nothing heard from the central for %s: %w", a.cfg.ConnectTimeout, err)
+		// Back off between sessions that get nowhere (a central that cannot
+		// store, say), and not after one that moved the round on.
+		if r.progress != before {
+			wait = minBackoff
+		}
+		pause := jitter(wait)
+		if time.Since(r.progress)+pause > a.cfg.ConnectTimeout {
+			return res, fmt.Errorf("no progress with the central for %s: %w", a.cfg.ConnectTimeout, err)
 		}
 		a.log.Warn("reconnect", "result", "in_progress", "error", err)
+		if !sleep(ctx, pause) {
+			return res, ctx.Err()
+		}
+		wait = min(2*wait, maxBackoff)
 	}
 }
 
 // round is what an agency keeps across its sessions.
 type round struct {
 	single          *lottery.Bet
-	heard           time.Time // the central's last answer (or the start)
+	progress        time.Time // when the round last moved on: the start, more bets stored, the end, a winners answer
+	stored          uint32    // the most bets the central has said it holds
 	reportedLine    int       // malformed lines up to here were reported
 	winnersDeadline time.Time // set by the first winners query
 	first           bool      // no session has heard the central's status yet
@@ -159,10 +172,12 @@ func retryable(err error) bool {
 // errCentralGoingAway wraps the refusals that a restarted central lifts.
 var errCentralGoingAway = errors.New("the central is going away")
 
-// refusal turns a code other than CodeOK into an error.
+// refusal turns a code other than CodeOK into an error. A central that is
+// stopping, recovered from a fault, or could not store a batch may take
+// the rest on a new connection: the agency resumes from its status.
 func refusal(what string, code protocol.Code) error {
 	err := fmt.Errorf("%w: %s: %v (code %d)", ErrRefused, what, code, int16(code))
-	if code == protocol.CodeShuttingDown || code == protocol.CodeInternal {
+	if code == protocol.CodeShuttingDown || code == protocol.CodeInternal || code == protocol.CodeStorage {
 		err = fmt.Errorf("%w: %w", errCentralGoingAway, err)
 	}
 	return err
@@ -173,7 +188,7 @@ func isGoingAway(err error) bool { return errors.Is(err, errCentralGoingAway) }
 // session is one connection's share of the round: learn what the central
 // holds, send the rest, end, and wait for the winners.
 func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
-	conn, err := a.connect(ctx, r.heard.Add(a.cfg.ConnectTimeout))
+	conn, err := a.connect(ctx, r.progress.Add(a.cfg.ConnectTimeout))
 	if err != nil {
 		return err
 	}
@@ -186,7 +201,9 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	if err != nil {
 		return err
 	}
-	r.heard = time.Now()
+	if r.first || st.Stored > r.stored {
+		r.progress, r.stored = time.Now(), st.Stored
+	}
 	if r.first {
 		r.first = false
 		res.Held = int(st.Stored)
@@ -205,7 +222,7 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	if !st.Ended {
 		err := a.sendAll(ctx, c, r, int(st.Stored), res)
 		if res.Held+res.Sent > int(st.Stored) {
-			r.heard = time.Now() // acknowledgements came
+			r.progress = time.Now() // acknowledgements came
 		}
 		if err != nil {
 			return err
@@ -213,6 +230,7 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 		if err := c.end(); err != nil {
 			return err
 		}
+		r.progress = time.Now()
 	}
 	if r.winnersDeadline.IsZero() {
 		r.winnersDeadline = time.Now().Add(a.cfg.WinnersTimeout)
@@ -423,7 +441,7 @@ func (a *Agency) awaitWinners(ctx context.Context, c *client, r *round) ([]uint3
 		if err != nil {
 			return nil, err
 		}
-		r.heard = time.Now()
+		r.progress = time.Now()
 		switch code {
 		case protocol.CodeOK:
 			return docs, nil

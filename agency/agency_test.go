@@ -435,3 +435,19 @@ func TestWaitingForTheCentralIsLoggedAtInfoWithTheTimeLeft(t *testing.T) {
 		t.Fatalf("%d INFO retry lines within 300 ms, want 1 (then one every %s)", n, retryReport)
 	}
 }
+
+func TestACentralThatCannotStoreIsRetriedUntilNoProgressForTheConnectTimeout(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCentral{refuse: protocol.CodeStorage}
+	addr := startCentral(t, fc)
+	cfg := testConfig(addr, writeLines(t, betLines(10)...), 4)
+	cfg.ConnectTimeout = 300 * time.Millisecond
+	log, logs := quiet()
+	_, err := New(cfg, log).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no progress with the central for 300ms") || !strings.Contains(err.Error(), "storage failure") {
+		t.Fatalf("got %v", err)
+	}
+	if n := strings.Count(logs.String(), "msg=reconnect"); n < 2 {
+		t.Fatalf("%d reconnections, want the storage failure retried:\n%s", n, logs)
+	}
+}

@@ -1,5 +1,6 @@
 // Package store is the central's contract with whatever keeps its bets: a
-// Store takes batches all-or-nothing and says when each is durable, records
+// Store takes batches all-or-nothing, in streams whose stored part is always
+// a prefix of what was submitted, and says when each is durable, records
 // each agency's end and the draw's announcement, and gives all of it back
 // to a restarted central. It holds no backend of its own: csvfile (the
 // default, one CSV file) implements it, and storetest is the conformance
@@ -16,13 +17,9 @@ import (
 // Store keeps the central's bets and the records of its round. Its methods
 // are safe for concurrent use.
 type Store interface {
-	// Submit hands a batch to the store and returns without waiting for it
-	// to be durable, so that a caller can keep several batches in flight;
-	// Pending.Wait says how it ended. A batch is stored whole or not at all,
-	// and batches submitted by one goroutine are stored in that order.
-	// Submit may wait while the store has too much queued; if ctx ends
-	// first, the batch is refused with ctx's error.
-	Submit(ctx context.Context, bets []lottery.Bet) Pending
+	// NewStream returns a new stream for one submitter (a connection of an
+	// agency) to hand its batches to the store.
+	NewStream() Stream
 
 	// RecordEnd makes durable that the agency sent its end; a repeated end
 	// changes nothing.
@@ -46,6 +43,21 @@ type Store interface {
 	Close(ctx context.Context) error
 }
 
+// Stream is one submitter's sequence of batches. A batch is stored whole or
+// not at all, the stream's batches are stored in the order submitted, and
+// each only if every earlier one of the stream was: once a batch is
+// refused, every later one of the stream is refused too (ErrBroken), so
+// what is stored of a stream is always a prefix of what it submitted. A
+// stream is used from one goroutine at a time.
+type Stream interface {
+	// Submit hands a batch to the store and returns without waiting for it
+	// to be durable, so that a caller can keep several batches in flight;
+	// Pending.Wait says how it ended. Submit may wait while the store has
+	// too much queued; if ctx has ended, or ends first, the batch is
+	// refused with ctx's error.
+	Submit(ctx context.Context, bets []lottery.Bet) Pending
+}
+
 // Pending is a submitted batch.
 type Pending interface {
 	// Wait blocks until the batch is durable (nil) or refused (an error,
@@ -58,10 +70,13 @@ type Pending interface {
 // error of a Store is a storage failure.
 var ErrClosed = errors.New("store: closed")
 
-// Done returns a Pending that has already ended with err: for a batch a
-// Store refuses, or stores, without queueing it.
-func Done(err error) Pending { return done{err} }
+// ErrBroken is the error of a batch refused because an earlier batch of its
+// stream was refused.
+var ErrBroken = errors.New("store: an earlier batch of this stream was refused")
 
-type done struct{ err error }
+// Done is a Pending that has already ended with Err: for a batch a Store
+// refuses, or stores, without queueing it.
+type Done struct{ Err error }
 
-func (d done) Wait() error { return d.err }
+// Wait returns d.Err.
+func (d Done) Wait() error { return d.Err }

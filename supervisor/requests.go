@@ -142,6 +142,6 @@ func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
 	if s.logger().Enabled(context.Background(), slog.LevelDebug) {
 		a.logged = slices.Clone(bets)
 	}
-	a.pending = s.srv.store.Submit(ctx, bets)
+	a.pending = s.batches.Submit(ctx, bets)
 	return a
 }

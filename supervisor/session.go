@@ -17,6 +17,7 @@ import (
 
 	"quiniela/lottery"
 	"quiniela/protocol"
+	"quiniela/store"
 )
 
 // reasonPeerClosed is the close reason of a connection its peer closed.
@@ -48,6 +49,7 @@ type session struct {
 	log    atomic.Pointer[slog.Logger] // the server's logger with this session's agency and peer
 
 	// The pipeline's state (pipeline.go).
+	batches  store.Stream // what this connection submits: once one batch is refused, no later one is stored
 	br       *bufio.Reader
 	rd       *protocol.Reader
 	out      []byte           // the acker's reply buffer
@@ -63,6 +65,7 @@ func newSession(srv *Server, conn net.Conn, drain time.Duration) *session {
 	s := &session{
 		srv: srv, conn: conn, peer: conn.RemoteAddr().String(), drain: drain,
 		deadlines: deadlines{conn: conn, frameTimeout: srv.cfg.FrameTimeout},
+		batches:   srv.store.NewStream(),
 		br:        br, rd: protocol.NewReader(br),
 		out:  make([]byte, 0, 64),
 		done: make(chan struct{}),

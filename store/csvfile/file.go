@@ -73,10 +73,10 @@ type File struct {
 	err                   error // Close's result once finished
 
 	// Owned by the committer goroutine.
-	beforeWrite func() // set by tests to stall the disk
-	size        int64  // bytes on disk, all of them whole rows
-	buf         []byte
-	failed      error
+	fault  func(op string) error // set by tests: stall the disk, or fail its "write" or "sync"
+	size   int64                 // bytes on disk, all of them whole rows
+	buf    []byte
+	failed error
 
 	committed            atomic.Int64 // size, for readers
 	syncs, batches, bets atomic.Int64
@@ -87,6 +87,8 @@ var rowBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return
 
 // commit is one submitted batch; it is its own store.Pending.
 type commit struct {
+	stream *stream
+	n      uint64  // its number in the stream
 	buf    *[]byte // rows' buffer, back to rowBuffers once written
 	rows   []byte
 	bets   int
@@ -212,40 +214,86 @@ func (s *File) Stats() Stats {
 	return Stats{Syncs: s.syncs.Load(), Batches: s.batches.Load(), Bets: s.bets.Load()}
 }
 
-// Append stores a batch: when it returns nil, every bet of it is on disk;
-// when it returns an error, none of it was stored. Batches of one caller are
-// stored in the order of its calls.
+// Append stores one batch on a stream of its own: when it returns nil,
+// every bet of it is on disk; when it returns an error, none of it was
+// stored.
 func (s *File) Append(ctx context.Context, bets []lottery.Bet) error {
-	return s.Submit(ctx, bets).Wait()
+	return s.NewStream().Submit(ctx, bets).Wait()
 }
+
+// stream is one submitter's batches (store.Stream). Its batches are
+// numbered from 1 in the order submitted.
+type stream struct {
+	file *File
+	last uint64 // the number of the last batch submitted; the submitter's own
+	// brokenAt is the number of the first batch refused (0: none yet), by
+	// Submit or by the committer when the batch's group failed. Batches
+	// numbered after it are refused; those before it are still written.
+	brokenAt atomic.Uint64
+}
+
+// breakAt records that batch n was refused, keeping the earliest.
+func (st *stream) breakAt(n uint64) {
+	for {
+		at := st.brokenAt.Load()
+		if at != 0 && at <= n || st.brokenAt.CompareAndSwap(at, n) {
+			return
+		}
+	}
+}
+
+// refuses reports whether batch n comes after a refused one.
+func (st *stream) refuses(n uint64) bool {
+	at := st.brokenAt.Load()
+	return at != 0 && n > at
+}
+
+// NewStream returns a new stream of batches (store.Stream).
+func (s *File) NewStream() store.Stream { return &stream{file: s} }
 
 // Submit queues a batch for the committer and returns once it is queued.
 // The rows are encoded here, in the caller's goroutine, so that encoding
-// runs in parallel. Batches submitted by one goroutine are stored in that
-// order. While the queue holds its budget of rows, Submit waits for room;
-// if ctx ends (or the file is closed) first, the batch is refused whole.
-func (s *File) Submit(ctx context.Context, bets []lottery.Bet) store.Pending {
+// runs in parallel. The stream's batches are stored in the order
+// submitted, each only if the earlier ones were. While the queue holds its
+// budget of rows, Submit waits for room; if ctx ends (or the file is
+// closed) first, the batch is refused whole, and the stream broken.
+func (st *stream) Submit(ctx context.Context, bets []lottery.Bet) store.Pending {
+	st.last++
+	if st.refuses(st.last) {
+		return store.Done{Err: store.ErrBroken}
+	}
+	p := st.file.submit(ctx, st, st.last, bets)
+	if d, refused := p.(store.Done); refused && d.Err != nil {
+		st.breakAt(st.last)
+	}
+	return p
+}
+
+func (s *File) submit(ctx context.Context, st *stream, n uint64, bets []lottery.Bet) store.Pending {
+	if err := ctx.Err(); err != nil {
+		return store.Done{Err: err}
+	}
 	if len(bets) == 0 {
-		return store.Done(nil)
+		return store.Done{}
 	}
 	buf := rowBuffers.Get().(*[]byte)
 	rows, err := AppendRows((*buf)[:0], bets)
 	if err != nil {
 		rowBuffers.Put(buf)
-		return store.Done(err)
+		return store.Done{Err: err}
 	}
 	*buf = rows
-	c := &commit{buf: buf, rows: rows, bets: len(bets), weight: min(int64(len(rows)), s.budget), done: make(chan error, 1)}
+	c := &commit{stream: st, n: n, buf: buf, rows: rows, bets: len(bets), weight: min(int64(len(rows)), s.budget), done: make(chan error, 1)}
 	if err := s.admit(ctx, c.weight); err != nil {
 		rowBuffers.Put(buf)
-		return store.Done(err)
+		return store.Done{Err: err}
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		s.admission.Release(c.weight)
 		rowBuffers.Put(buf)
-		return store.Done(store.ErrClosed)
+		return store.Done{Err: store.ErrClosed}
 	}
 	s.queue = append(s.queue, c)
 	s.mu.Unlock()
@@ -308,17 +356,37 @@ func (s *File) commitLoop() {
 	}
 }
 
+// commitGroup writes the group's batches but those of broken streams, and
+// answers each. A failed write breaks the stream of every batch in it, so
+// that no later batch of theirs is stored after a hole.
 func (s *File) commitGroup(group []*commit) {
-	err := s.write(group)
+	live := group[:0:0]
 	for _, c := range group {
-		rowBuffers.Put(c.buf)
-		c.buf, c.rows = nil, nil
-		if err == nil {
+		if c.stream.refuses(c.n) {
+			s.answer(c, store.ErrBroken)
+			continue
+		}
+		live = append(live, c)
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := s.write(live)
+	for _, c := range live {
+		if err != nil {
+			c.stream.breakAt(c.n)
+		} else {
 			s.batches.Add(1)
 			s.bets.Add(int64(c.bets))
 		}
-		c.done <- err
+		s.answer(c, err)
 	}
+}
+
+func (s *File) answer(c *commit, err error) {
+	rowBuffers.Put(c.buf)
+	c.buf, c.rows = nil, nil
+	c.done <- err
 }
 
 // write appends the rows of a group and syncs them. On any failure it cuts
@@ -326,9 +394,6 @@ func (s *File) commitGroup(group []*commit) {
 // A failed fsync leaves the page cache in an unknown state, so the store
 // refuses every later append rather than acknowledge on top of it.
 func (s *File) write(group []*commit) error {
-	if s.beforeWrite != nil {
-		s.beforeWrite()
-	}
 	if s.failed != nil {
 		return s.failed
 	}
@@ -336,9 +401,9 @@ func (s *File) write(group []*commit) error {
 	for _, c := range group {
 		s.buf = append(s.buf, c.rows...)
 	}
-	_, err := s.file.Write(s.buf)
+	_, err := s.doWrite(s.buf)
 	if err == nil {
-		if err = s.file.Sync(); err == nil {
+		if err = s.doSync(); err == nil {
 			s.syncs.Add(1)
 			s.size += int64(len(s.buf))
 			s.committed.Store(s.size)
@@ -526,4 +591,26 @@ func parseRow(rec []string) (lottery.Bet, error) {
 		return lottery.Bet{}, fmt.Errorf("agency %q is not a number", rec[0])
 	}
 	return lottery.ParseAgencyRecord(uint16(agency), rec[1:])
+}
+
+// doWrite and doSync are the committer's writes to the file, through the
+// tests' fault hook when one is set. A failed write may have written part
+// of its bytes, as a full disk does.
+func (s *File) doWrite(b []byte) (int, error) {
+	if s.fault != nil {
+		if err := s.fault("write"); err != nil {
+			n, _ := s.file.Write(b[:len(b)/2])
+			return n, err
+		}
+	}
+	return s.file.Write(b)
+}
+
+func (s *File) doSync() error {
+	if s.fault != nil {
+		if err := s.fault("sync"); err != nil {
+			return err
+		}
+	}
+	return s.file.Sync()
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -268,7 +270,7 @@ func TestSubmittingMoreThanTheQueueHoldsWaitsForRoomInsteadOfGrowing(t *testing.
 	n := 3*maxGroupBytes/len(rows) + 1 // three queues' worth, submitted without waiting
 	pending := make([]store.Pending, 0, n)
 	for range n {
-		pending = append(pending, s.Submit(bg, batch))
+		pending = append(pending, s.NewStream().Submit(bg, batch))
 		s.mu.Lock()
 		queued := 0
 		for _, c := range s.queue {
@@ -309,11 +311,11 @@ func TestAWaitingSubmitGivesUpWhenItsContextEndsOrTheFileCloses(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
 	defer cancel()
-	if err := s.Submit(ctx, []lottery.Bet{bet(1, 1)}).Wait(); !errors.Is(err, context.DeadlineExceeded) {
+	if err := s.NewStream().Submit(ctx, []lottery.Bet{bet(1, 1)}).Wait(); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a Submit whose context ended: %v, want DeadlineExceeded", err)
 	}
 	refused := make(chan error, 1)
-	go func() { refused <- s.Submit(bg, []lottery.Bet{bet(1, 2)}).Wait() }()
+	go func() { refused <- s.NewStream().Submit(bg, []lottery.Bet{bet(1, 2)}).Wait() }()
 	if err := s.Close(bg); err != nil {
 		t.Fatal(err)
 	}
@@ -330,8 +332,14 @@ func TestCloseIsBoundedWhenTheDiskHangs(t *testing.T) {
 	s, path := openTemp(t)
 	release := make(chan struct{})
 	writing := make(chan struct{})
-	s.beforeWrite = func() { close(writing); <-release }
-	p := s.Submit(bg, []lottery.Bet{bet(1, 1)})
+	s.fault = func(op string) error {
+		if op == "write" {
+			close(writing)
+			<-release
+		}
+		return nil
+	}
+	p := s.NewStream().Submit(bg, []lottery.Bet{bet(1, 1)})
 	<-writing
 	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
 	defer cancel()
@@ -354,8 +362,9 @@ func TestBatchesInFlightShareFsyncs(t *testing.T) {
 	t.Parallel()
 	s, _ := openTemp(t)
 	var pending []store.Pending
+	stream := s.NewStream()
 	for i := range 300 {
-		pending = append(pending, s.Submit(bg, []lottery.Bet{bet(1, uint32(i))}))
+		pending = append(pending, stream.Submit(bg, []lottery.Bet{bet(1, uint32(i))}))
 	}
 	for _, p := range pending {
 		if err := p.Wait(); err != nil {
@@ -366,5 +375,111 @@ func TestBatchesInFlightShareFsyncs(t *testing.T) {
 	// submitted at once, it cannot need one fsync each.
 	if st := s.Stats(); st.Batches != 300 || st.Bets != 300 || st.Syncs < 1 || st.Syncs >= st.Batches {
 		t.Fatalf("stats %+v for 300 one-bet batches in flight", st)
+	}
+}
+
+// faults fails the committer's writes or syncs while fail is set, and
+// holds the committer before each write until step is given, so a test
+// can queue batches behind one that will fail.
+type faults struct {
+	mu   sync.Mutex
+	fail map[string]error
+}
+
+func (f *faults) set(op string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail[op] = err
+}
+
+func (f *faults) hook(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fail[op]
+}
+
+func TestAFailedWriteCutsTheFileBackAndBreaksTheStreamsInIt(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	f := &faults{fail: map[string]error{}}
+	s.fault = f.hook
+	one, two := s.NewStream(), s.NewStream()
+	if err := one.Submit(bg, []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	f.set("write", syscall.ENOSPC)
+	if err := one.Submit(bg, []lottery.Bet{bet(1, 2), bet(1, 3)}).Wait(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("a batch written to a full disk: %v", err)
+	}
+	f.set("write", nil) // room again: stream one must still not get a hole
+	if err := one.Submit(bg, []lottery.Bet{bet(1, 4)}).Wait(); !errors.Is(err, store.ErrBroken) {
+		t.Fatalf("the batch after the failed one: %v, want ErrBroken", err)
+	}
+	if err := two.Submit(bg, []lottery.Bet{bet(2, 1)}).Wait(); err != nil {
+		t.Fatalf("another stream after the disk has room: %v", err)
+	}
+	raw, _ := os.ReadFile(path)
+	if want := "1,Ana,Pérez,1,1990-01-02,1\n2,Ana,Pérez,1,1990-01-02,1\n"; string(raw) != want {
+		t.Fatalf("file is %q, want %q (half a batch left, or a hole)", raw, want)
+	}
+}
+
+func TestBatchesQueuedBehindAFailedOneOfTheirStreamAreRefused(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	release := make(chan struct{})
+	writing := make(chan struct{}, 1)
+	var once sync.Once
+	s.fault = func(op string) error {
+		if op != "write" {
+			return nil
+		}
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			writing <- struct{}{}
+			<-release // hold the committer while more batches queue
+			return syscall.EIO
+		}
+		return nil
+	}
+	stream := s.NewStream()
+	failing := stream.Submit(bg, []lottery.Bet{bet(1, 1)})
+	<-writing
+	var behind []store.Pending
+	for i := range 5 {
+		behind = append(behind, stream.Submit(bg, []lottery.Bet{bet(1, uint32(i+2))}))
+	}
+	close(release)
+	if err := failing.Wait(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("the failed batch: %v", err)
+	}
+	for i, p := range behind {
+		if err := p.Wait(); !errors.Is(err, store.ErrBroken) {
+			t.Fatalf("batch %d queued behind the failed one: %v, want ErrBroken", i, err)
+		}
+	}
+	if raw, _ := os.ReadFile(path); len(raw) != 0 {
+		t.Fatalf("a batch after the failed one was stored: %q", raw)
+	}
+}
+
+func TestAFailedFsyncStopsTheStoreTakingBets(t *testing.T) {
+	t.Parallel()
+	s, path := openTemp(t)
+	f := &faults{fail: map[string]error{}}
+	s.fault = f.hook
+	f.set("sync", syscall.EIO)
+	if err := s.Append(bg, []lottery.Bet{bet(1, 1)}); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("a batch whose fsync failed: %v", err)
+	}
+	f.set("sync", nil)
+	// The page cache is in an unknown state: nothing may be acknowledged
+	// on top of it, on any stream.
+	if err := s.Append(bg, []lottery.Bet{bet(2, 1)}); err == nil || !strings.Contains(err.Error(), "failed an fsync") {
+		t.Fatalf("a batch after a failed fsync: %v", err)
+	}
+	if raw, _ := os.ReadFile(path); len(raw) != 0 {
+		t.Fatalf("file is %q, want nothing stored", raw)
 	}
 }

@@ -2,7 +2,8 @@
 // implementation of store.Store runs Run in its own tests and must pass it
 // whole. It checks what the central relies on: batches all-or-nothing and
 // durable once Wait says so, each submitter's order kept, names stored
-// byte for byte, ends and the draw's announcement recorded and restored,
+// byte for byte, each stream's stored batches a prefix of what it
+// submitted, ends and the draw's announcement recorded and restored,
 // a restart that reads back exactly what was acknowledged, and a closing
 // store that answers every batch and refuses the rest.
 package storetest
@@ -43,6 +44,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"a closed store refuses batches and records whole", closedStoreRefuses},
 		{"close is safe to call twice", closeTwice},
 		{"a batch whose context has ended is refused whole", cancelledSubmit},
+		{"after a refused batch, no later batch of its stream is stored", brokenStream},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +88,7 @@ func scanAll(t *testing.T, s store.Store) []lottery.Bet {
 
 func submit(t *testing.T, s store.Store, bets ...lottery.Bet) {
 	t.Helper()
-	if err := s.Submit(context.Background(), bets).Wait(); err != nil {
+	if err := s.NewStream().Submit(context.Background(), bets).Wait(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -111,6 +113,7 @@ func concurrentSubmitters(t *testing.T, open Opener) {
 	for c := range submitters {
 		wg.Go(func() {
 			// Several batches in flight at once, as a session keeps them.
+			stream := s.NewStream()
 			var pending []store.Pending
 			doc := uint32(1)
 			for i := range batches {
@@ -119,7 +122,7 @@ func concurrentSubmitters(t *testing.T, open Opener) {
 					batch[j] = Bet(uint16(c+1), doc)
 					doc++
 				}
-				pending = append(pending, s.Submit(context.Background(), batch))
+				pending = append(pending, stream.Submit(context.Background(), batch))
 			}
 			for _, p := range pending {
 				if err := p.Wait(); err != nil {
@@ -246,9 +249,10 @@ func drawRestored(t *testing.T, open Opener) {
 
 func closeAnswersEveryBatch(t *testing.T, open Opener) {
 	s := mustOpen(t, open)
+	stream := s.NewStream()
 	var pending []store.Pending
 	for i := range 200 {
-		pending = append(pending, s.Submit(context.Background(), []lottery.Bet{Bet(1, uint32(i)), Bet(1, uint32(i+1000))}))
+		pending = append(pending, stream.Submit(context.Background(), []lottery.Bet{Bet(1, uint32(i)), Bet(1, uint32(i+1000))}))
 	}
 	closeStore(t, s)
 	for i, p := range pending {
@@ -273,7 +277,7 @@ func closedStoreRefuses(t *testing.T, open Opener) {
 	s := mustOpen(t, open)
 	submit(t, s, Bet(1, 1))
 	closeStore(t, s)
-	if err := s.Submit(context.Background(), []lottery.Bet{Bet(1, 2)}).Wait(); !errors.Is(err, store.ErrClosed) {
+	if err := s.NewStream().Submit(context.Background(), []lottery.Bet{Bet(1, 2)}).Wait(); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("a batch after Close: %v, want ErrClosed", err)
 	}
 	if err := s.RecordEnd(1); !errors.Is(err, store.ErrClosed) {
@@ -300,17 +304,38 @@ func cancelledSubmit(t *testing.T, open Opener) {
 	defer closeStore(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	// A store may take a batch without waiting even when ctx has ended;
-	// what it must not do is store part of one.
-	err := s.Submit(ctx, []lottery.Bet{Bet(1, 1), Bet(1, 2)}).Wait()
-	got := scanAll(t, s)
-	switch {
-	case err == nil && slices.Equal(got, []lottery.Bet{Bet(1, 1), Bet(1, 2)}):
-	case err != nil && len(got) == 0:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("refused with %v, want context.Canceled", err)
-		}
-	default:
-		t.Fatalf("Submit said %v and the store holds %v", err, got)
+	err := s.NewStream().Submit(ctx, []lottery.Bet{Bet(1, 1), Bet(1, 2)}).Wait()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a batch whose context had ended: %v, want context.Canceled", err)
+	}
+	if got := scanAll(t, s); len(got) != 0 {
+		t.Fatalf("a refused batch was stored: %v", got)
+	}
+}
+
+func brokenStream(t *testing.T, open Opener) {
+	s := mustOpen(t, open)
+	defer closeStore(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	broken, other := s.NewStream(), s.NewStream()
+	first := broken.Submit(context.Background(), []lottery.Bet{Bet(1, 1)})
+	refused := broken.Submit(ctx, []lottery.Bet{Bet(1, 2)})
+	after := broken.Submit(context.Background(), []lottery.Bet{Bet(1, 3)})
+	fine := other.Submit(context.Background(), []lottery.Bet{Bet(2, 1)})
+	if err := first.Wait(); err != nil {
+		t.Fatalf("the batch before the refused one: %v", err)
+	}
+	if err := refused.Wait(); err == nil {
+		t.Fatal("a batch whose context had ended was stored")
+	}
+	if err := after.Wait(); !errors.Is(err, store.ErrBroken) {
+		t.Fatalf("the batch after a refused one: %v, want ErrBroken", err)
+	}
+	if err := fine.Wait(); err != nil {
+		t.Fatalf("another stream's batch: %v", err)
+	}
+	if got := scanAll(t, s); !slices.Equal(got, []lottery.Bet{Bet(1, 1), Bet(2, 1)}) {
+		t.Fatalf("the store holds %v, want the prefix of the broken stream and the other stream's batch", got)
 	}
 }
