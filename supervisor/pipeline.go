@@ -115,9 +115,16 @@ func (s *session) writeAcks(acks <-chan ack) (err error) {
 		if writeErr != nil {
 			continue
 		}
-		w.Write(reply)
+		// A fresh deadline before every write: a reply larger than the
+		// buffer goes out inside Write, and an idle session's last deadline
+		// is long past. A peer that does not read is cut off after it.
+		s.armWrite()
+		if _, err := w.Write(reply); err != nil {
+			writeErr = fmt.Errorf("writing reply: %w", err)
+			s.interrupt(0)
+			continue
+		}
 		if len(acks) == 0 { // nothing else ready: send what we have
-			s.armWrite()
 			if err := w.Flush(); err != nil {
 				writeErr = fmt.Errorf("writing reply: %w", err)
 				s.interrupt(0) // stop the reader: nobody hears us
