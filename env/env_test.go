@@ -26,7 +26,8 @@ func TestServerDefaultsMatchTheContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Server{IP: "0.0.0.0", Port: 12345, ListenBacklog: 5, LogLevel: Level(slog.LevelInfo), Agencies: 5,
-		StoragePath: "./bets.csv", FrameTimeout: 5 * time.Second, ShutdownTimeout: 1500 * time.Millisecond}
+		StoragePath: "./bets.csv", FrameTimeout: 5 * time.Second, ShutdownTimeout: 1500 * time.Millisecond,
+		IdleTimeout: 2 * time.Minute, MaxConnections: 10000}
 	if s != want {
 		t.Fatalf("got %+v, want %+v", s, want)
 	}
@@ -162,7 +163,7 @@ func TestAttrsListEveryEffectiveSetting(t *testing.T) {
 	t.Parallel()
 	s := Server{IP: "1.2.3.4", Port: 1, LogLevel: Level(slog.LevelWarn)}
 	attrs := Attrs(s)
-	if len(attrs) != 16 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
+	if len(attrs) != 20 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
 		t.Fatalf("got %v", attrs)
 	}
 }

@@ -17,6 +17,8 @@ type Server struct {
 	StoragePath     string        `env:"STORAGE_FILEPATH" envDefault:"./bets.csv"`
 	FrameTimeout    time.Duration `env:"SERVER_FRAME_TIMEOUT" envDefault:"5s"`
 	ShutdownTimeout time.Duration `env:"SERVER_SHUTDOWN_TIMEOUT" envDefault:"1500ms"`
+	IdleTimeout     time.Duration `env:"SERVER_IDLE_TIMEOUT" envDefault:"2m"`
+	MaxConnections  int           `env:"SERVER_MAX_CONNECTIONS" envDefault:"10000"`
 }
 
 // Address is the host:port the central listens on.
@@ -42,6 +44,8 @@ func (s *Server) validate(p *problems) {
 	}
 	checkPositive(p, "SERVER_FRAME_TIMEOUT", s.FrameTimeout)
 	checkPositive(p, "SERVER_SHUTDOWN_TIMEOUT", s.ShutdownTimeout)
+	checkPositive(p, "SERVER_IDLE_TIMEOUT", s.IdleTimeout)
+	checkRange(p, "SERVER_MAX_CONNECTIONS", s.MaxConnections, 1, 1<<20)
 }
 
 func checkRange(p *problems, key string, v, lo, hi int) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -29,6 +30,7 @@ type acceptor struct {
 	ln       net.Listener
 	agencies *suture.Supervisor
 	drain    time.Duration
+	limited  *logLimit // the lines of refused and evicted connections
 }
 
 func (a *acceptor) String() string { return "acceptor@" + a.ln.Addr().String() }
@@ -67,10 +69,23 @@ func (a *acceptor) Serve(ctx context.Context) error {
 
 // start registers a session for conn before handing it to the supervisor,
 // so that the shutdown's last step finds and closes it whatever happens:
-// Add on a stopping supervisor silently does nothing.
+// Add on a stopping supervisor silently does nothing. At the connection
+// bound it evicts the oldest connection that has not spoken for an agency,
+// or refuses conn when every one has.
 func (a *acceptor) start(conn net.Conn) {
 	s := newSession(a.srv, conn, a.drain)
-	a.srv.conns.add(s)
+	evicted, ok := a.srv.conns.admit(s)
+	if !ok {
+		a.limited.log(a.srv.log, slog.LevelWarn, "connection_limit", "result", "fail", "peer", conn.RemoteAddr().String(),
+			"max_connections", a.srv.cfg.MaxConnections, "error", "every connection has spoken for an agency; this one is refused")
+		s.closeConn(a.srv.log, "refused at the connection limit")
+		return
+	}
+	if evicted != nil {
+		a.limited.log(a.srv.log, slog.LevelWarn, "connection_limit", "result", "in_progress", "peer", evicted.peer,
+			"max_connections", a.srv.cfg.MaxConnections, "error", "evicted, the oldest connection that had not spoken for an agency")
+		evicted.closeConn(a.srv.log, "evicted at the connection limit")
+	}
 	if a.srv.shuttingDown.Load() {
 		s.closeConn(a.srv.log, "shutting down")
 		a.srv.conns.remove(s)

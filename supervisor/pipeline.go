@@ -160,7 +160,7 @@ func (s *session) settleBatch(a ack) protocol.Code {
 		if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) {
 			code = protocol.CodeShuttingDown
 		}
-		log.Warn("apuesta_recibida", "result", "fail", "cantidad", int(a.batch.Count), "code", int(code), "error", err)
+		s.warn("apuesta_recibida", "result", "fail", "cantidad", int(a.batch.Count), "code", int(code), "error", err)
 		return code
 	}
 	s.srv.round.record(a.batch.Agency, int(a.batch.Count), a.winners)
@@ -181,7 +181,7 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 	if err != nil {
 		if errors.Is(err, protocol.ErrUnknownAction) || errors.Is(err, protocol.ErrCount) {
 			// The stream cannot be resynchronised: say why, then hang up.
-			s.logger().Warn("request", "result", "fail", "code", int(protocol.CodeMalformed), "error", err)
+			s.warn("request", "result", "fail", "code", int(protocol.CodeMalformed), "error", err)
 			acks <- ack{reply: protocol.AppendCode(nil, protocol.CodeMalformed)}
 			return err
 		}

@@ -24,7 +24,7 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 	}
 	reply := func(c protocol.Code) ack { return ack{reply: protocol.AppendCode(nil, c)} }
 	if code, err := s.checkAgency(ctx, req.Agency); err != nil {
-		s.logger().Warn(actionName(req), "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
+		s.warn(actionName(req), "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
 		return reply(code)
 	}
 	if req.Action == protocol.ActionBatch {
@@ -110,7 +110,7 @@ func (s *session) checkAgency(ctx context.Context, agency uint16) (protocol.Code
 // refuses all of it.
 func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
 	fail := func(code protocol.Code, err error) ack {
-		s.logger().Warn("apuesta_recibida", "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
+		s.warn("apuesta_recibida", "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
 		return ack{reply: protocol.AppendCode(nil, code)}
 	}
 	if s.srv.round.hasFinished(req.Agency) {

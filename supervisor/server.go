@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/thejerf/suture/v4"
@@ -40,6 +41,13 @@ type Config struct {
 	FrameTimeout time.Duration
 	// ShutdownTimeout bounds the whole shutdown after the signal.
 	ShutdownTimeout time.Duration
+	// IdleTimeout closes a connection that sends no frame for this long,
+	// before its first frame or between two (0: never).
+	IdleTimeout time.Duration
+	// MaxConnections bounds the open connections (0: no bound). When full,
+	// a new connection evicts the oldest one that has not yet sent a valid
+	// frame, or is refused if there is none.
+	MaxConnections int
 	// WinnersHold is how long a winners query of an agency that has ended
 	// may wait for the draw before the answer "not yet" (-1).
 	WinnersHold time.Duration
@@ -49,6 +57,10 @@ type Config struct {
 // of the draw at once, and short enough to stay below any client's reply
 // timeout.
 const DefaultWinnersHold = time.Second
+
+// filesReserve is the file descriptors kept beside the connections: the
+// listener, the store and its journal, and room to accept and refuse.
+const filesReserve = 64
 
 // Server is the central. Create it with New and run it with Serve.
 type Server struct {
@@ -79,7 +91,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) *Server {
 		store: st,
 		log:   log,
 		round: newRound(cfg.Agencies),
-		conns: newSessions(),
+		conns: newSessions(cfg.MaxConnections),
 		ready: make(chan struct{}),
 	}
 }
@@ -128,7 +140,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	s.addr = ln.Addr()
 	host, port, _ := net.SplitHostPort(s.addr.String())
-	s.log.Info("listen", "result", "success", "ip", host, "port", port)
+	// Go raises the soft limit of open files to the hard one at start; say
+	// what it is, and whether the connection bound fits under it.
+	var files syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &files)
+	s.log.Info("listen", "result", "success", "ip", host, "port", port, "max_connections", s.cfg.MaxConnections, "open_files_limit", files.Cur)
+	if s.cfg.MaxConnections == 0 || uint64(s.cfg.MaxConnections)+filesReserve > files.Cur {
+		s.log.Warn("connection_limit", "result", "in_progress", "max_connections", s.cfg.MaxConnections, "open_files_limit", files.Cur,
+			"error", "the process may run out of file descriptors before the connection limit: lower SERVER_MAX_CONNECTIONS or raise the hard limit (ulimit -Hn)")
+	}
 
 	// Suture's timeouts nest inside the shutdown bound: sessions drain first,
 	// the agencies supervisor waits a little longer, the root longer still.
@@ -143,7 +163,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Timeout:   drain + s.cfg.ShutdownTimeout/3,
 	})
 	s.conns.agencies = agencies
-	root.Add(&acceptor{srv: s, ln: ln, agencies: agencies, drain: drain})
+	root.Add(&acceptor{srv: s, ln: ln, agencies: agencies, drain: drain, limited: newLogLimit()})
 	root.Add(agencies)
 
 	treeCtx, stopTree := context.WithCancel(context.Background())

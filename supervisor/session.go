@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,9 @@ const reasonPeerClosed = "peer closed the connection"
 // errShutdown ends a session because the central is shutting down or the
 // agency's session was replaced by a newer connection.
 var errShutdown = errors.New("session stopped")
+
+// errIdle ends a session that sent no frame for IdleTimeout.
+var errIdle = errors.New("no frame within the idle timeout")
 
 // session is the suture service of one connection, for its agency's whole
 // session. This file holds its lifecycle: start, restart after a panic,
@@ -48,8 +52,12 @@ type session struct {
 	agency atomic.Uint32               // bound agency, 0 until the first agency frame
 	log    atomic.Pointer[slog.Logger] // the server's logger with this session's agency and peer
 
-	// The pipeline's state (pipeline.go).
-	batches  store.Stream // what this connection submits: once one batch is refused, no later one is stored
+	warnings *logLimit // this connection's WARN lines, at most a few a second
+
+	// The pipeline's state (pipeline.go), made once the first frame begins:
+	// a connection that never sends one costs no more than its goroutine.
+	first    *bufio.Reader // a small reader, until the first byte arrives
+	batches  store.Stream  // what this connection submits: once one batch is refused, no later one is stored
 	br       *bufio.Reader
 	rd       *protocol.Reader
 	out      []byte           // the acker's reply buffer
@@ -61,14 +69,12 @@ type session struct {
 }
 
 func newSession(srv *Server, conn net.Conn, drain time.Duration) *session {
-	br := bufio.NewReaderSize(conn, readBuffer)
 	s := &session{
 		srv: srv, conn: conn, peer: conn.RemoteAddr().String(), drain: drain,
-		deadlines: deadlines{conn: conn, frameTimeout: srv.cfg.FrameTimeout},
-		batches:   srv.store.NewStream(),
-		br:        br, rd: protocol.NewReader(br),
-		out:  make([]byte, 0, 64),
-		done: make(chan struct{}),
+		deadlines: deadlines{conn: conn, frameTimeout: srv.cfg.FrameTimeout, idleTimeout: srv.cfg.IdleTimeout},
+		warnings:  newLogLimit(),
+		first:     bufio.NewReaderSize(conn, 16),
+		done:      make(chan struct{}),
 	}
 	s.log.Store(srv.log.With("agency", 0, "peer", s.peer))
 	return s
@@ -85,6 +91,11 @@ func (s *session) String() string {
 
 // logger returns the server's logger with this session's agency and peer.
 func (s *session) logger() *slog.Logger { return s.log.Load() }
+
+// warn logs a WARN line of this connection, within its rate limit.
+func (s *session) warn(action string, args ...any) {
+	s.warnings.log(s.logger(), slog.LevelWarn, action, args...)
+}
 
 // bindAgency makes the session speak for agency from now on.
 func (s *session) bindAgency(agency uint16) {
@@ -103,6 +114,16 @@ func (s *session) Serve(ctx context.Context) error {
 			return s.end(fmt.Errorf("writing reply: %w", err))
 		}
 	}
+	if s.br == nil {
+		// The pipeline's buffers and goroutines wait for a first frame.
+		if err := s.waitForFrame(s.first); err != nil {
+			return s.end(err)
+		}
+		s.batches = s.srv.store.NewStream()
+		s.br = bufio.NewReaderSize(s.first, readBuffer) // reads past the small one once it is empty
+		s.rd = protocol.NewReader(s.br)
+		s.out = make([]byte, 0, 64)
+	}
 	err := s.pipeline(ctx)
 	var p *panicked
 	if errors.As(err, &p) {
@@ -120,10 +141,13 @@ func (s *session) end(cause error) error {
 		reason = reasonPeerClosed
 	case errors.Is(cause, errShutdown):
 		reason = "stopped"
+	case errors.Is(cause, errIdle):
+		reason = "idle"
 	}
 	if reason == "error" {
-		s.logger().Warn("session", "result", "fail", "error", cause)
+		s.warn("session", "result", "fail", "error", cause)
 	}
+	s.warnings.flush(s.logger())
 	s.closeConn(s.srv.log, reason)
 	s.srv.conns.remove(s)
 	close(s.done)
@@ -143,8 +167,10 @@ func (s *session) closeConn(log *slog.Logger, reason string) {
 		// agency 0 is a connection that never spoke for an agency.
 		a := s.agency.Load()
 		l := log.With("agency", a, "peer", s.peer)
+		// A connection that never spoke for an agency (a health check, a
+		// port scan, a flood) closes at DEBUG, to keep the log readable.
 		level := slog.LevelInfo
-		if a == 0 && reason == reasonPeerClosed {
+		if a == 0 && reason != "stopped" && reason != "forced" {
 			level = slog.LevelDebug
 		}
 		if err := s.conn.Close(); err != nil {
@@ -155,13 +181,14 @@ func (s *session) closeConn(log *slog.Logger, reason string) {
 	})
 }
 
-// deadlines owns when a session's connection may block: without a deadline
-// while it waits for the first byte of a frame (an agency may be idle for
-// long), FrameTimeout once a frame begins and for every reply, and the
-// drain deadline once the session is asked to stop.
+// deadlines owns when a session's connection may block: IdleTimeout while
+// it waits for the first byte of a frame (an agency waiting for the draw
+// asks every second), FrameTimeout once a frame begins and for every
+// reply, and the drain deadline once the session is asked to stop.
 type deadlines struct {
 	conn         net.Conn
 	frameTimeout time.Duration
+	idleTimeout  time.Duration // 0: wait for a frame for ever
 
 	mu       sync.Mutex
 	idle     bool      // waiting for the first byte of a frame
@@ -203,8 +230,8 @@ func (d *deadlines) arm(set func(time.Time) error) {
 	set(time.Now().Add(d.frameTimeout))
 }
 
-// waitForFrame blocks, with no deadline, until the first byte of a frame
-// arrives in br.
+// waitForFrame blocks until the first byte of a frame arrives in br, for
+// at most IdleTimeout.
 func (d *deadlines) waitForFrame(br *bufio.Reader) error {
 	d.mu.Lock()
 	if d.stopping {
@@ -212,7 +239,11 @@ func (d *deadlines) waitForFrame(br *bufio.Reader) error {
 		return errShutdown
 	}
 	d.idle = true
-	d.conn.SetReadDeadline(time.Time{})
+	var idleBy time.Time
+	if d.idleTimeout > 0 {
+		idleBy = time.Now().Add(d.idleTimeout)
+	}
+	d.conn.SetReadDeadline(idleBy)
 	d.mu.Unlock()
 
 	_, err := br.Peek(1)
@@ -223,6 +254,9 @@ func (d *deadlines) waitForFrame(br *bufio.Reader) error {
 	d.mu.Unlock()
 	if stopping {
 		return errShutdown // a frame that began after the stop is not taken
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w (%s)", errIdle, d.idleTimeout)
 	}
 	return err
 }

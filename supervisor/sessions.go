@@ -15,22 +15,52 @@ import (
 // of its agency is removed from the tree with RemoveAndWait.
 type sessions struct {
 	agencies *suture.Supervisor // the child supervisor the sessions run in
+	max      int                // open connections at most (0: no bound)
 
 	mu       sync.Mutex
 	all      map[*session]*suture.ServiceToken // nil until the acceptor has added it
 	byAgency map[uint16]*session
+	// unnamed holds the connections in the order accepted, to find the
+	// oldest one that has not yet spoken for an agency; entries that have
+	// since spoken or gone are skipped when met.
+	unnamed []*session
 }
 
-func newSessions() *sessions {
-	return &sessions{all: map[*session]*suture.ServiceToken{}, byAgency: map[uint16]*session{}}
+func newSessions(max int) *sessions {
+	return &sessions{max: max, all: map[*session]*suture.ServiceToken{}, byAgency: map[uint16]*session{}}
 }
 
-// add registers s before it is handed to the supervisor, so that the
-// shutdown's last step finds it whatever happens.
-func (m *sessions) add(s *session) {
+// admit registers s before it is handed to the supervisor, so that the
+// shutdown's last step finds it whatever happens. When the connections are
+// at their bound, it makes room by taking out the oldest connection that
+// has not yet spoken for an agency, which the caller closes; if every one
+// has, s is refused (ok false), so a flood of silent sockets can never
+// lock agencies out, nor push a connected agency off.
+func (m *sessions) admit(s *session) (evicted *session, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.max > 0 && len(m.all) >= m.max {
+		if evicted = m.oldestUnnamedLocked(); evicted == nil {
+			return nil, false
+		}
+		delete(m.all, evicted)
+	}
 	m.all[s] = nil
+	m.unnamed = append(m.unnamed, s)
+	return evicted, true
+}
+
+func (m *sessions) oldestUnnamedLocked() *session {
+	for len(m.unnamed) > 0 {
+		s := m.unnamed[0]
+		m.unnamed[0] = nil
+		m.unnamed = m.unnamed[1:]
+		if _, live := m.all[s]; live && s.agency.Load() == 0 {
+			return s
+		}
+	}
+	m.unnamed = nil // let the backing array go
+	return nil
 }
 
 // started keeps the token suture gave s's service.

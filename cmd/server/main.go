@@ -53,6 +53,8 @@ func run() int {
 		Agencies:        cfg.Agencies,
 		FrameTimeout:    cfg.FrameTimeout,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		IdleTimeout:     cfg.IdleTimeout,
+		MaxConnections:  cfg.MaxConnections,
 	}, st, log)
 	serveErr := srv.Serve(ctx, ln)
 	// The store outlives the tree: it is closed last, once no session can
