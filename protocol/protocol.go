@@ -93,6 +93,9 @@ const (
 	// CodeInternal: the central failed while handling the request (and
 	// recovered); whether a batch was stored is unknown: ask again.
 	CodeInternal Code = -9
+	// CodeTooManyWinners: the batch would give its agency more winners than
+	// a winners reply can carry (MaxWinners); none of it was stored.
+	CodeTooManyWinners Code = -10
 )
 
 var codeNames = map[Code]string{
@@ -106,6 +109,7 @@ var codeNames = map[Code]string{
 	CodeShuttingDown:   "shutting down",
 	CodeStorage:        "storage failure",
 	CodeInternal:       "internal error",
+	CodeTooManyWinners: "too many winners for one reply",
 }
 
 func (c Code) String() string {

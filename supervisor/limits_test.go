@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"quiniela/lottery"
 	"quiniela/protocol"
 )
 
@@ -123,5 +124,42 @@ func TestRepeatedWarningsOfAConnectionAreRateLimitedAndCounted(t *testing.T) {
 	}
 	if logged+suppressed != sent || logged > sent/10 {
 		t.Fatalf("%d lines logged and %d counted as suppressed for %d refusals", logged, suppressed, sent)
+	}
+}
+
+func TestABatchIsRefusedWhenItsAgencysWinnersWouldNotFitAReply(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Agencies = 1
+	ts := startServer(t, cfg, nil)
+	c := dial(t, ts.addr)
+	winning := func(first uint32, n int) []lottery.Bet {
+		out := bets(1, first, n)
+		for i := range out {
+			out[i].Number = lottery.WinningNumber
+		}
+		return out
+	}
+	stored := 0
+	for stored < protocol.MaxWinners {
+		n := min(protocol.MaxBatchCount, protocol.MaxWinners-stored)
+		if code := c.batch(1, winning(uint32(stored), n)); code != protocol.CodeOK {
+			t.Fatalf("after %d winners: %v", stored, code)
+		}
+		stored += n
+	}
+	if code := c.batch(1, winning(1_000_000, 1)); code != protocol.CodeTooManyWinners {
+		t.Fatalf("winner number %d got %v, want %v", protocol.MaxWinners+1, code, protocol.CodeTooManyWinners)
+	}
+	losing := bets(1, 2_000_000, 1)
+	losing[0].Number = 1
+	if code := c.batch(1, losing); code != protocol.CodeOK {
+		t.Fatalf("a losing bet after the limit: %v", code)
+	}
+	if c.end(1) != protocol.CodeOK {
+		t.Fatal("end")
+	}
+	if code, docs := c.winners(1); code != protocol.CodeOK || len(docs) != protocol.MaxWinners {
+		t.Fatalf("winners: %v, %d documents, want all %d", code, len(docs), protocol.MaxWinners)
 	}
 }

@@ -155,6 +155,7 @@ func (s *session) settleSilently(a ack) {
 // returns its reply code.
 func (s *session) settleBatch(a ack) protocol.Code {
 	log := s.logger()
+	defer s.inFlightWinners.Add(-int64(len(a.winners)))
 	if err := a.pending.Wait(); err != nil {
 		code := protocol.CodeStorage
 		if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) {

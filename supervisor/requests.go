@@ -139,6 +139,12 @@ func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
 			a.winners = append(a.winners, b.Document)
 		}
 	}
+	// A W reply counts its winners in a u16: an agency must not get more,
+	// counting those of its batches still in flight on this connection.
+	if n := s.srv.round.winnersOfAgency(req.Agency) + int(s.inFlightWinners.Load()) + len(a.winners); n > protocol.MaxWinners {
+		return fail(protocol.CodeTooManyWinners, fmt.Errorf("the agency would have %d winners, and a winners reply carries at most %d", n, protocol.MaxWinners))
+	}
+	s.inFlightWinners.Add(int64(len(a.winners)))
 	if s.logger().Enabled(context.Background(), slog.LevelDebug) {
 		a.logged = slices.Clone(bets)
 	}

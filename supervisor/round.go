@@ -80,6 +80,13 @@ func (d *round) restore(scan func(func(lottery.Bet) error) error, ended []uint16
 	return bets, false, nil
 }
 
+// winnersOfAgency counts the agency's stored winners.
+func (d *round) winnersOfAgency(agency uint16) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.winners[agency])
+}
+
 // status is what the central holds of the agency.
 func (d *round) status(agency uint16) (stored uint32, ended bool) {
 	d.mu.Lock()

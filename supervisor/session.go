@@ -54,6 +54,8 @@ type session struct {
 
 	warnings *logLimit // this connection's WARN lines, at most a few a second
 
+	inFlightWinners atomic.Int64 // winners of batches submitted and not yet settled
+
 	// The pipeline's state (pipeline.go), made once the first frame begins:
 	// a connection that never sends one costs no more than its goroutine.
 	first    *bufio.Reader // a small reader, until the first byte arrives
