@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -39,6 +40,9 @@ type Config struct {
 	ConnectTimeout time.Duration // keep retrying to connect this long
 	WinnersTimeout time.Duration // keep asking for winners this long
 	IOTimeout      time.Duration // longest wait for one reply
+	// TLS, when set, is the agency's mutual TLS with the central: its
+	// certificate, and the CA of the central's.
+	TLS *tls.Config
 }
 
 // Result sums up a round.
@@ -274,11 +278,12 @@ func (a *Agency) sendAll(ctx context.Context, c *client, r *round, stored int, r
 func (a *Agency) connect(ctx context.Context, giveUp time.Time) (net.Conn, error) {
 	ctx, cancel := context.WithDeadline(ctx, giveUp)
 	defer cancel()
-	var d net.Dialer
 	wait := minBackoff
 	var reported time.Time
 	for attempt := 1; ; attempt++ {
-		conn, err := d.DialContext(ctx, "tcp", a.cfg.ServerAddress)
+		attemptCtx, cancelAttempt := context.WithTimeout(ctx, a.cfg.IOTimeout)
+		conn, err := dial(attemptCtx, a.cfg.ServerAddress, a.cfg.TLS)
+		cancelAttempt()
 		if err == nil {
 			a.log.Info("connect", "result", "success", "address", a.cfg.ServerAddress, "attempts", attempt)
 			return conn, nil

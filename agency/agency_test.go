@@ -315,15 +315,15 @@ func TestCheckEchoPassesOnlyWhenTheSameBytesComeBack(t *testing.T) {
 			}()
 		}
 	}()
-	if err := CheckEcho(context.Background(), echo.Addr().String(), []byte("hola central"), 5*time.Second); err != nil {
+	if err := CheckEcho(context.Background(), echo.Addr().String(), nil, []byte("hola central"), 5*time.Second); err != nil {
 		t.Fatalf("a faithful echo failed: %v", err)
 	}
-	if err := CheckEcho(context.Background(), echo.Addr().String(), []byte("garble me"), 5*time.Second); err == nil {
+	if err := CheckEcho(context.Background(), echo.Addr().String(), nil, []byte("garble me"), 5*time.Second); err == nil {
 		t.Fatal("a different echo passed")
 	}
 	silent, _ := net.Listen("tcp", "127.0.0.1:0") // accepts (in the kernel) and never answers
 	t.Cleanup(func() { silent.Close() })
-	if err := CheckEcho(context.Background(), silent.Addr().String(), []byte("x"), 200*time.Millisecond); err == nil {
+	if err := CheckEcho(context.Background(), silent.Addr().String(), nil, []byte("x"), 200*time.Millisecond); err == nil {
 		t.Fatal("a silent server passed")
 	}
 }

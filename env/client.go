@@ -4,7 +4,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -22,6 +21,9 @@ type Client struct {
 	ConnectTimeout time.Duration `env:"CLI_CONNECT_TIMEOUT" envDefault:"30s"`
 	WinnersTimeout time.Duration `env:"CLI_WINNERS_TIMEOUT" envDefault:"60s"`
 	IOTimeout      time.Duration `env:"CLI_IO_TIMEOUT" envDefault:"10s"`
+	TLSCert        string        `env:"CLI_TLS_CERT"`
+	TLSKey         string        `env:"CLI_TLS_KEY"`
+	TLSCA          string        `env:"CLI_TLS_CA"`
 
 	// Single-bet mode: when all five are set, the agency sends this one bet
 	// instead of its file.
@@ -31,6 +33,9 @@ type Client struct {
 	Birthdate string `env:"NACIMIENTO"`
 	Number    string `env:"NUMERO"`
 }
+
+// TLS reports whether the agency is to speak mutual TLS.
+func (c Client) TLS() bool { return c.TLSCert != "" }
 
 // SingleBet reports whether the single-bet keys are set, and returns them
 // as the fields of an agency-file line.
@@ -63,18 +68,7 @@ func (c *Client) validate(p *problems) {
 	checkPositive(p, "CLI_CONNECT_TIMEOUT", c.ConnectTimeout)
 	checkPositive(p, "CLI_WINNERS_TIMEOUT", c.WinnersTimeout)
 	checkPositive(p, "CLI_IO_TIMEOUT", c.IOTimeout)
-
-	single := map[string]string{"NOMBRE": c.FirstName, "APELLIDO": c.LastName, "DOCUMENTO": c.Document, "NACIMIENTO": c.Birthdate, "NUMERO": c.Number}
-	var set, unset []string
-	for _, k := range []string{"NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"} {
-		if single[k] != "" {
-			set = append(set, k)
-		} else {
-			unset = append(unset, k)
-		}
-	}
-	if len(set) > 0 && len(unset) > 0 {
-		p.list = append(p.list, "single-bet mode needs all of NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO and NUMERO; set: "+
-			strings.Join(set, ", ")+"; missing: "+strings.Join(unset, ", "))
-	}
+	allOrNone(p, "mutual TLS", []string{"CLI_TLS_CERT", "CLI_TLS_KEY", "CLI_TLS_CA"}, c.TLSCert, c.TLSKey, c.TLSCA)
+	allOrNone(p, "single-bet mode", []string{"NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"},
+		c.FirstName, c.LastName, c.Document, c.Birthdate, c.Number)
 }

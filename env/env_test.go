@@ -163,7 +163,7 @@ func TestAttrsListEveryEffectiveSetting(t *testing.T) {
 	t.Parallel()
 	s := Server{IP: "1.2.3.4", Port: 1, LogLevel: Level(slog.LevelWarn)}
 	attrs := Attrs(s)
-	if len(attrs) != 20 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
+	if len(attrs) != 26 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
 		t.Fatalf("got %v", attrs)
 	}
 }
@@ -220,5 +220,23 @@ func TestOneFileServesTheCentralAndTheAgencies(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `CLI_SERVER_ADRESS="x:1": unknown key in `+typo) {
 			t.Errorf("%s: a key no binary reads gave %v", name, err)
 		}
+	}
+}
+
+func TestTLSSettingsAreAllOrNone(t *testing.T) {
+	t.Parallel()
+	var s Server
+	err := load(&s, writeFile(t, "SERVER_TLS_CERT=s.crt\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "mutual TLS needs all of SERVER_TLS_CERT, SERVER_TLS_KEY, SERVER_TLS_CLIENT_CA; set: SERVER_TLS_CERT; missing: SERVER_TLS_KEY, SERVER_TLS_CLIENT_CA") {
+		t.Fatalf("got %v", err)
+	}
+	var c Client
+	err = load(&c, writeFile(t, "CLI_ID=1\nCLI_TLS_CA=ca.crt\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "missing: CLI_TLS_CERT, CLI_TLS_KEY") {
+		t.Fatalf("got %v", err)
+	}
+	c = Client{}
+	if err := load(&c, writeFile(t, "CLI_ID=1\nCLI_TLS_CA=ca.crt\nCLI_TLS_CERT=a.crt\nCLI_TLS_KEY=a.key\n"), nil); err != nil || !c.TLS() {
+		t.Fatalf("a whole TLS group: %+v, %v", c, err)
 	}
 }

@@ -12,6 +12,9 @@ type Healthcheck struct {
 	Message  string        `env:"HEALTHCHECK_MESSAGE" envDefault:"healthcheck"`
 	Timeout  time.Duration `env:"HEALTHCHECK_TIMEOUT" envDefault:"2s"`
 	Interval time.Duration `env:"HEALTHCHECK_INTERVAL" envDefault:"0s"`
+	// TLSCA, when set, makes the check speak TLS and verify the central's
+	// certificate against this CA; it presents none, and may only echo.
+	TLSCA string `env:"HEALTHCHECK_TLS_CA"`
 }
 
 // LoadHealthcheck loads the health check's settings from the .env file at

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,7 +20,13 @@ type Server struct {
 	ShutdownTimeout time.Duration `env:"SERVER_SHUTDOWN_TIMEOUT" envDefault:"1500ms"`
 	IdleTimeout     time.Duration `env:"SERVER_IDLE_TIMEOUT" envDefault:"2m"`
 	MaxConnections  int           `env:"SERVER_MAX_CONNECTIONS" envDefault:"10000"`
+	TLSCert         string        `env:"SERVER_TLS_CERT"`
+	TLSKey          string        `env:"SERVER_TLS_KEY"`
+	TLSClientCA     string        `env:"SERVER_TLS_CLIENT_CA"`
 }
+
+// TLS reports whether the central is to speak mutual TLS.
+func (s Server) TLS() bool { return s.TLSCert != "" }
 
 // Address is the host:port the central listens on.
 func (s Server) Address() string { return net.JoinHostPort(s.IP, strconv.Itoa(s.Port)) }
@@ -46,11 +53,29 @@ func (s *Server) validate(p *problems) {
 	checkPositive(p, "SERVER_SHUTDOWN_TIMEOUT", s.ShutdownTimeout)
 	checkPositive(p, "SERVER_IDLE_TIMEOUT", s.IdleTimeout)
 	checkRange(p, "SERVER_MAX_CONNECTIONS", s.MaxConnections, 1, 1<<20)
+	allOrNone(p, "mutual TLS", []string{"SERVER_TLS_CERT", "SERVER_TLS_KEY", "SERVER_TLS_CLIENT_CA"}, s.TLSCert, s.TLSKey, s.TLSClientCA)
 }
 
 func checkRange(p *problems, key string, v, lo, hi int) {
 	if v < lo || v > hi {
 		p.addf(key, strconv.Itoa(v), "not within %d..%d", lo, hi)
+	}
+}
+
+// allOrNone checks that keys that only work together (with these values)
+// are set all, or none.
+func allOrNone(p *problems, what string, keys []string, values ...string) {
+	var set, unset []string
+	for i, k := range keys {
+		if values[i] != "" {
+			set = append(set, k)
+		} else {
+			unset = append(unset, k)
+		}
+	}
+	if len(set) > 0 && len(unset) > 0 {
+		p.list = append(p.list, what+" needs all of "+strings.Join(keys, ", ")+"; set: "+
+			strings.Join(set, ", ")+"; missing: "+strings.Join(unset, ", "))
 	}
 }
 

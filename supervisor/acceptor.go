@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,6 +74,9 @@ func (a *acceptor) Serve(ctx context.Context) error {
 // bound it evicts the oldest connection that has not spoken for an agency,
 // or refuses conn when every one has.
 func (a *acceptor) start(conn net.Conn) {
+	if a.srv.cfg.TLS != nil {
+		conn = tls.Server(conn, a.srv.cfg.TLS) // the session completes the handshake
+	}
 	s := newSession(a.srv, conn, a.drain)
 	evicted, ok := a.srv.conns.admit(s)
 	if !ok {

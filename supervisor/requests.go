@@ -88,6 +88,14 @@ func actionName(req protocol.Request) string {
 // checkAgency checks the header's agency and binds the connection to it on
 // its first agency frame, replacing an older connection of that agency.
 func (s *session) checkAgency(ctx context.Context, agency uint16) (protocol.Code, error) {
+	if s.srv.cfg.TLS != nil {
+		switch cert := uint16(s.certAgency.Load()); {
+		case cert == 0:
+			return protocol.CodeAgencyMismatch, fmt.Errorf("agency %d asked on a connection with no agency certificate, which may only echo", agency)
+		case cert != agency:
+			return protocol.CodeAgencyMismatch, fmt.Errorf("agency %d asked on the connection of agency %d's certificate", agency, cert)
+		}
+	}
 	if agency < 1 || int(agency) > s.srv.cfg.Agencies {
 		return protocol.CodeUnknownAgency, fmt.Errorf("agency %d is not within 1..%d", agency, s.srv.cfg.Agencies)
 	}

@@ -19,6 +19,7 @@ package supervisor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,12 @@ type Config struct {
 	// a new connection evicts the oldest one that has not yet sent a valid
 	// frame, or is refused if there is none.
 	MaxConnections int
+	// TLS, when set, makes every connection complete a TLS handshake within
+	// FrameTimeout before its first frame. A peer whose certificate names
+	// an agency (PeerAgency) acts for that agency only; a peer without one
+	// may only echo.
+	TLS        *tls.Config
+	PeerAgency func(tls.ConnectionState) (uint16, error)
 	// WinnersHold is how long a winners query of an agency that has ended
 	// may wait for the draw before the answer "not yet" (-1).
 	WinnersHold time.Duration
@@ -69,6 +76,10 @@ type Server struct {
 	log   *slog.Logger
 	round *round
 	conns *sessions
+
+	// strangers limits the WARN lines of connections that have not spoken
+	// for an agency: a flood of them shares one budget.
+	strangers *logLimit
 
 	shuttingDown atomic.Bool
 	ready        chan struct{} // closed once the listener is open
@@ -92,6 +103,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) *Server {
 		log:   log,
 		round: newRound(cfg.Agencies),
 		conns: newSessions(cfg.MaxConnections),
+		strangers: newLogLimit(),
 		ready: make(chan struct{}),
 	}
 }
@@ -145,6 +157,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var files syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &files)
 	s.log.Info("listen", "result", "success", "ip", host, "port", port, "max_connections", s.cfg.MaxConnections, "open_files_limit", files.Cur)
+	if tcp, ok := s.addr.(*net.TCPAddr); ok && s.cfg.TLS == nil && !tcp.IP.IsLoopback() {
+		s.log.Warn("tls_disabled", "result", "in_progress", "ip", host,
+			"error", "listening beyond loopback without TLS: any peer can act as any agency (set SERVER_TLS_CERT, SERVER_TLS_KEY and SERVER_TLS_CLIENT_CA)")
+	}
 	if s.cfg.MaxConnections == 0 || uint64(s.cfg.MaxConnections)+filesReserve > files.Cur {
 		s.log.Warn("connection_limit", "result", "in_progress", "max_connections", s.cfg.MaxConnections, "open_files_limit", files.Cur,
 			"error", "the process may run out of file descriptors before the connection limit: lower SERVER_MAX_CONNECTIONS or raise the hard limit (ulimit -Hn)")

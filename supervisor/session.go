@@ -3,6 +3,7 @@ package supervisor
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -49,7 +50,8 @@ type session struct {
 	drain time.Duration
 	deadlines
 
-	agency atomic.Uint32               // bound agency, 0 until the first agency frame
+	agency     atomic.Uint32 // bound agency, 0 until the first agency frame
+	certAgency atomic.Uint32 // under TLS, the agency its certificate names (0: none)
 	log    atomic.Pointer[slog.Logger] // the server's logger with this session's agency and peer
 
 	warnings *logLimit // this connection's WARN lines, at most a few a second
@@ -94,9 +96,39 @@ func (s *session) String() string {
 // logger returns the server's logger with this session's agency and peer.
 func (s *session) logger() *slog.Logger { return s.log.Load() }
 
-// warn logs a WARN line of this connection, within its rate limit.
+// warn logs a WARN line of this connection, within its rate limit; the
+// connections that never spoke for an agency share one.
 func (s *session) warn(action string, args ...any) {
-	s.warnings.log(s.logger(), slog.LevelWarn, action, args...)
+	limit := s.warnings
+	if s.agency.Load() == 0 {
+		limit = s.srv.strangers
+	}
+	limit.log(s.logger(), slog.LevelWarn, action, args...)
+}
+
+// handshake completes a TLS connection's handshake within FrameTimeout and
+// learns which agency its certificate names, if any. A plain connection
+// has none to do.
+func (s *session) handshake(ctx context.Context) error {
+	tc, ok := s.conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	tc.SetDeadline(time.Now().Add(s.frameTimeout))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		if s.stoppingNow() {
+			return errShutdown
+		}
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	tc.SetDeadline(time.Time{})
+	agency, err := s.srv.cfg.PeerAgency(tc.ConnectionState())
+	if err != nil {
+		s.logger().Debug("tls_identity", "result", "fail", "error", err) // it may only echo
+		return nil
+	}
+	s.certAgency.Store(uint32(agency))
+	return nil
 }
 
 // bindAgency makes the session speak for agency from now on.
@@ -117,6 +149,9 @@ func (s *session) Serve(ctx context.Context) error {
 		}
 	}
 	if s.br == nil {
+		if err := s.handshake(ctx); err != nil {
+			return s.end(err)
+		}
 		// The pipeline's buffers and goroutines wait for a first frame.
 		if err := s.waitForFrame(s.first); err != nil {
 			return s.end(err)

@@ -55,7 +55,7 @@ func (m *sessions) oldestUnnamedLocked() *session {
 		s := m.unnamed[0]
 		m.unnamed[0] = nil
 		m.unnamed = m.unnamed[1:]
-		if _, live := m.all[s]; live && s.agency.Load() == 0 {
+		if _, live := m.all[s]; live && s.agency.Load() == 0 && s.certAgency.Load() == 0 {
 			return s
 		}
 	}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"quiniela/agency"
 	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
 )
 
@@ -37,6 +39,13 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	var tlsConfig *tls.Config
+	if cfg.TLS() {
+		if tlsConfig, err = tlsfiles.Client(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA); err != nil {
+			log.Error("config", "result", "fail", "error", err)
+			return 2
+		}
+	}
 	single, ok := cfg.SingleBet()
 	if !ok {
 		single = nil
@@ -50,6 +59,7 @@ func run() int {
 		ConnectTimeout: cfg.ConnectTimeout,
 		WinnersTimeout: cfg.WinnersTimeout,
 		IOTimeout:      cfg.IOTimeout,
+		TLS:            tlsConfig,
 	}, log)
 	res, err := a.Run(ctx)
 	// enviadas counts this run's bets only; ya_almacenadas those the

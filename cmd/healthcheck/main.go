@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"quiniela/agency"
 	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
 )
 
@@ -27,10 +29,17 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(logline.New(os.Stdout, slog.LevelInfo))
+	var tlsConfig *tls.Config
+	if cfg.TLSCA != "" {
+		if tlsConfig, err = tlsfiles.Client("", "", cfg.TLSCA); err != nil {
+			log.Error("config", "result", "fail", "error", err)
+			os.Exit(2)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	for {
-		err := agency.CheckEcho(ctx, cfg.Address, []byte(cfg.Message), cfg.Timeout)
+		err := agency.CheckEcho(ctx, cfg.Address, tlsConfig, []byte(cfg.Message), cfg.Timeout)
 		if err != nil {
 			log.Error("test_echo_server", "result", "fail", "address", cfg.Address, "error", err)
 		} else {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
 	"quiniela/store/csvfile"
 	"quiniela/supervisor"
@@ -37,6 +39,13 @@ func run() int {
 	defer cancel()
 	go onSignals(log, cancel)
 
+	var tlsConfig *tls.Config
+	if cfg.TLS() {
+		if tlsConfig, err = tlsfiles.Server(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA); err != nil {
+			log.Error("config", "result", "fail", "error", err)
+			return 2
+		}
+	}
 	// The address first: one that cannot be taken leaves no store behind.
 	ln, err := supervisor.Listen(cfg.Address(), cfg.ListenBacklog)
 	if err != nil {
@@ -55,6 +64,8 @@ func run() int {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		IdleTimeout:     cfg.IdleTimeout,
 		MaxConnections:  cfg.MaxConnections,
+		TLS:             tlsConfig,
+		PeerAgency:      tlsfiles.PeerAgency,
 	}, st, log)
 	serveErr := srv.Serve(ctx, ln)
 	// The store outlives the tree: it is closed last, once no session can
