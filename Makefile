@@ -8,16 +8,22 @@ FUZZTIME ?= 300000x
 BIN      ?= ./bin
 DATA     ?= .data
 PORT     ?= 12345
+CERTS    ?= .certs
+# make run plays over mutual TLS (certificates made for the round); TLS=false: plain TCP.
+TLS      ?= true
 
 # Docker: Compose v2 as a docker plugin when present, else docker-compose v1.
 COMPOSE      ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE_FILE ?= docker-compose-dev.yaml
 AGENCIES     ?= 5
+# COMPOSE_TLS=1: generate a mutual-TLS deployment, certificates from $(CERTS)
+# (made by make certs if missing); plain TCP by default, as the course expects.
+COMPOSE_TLS  ?=
 PROJECT      ?= quiniela
 IMAGE_PREFIX ?= $(PROJECT)
 STORAGE      ?= .storage
 
-.PHONY: help build test unit fuzz lint bench run run-server run-client data clean \
+.PHONY: help build test unit fuzz lint bench run run-server run-client data certs clean \
 	docker-image docker-compose-up docker-compose-down docker-compose-logs docker-storage-reset
 
 help: ## list the targets
@@ -57,7 +63,10 @@ data: build ## generate five official-like agency files in .data/, only if it ho
 # checked where datagen's winners.json describes that very file, then SIGTERM
 # to the central (cmd/internal/playround).
 run: data ## one whole lottery round on the agency files in .data/ (generated if none), winners checked
-	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT)
+	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -tls=$(TLS)
+
+certs: build ## write a CA and certificates for the central and agencies 1..AGENCIES into .certs/ (HOSTS=extra,names)
+	$(BIN)/certs -out $(CERTS) -agencies $(AGENCIES) -hosts "$(HOSTS)"
 
 run-client: build ## run agency ID (make run-client ID=3) with ./.env (if any)
 	@test -n "$(ID)" || { echo "usage: make run-client ID=n"; exit 2; }
@@ -79,7 +88,9 @@ docker-image: build ## build the server and client images FROM scratch around bi
 # and running this again needs no image rebuild. Every agency file the
 # Compose file mounts must exist (Docker would make a folder in its place).
 docker-compose-up: docker-image data ## start the central and the agencies of $(COMPOSE_FILE) (5 unless generated otherwise)
-	@test -f $(COMPOSE_FILE) || DATA_DIR=$(DATA) STORAGE_DIR=$(STORAGE) IMAGE_PREFIX=$(IMAGE_PREFIX) ./generar-compose.sh $(COMPOSE_FILE) $(AGENCIES)
+	@if [ -n "$(COMPOSE_TLS)" ] && [ ! -f $(CERTS)/ca.crt ]; then $(BIN)/certs -out $(CERTS) -agencies $(AGENCIES) -hosts "$(HOSTS)"; fi
+	@test -f $(COMPOSE_FILE) || DATA_DIR=$(DATA) STORAGE_DIR=$(STORAGE) IMAGE_PREFIX=$(IMAGE_PREFIX) \
+		TLS_DIR=$(if $(COMPOSE_TLS),$(CERTS)) ./generar-compose.sh $(COMPOSE_FILE) $(AGENCIES)
 	@for f in $$(grep -o 'agency-[0-9]*\.csv' $(COMPOSE_FILE) | sort -u); do \
 		test -f $(DATA)/$$f || { echo "$(DATA)/$$f is missing: $(COMPOSE_FILE) mounts it (regenerate it with ./generar-compose.sh $(COMPOSE_FILE) N for N agencies)"; exit 1; }; \
 	done

@@ -15,6 +15,10 @@
 # IMAGE_PREFIX=quiniela (images IMAGE_PREFIX-server and IMAGE_PREFIX-client).
 # CONTAINER_PREFIX (empty by default, so the containers have the course's
 # names server, client1, …) lets several deployments share one engine.
+# TLS_DIR (empty by default: plain TCP, as the course expects) names a
+# folder written by `make certs`: the deployment then speaks mutual TLS,
+# the central mounting ca.crt, server.crt and server.key, and each agency
+# only ca.crt and its own agency-i.crt and agency-i.key.
 set -euo pipefail
 
 usage() {
@@ -41,6 +45,8 @@ bind_path() {
 config=$(bind_path "${CONFIG_DIR:-./docker}")
 data=$(bind_path "${DATA_DIR:-./.data}")
 storage=$(bind_path "${STORAGE_DIR:-./.storage}")
+certs=""
+[ -z "${TLS_DIR:-}" ] || certs=$(bind_path "$TLS_DIR")
 prefix=${IMAGE_PREFIX:-quiniela}
 names=${CONTAINER_PREFIX:-}
 # The central needs at least one agency to draw; with none it simply serves.
@@ -59,10 +65,25 @@ services:
     environment:
       - AGENCIES=${server_agencies}
       - STORAGE_FILEPATH=/storage/bets.csv
+YAML
+	[ -z "$certs" ] || cat <<YAML
+      - SERVER_TLS_CERT=/certs/server.crt
+      - SERVER_TLS_KEY=/certs/server.key
+      - SERVER_TLS_CLIENT_CA=/certs/ca.crt
+      - HEALTHCHECK_TLS_CA=/certs/ca.crt
+YAML
+	cat <<YAML
     volumes:
       - ${config}/server.env:/config/server.env:ro
       - ${config}/healthcheck.env:/config/healthcheck.env:ro
       - ${storage}:/storage
+YAML
+	[ -z "$certs" ] || cat <<YAML
+      - ${certs}/ca.crt:/certs/ca.crt:ro
+      - ${certs}/server.crt:/certs/server.crt:ro
+      - ${certs}/server.key:/certs/server.key:ro
+YAML
+	cat <<YAML
     networks:
       - lottery
     stop_grace_period: 10s
@@ -76,9 +97,23 @@ YAML
     environment:
       - CLI_ID=${i}
       - CLI_DATA_FILE=/data/agency.csv
+YAML
+		[ -z "$certs" ] || cat <<YAML
+      - CLI_TLS_CERT=/certs/agency.crt
+      - CLI_TLS_KEY=/certs/agency.key
+      - CLI_TLS_CA=/certs/ca.crt
+YAML
+		cat <<YAML
     volumes:
       - ${config}/client.env:/config/client.env:ro
       - ${data}/agency-${i}.csv:/data/agency.csv:ro
+YAML
+		[ -z "$certs" ] || cat <<YAML
+      - ${certs}/ca.crt:/certs/ca.crt:ro
+      - ${certs}/agency-${i}.crt:/certs/agency.crt:ro
+      - ${certs}/agency-${i}.key:/certs/agency.key:ro
+YAML
+		cat <<YAML
     networks:
       - lottery
     depends_on:
@@ -95,4 +130,4 @@ YAML
 } > "$tmp"
 mv "$tmp" "$output"
 trap - EXIT
-echo "wrote $output: server and $agencies agencies"
+echo "wrote $output: server and $agencies agencies${certs:+, mutual TLS with the certificates of $certs}"

@@ -8,6 +8,8 @@
 # and exits 0 or 1 accordingly.
 #
 # Defaults: CONFIG_DIR=./docker SERVER_CONTAINER=server IMAGE_PREFIX=quiniela
+# TLS_DIR: for a mutual-TLS deployment, the folder of its ca.crt (the check
+# then speaks TLS and verifies the central's certificate; it presents none).
 set -u
 
 config=${CONFIG_DIR:-./docker}
@@ -25,9 +27,16 @@ network=$(docker inspect "$container" \
 [ -n "$network" ] || fail "no container named $container on a network"
 [ -f "$config/healthcheck.env" ] || fail "no $config/healthcheck.env"
 
+tls=()
+if [ -n "${TLS_DIR:-}" ]; then
+	[ -f "$TLS_DIR/ca.crt" ] || fail "no $TLS_DIR/ca.crt"
+	tls=(-v "$(cd "$TLS_DIR" && pwd)/ca.crt:/certs/ca.crt:ro" -e HEALTHCHECK_TLS_CA=/certs/ca.crt)
+fi
+
 # One check, whatever interval the file sets for the long-running mode.
 out=$(docker run --rm --network "$network" \
 	-v "$(cd "$config" && pwd)/healthcheck.env:/config/healthcheck.env:ro" \
+	"${tls[@]}" \
 	-e HEALTHCHECK_INTERVAL=0s \
 	--entrypoint /healthcheck "$image" --env-file /config/healthcheck.env 2>&1)
 if grep -q 'action: test_echo_server | result: success' <<<"$out"; then

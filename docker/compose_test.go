@@ -193,7 +193,7 @@ func TestDockerDeployment(t *testing.T) {
 	if out, err := try(nil, "docker", "info"); err != nil {
 		t.Skipf("SKIP: no Docker engine reachable, the Docker suite did not run: %v\n%s", err, out)
 	}
-	sh(t, []string{"CGO_ENABLED=0"}, "go", "build", "-o", "bin/", "./cmd/server", "./cmd/client", "./cmd/healthcheck", "./cmd/datagen")
+	sh(t, []string{"CGO_ENABLED=0"}, "go", "build", "-o", "bin/", "./cmd/server", "./cmd/client", "./cmd/healthcheck", "./cmd/datagen", "./cmd/certs")
 	var builds sync.WaitGroup
 	for _, target := range []string{"server", "client"} {
 		builds.Go(func() {
@@ -368,6 +368,32 @@ func TestDockerDeployment(t *testing.T) {
 		}
 		if after := sh(t, nil, "docker", "images", "-q", images+"-server:latest"); after != before {
 			t.Errorf("the image changed: %q then %q", before, after)
+		}
+	})
+
+	run("a mutual-TLS deployment plays its round, each agency mounting only its own key", func(t *testing.T) {
+		d := newDeployment(t, 2, 300, 2)
+		certs := filepath.Join(d.dir, "certs")
+		sh(t, nil, filepath.Join(root, "bin", "certs"), "-out", certs, "-agencies", "2")
+		d.env = append(d.env, "TLS_DIR="+certs)
+		sh(t, d.env, "./generar-compose.sh", d.file, "2")
+		d.compose(t, "up", "-d")
+		for i, code := range d.waitExit(t, "client1", "client2") {
+			if log := d.logs(t, fmt.Sprintf("client%d", i+1)); code != "0" || !strings.Contains(log, "cant_ganadores: 2") {
+				t.Errorf("client%d exited %s:\n%s", i+1, code, log)
+			}
+		}
+		mounts := sh(t, nil, "docker", "inspect", "-f", "{{range .Mounts}}{{.Source}} {{end}}", d.container("client1"))
+		if !strings.Contains(mounts, "agency-1.key") || strings.Contains(mounts, "agency-2.key") || strings.Contains(mounts, "server.key") {
+			t.Errorf("client1 mounts %s, want its own key only", mounts)
+		}
+		out, err := try(append(d.env, "SERVER_CONTAINER="+d.container("server")), "./validar-echo-server.sh")
+		if err != nil || strings.TrimSpace(out) != "action: test_echo_server | result: success" {
+			t.Errorf("the echo script against the TLS central: %v\n%s", err, out)
+		}
+		d.compose(t, "stop", "-t", "10")
+		if log := d.logs(t, "server"); strings.Count(log, "action: sorteo | result: success") != 1 || strings.Contains(log, "action: tls_disabled") {
+			t.Errorf("the TLS central:\n%s", log)
 		}
 	})
 

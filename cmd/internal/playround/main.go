@@ -4,7 +4,8 @@
 // (whoever made them: datagen, or the course's official set unzipped
 // there), each agency's winners checked where datagen's winners.json
 // describes that very file (same SHA-256) and only reported elsewhere, then
-// SIGTERM to the central. It never writes into the agency files. If the
+// SIGTERM to the central. The round is played over mutual TLS, with a set
+// of certificates made for it by the certs tool (-tls=false: plain TCP). It never writes into the agency files. If the
 // central exits before the round ends (a busy port, say), it stops at once
 // and prints the central's error line. Logs stay in the round folder.
 package main
@@ -31,6 +32,7 @@ func main() {
 	data := flag.String("data", ".data", "folder holding agency-1.csv, agency-2.csv, … (and winners.json, if datagen made them)")
 	out := flag.String("out", "", "folder for the store and the logs, emptied first (default: DATA/round)")
 	port := flag.Int("port", 12345, "port of the central, on 127.0.0.1")
+	useTLS := flag.Bool("tls", true, "play over mutual TLS, with certificates made in the round folder")
 	flag.Parse()
 	if *out == "" {
 		*out = filepath.Join(*data, "round")
@@ -38,7 +40,7 @@ func main() {
 	// Ctrl-C reaches the whole process group: the central and the agencies
 	// stop gracefully on it, and this command reports what they did.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
-	if err := play(*bin, *data, *out, *port); err != nil {
+	if err := play(*bin, *data, *out, *port, *useTLS); err != nil {
 		fmt.Println(err)
 		fmt.Println("round: fail")
 		os.Exit(1)
@@ -102,7 +104,7 @@ func start(bin, log string, env ...string) (*process, error) {
 
 func (p *process) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
-func play(bin, data, out string, port int) error {
+func play(bin, data, out string, port int, useTLS bool) error {
 	files, err := findAgencies(data)
 	if err != nil {
 		return err
@@ -122,8 +124,22 @@ func play(bin, data, out string, port int) error {
 	}
 	address := "127.0.0.1:" + strconv.Itoa(port)
 	store := filepath.Join(out, "bets.csv")
-	server, err := start(filepath.Join(bin, "server"), filepath.Join(out, "server.log"),
-		"SERVER_IP=127.0.0.1", "SERVER_PORT="+strconv.Itoa(port), "STORAGE_FILEPATH="+store, "AGENCIES="+strconv.Itoa(len(files)))
+	serverEnv := []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + strconv.Itoa(port), "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(len(files))}
+	agencyTLS := func(int) []string { return nil }
+	if useTLS {
+		certs := filepath.Join(out, "certs")
+		if msg, err := exec.Command(filepath.Join(bin, "certs"), "-out", certs, "-agencies", strconv.Itoa(len(files))).CombinedOutput(); err != nil {
+			return fmt.Errorf("making certificates: %v: %s", err, msg)
+		}
+		cert := func(name string) string { return filepath.Join(certs, name) }
+		serverEnv = append(serverEnv, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
+		agencyTLS = func(id int) []string {
+			return []string{fmt.Sprintf("CLI_TLS_CERT=%s", cert(fmt.Sprintf("agency-%d.crt", id))),
+				fmt.Sprintf("CLI_TLS_KEY=%s", cert(fmt.Sprintf("agency-%d.key", id))), "CLI_TLS_CA=" + cert("ca.crt")}
+		}
+		fmt.Printf("tls: mutual, certificates in %s\n", certs)
+	}
+	server, err := start(filepath.Join(bin, "server"), filepath.Join(out, "server.log"), serverEnv...)
 	if err != nil {
 		return err
 	}
@@ -131,7 +147,7 @@ func play(bin, data, out string, port int) error {
 	agencies := make([]*process, len(files))
 	for i, f := range files {
 		agencies[i], err = start(filepath.Join(bin, "client"), filepath.Join(out, fmt.Sprintf("client-%d.log", f.id)),
-			"CLI_ID="+strconv.Itoa(f.id), "CLI_SERVER_ADDRESS="+address, "CLI_DATA_FILE="+f.path)
+			append([]string{"CLI_ID=" + strconv.Itoa(f.id), "CLI_SERVER_ADDRESS=" + address, "CLI_DATA_FILE=" + f.path}, agencyTLS(f.id)...)...)
 		if err != nil {
 			return err
 		}
