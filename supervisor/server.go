@@ -98,13 +98,13 @@ func New(cfg Config, st store.Store, log *slog.Logger) *Server {
 		cfg.WinnersHold = DefaultWinnersHold
 	}
 	return &Server{
-		cfg:   cfg,
-		store: st,
-		log:   log,
-		round: newRound(cfg.Agencies),
-		conns: newSessions(cfg.MaxConnections),
+		cfg:       cfg,
+		store:     st,
+		log:       log,
+		round:     newRound(cfg.Agencies),
+		conns:     newSessions(cfg.MaxConnections),
 		strangers: newLogLimit(),
-		ready: make(chan struct{}),
+		ready:     make(chan struct{}),
 	}
 }
 

@@ -50,9 +50,9 @@ type session struct {
 	drain time.Duration
 	deadlines
 
-	agency     atomic.Uint32 // bound agency, 0 until the first agency frame
-	certAgency atomic.Uint32 // under TLS, the agency its certificate names (0: none)
-	log    atomic.Pointer[slog.Logger] // the server's logger with this session's agency and peer
+	agency     atomic.Uint32               // bound agency, 0 until the first agency frame
+	certAgency atomic.Uint32               // under TLS, the agency its certificate names (0: none)
+	log        atomic.Pointer[slog.Logger] // the server's logger with this session's agency and peer
 
 	warnings *logLimit // this connection's WARN lines, at most a few a second
 
