@@ -25,6 +25,7 @@ import (
 type faultRound struct {
 	t          *testing.T
 	dir, data  string
+	store      string // the central's STORAGE_FILEPATH
 	port       string
 	bets, wins int
 	servers    []*proctest.Process
@@ -34,7 +35,8 @@ type faultRound struct {
 func newFaultRound(t *testing.T, bets, wins int) *faultRound {
 	t.Helper()
 	dir := t.TempDir()
-	r := &faultRound{t: t, dir: dir, data: filepath.Join(dir, "data"), port: proctest.FreePort(t), bets: bets, wins: wins, clients: map[int]*proctest.Process{}}
+	r := &faultRound{t: t, dir: dir, data: filepath.Join(dir, "data"), store: filepath.Join(dir, "bets.csv"), port: proctest.FreePort(t),
+		bets: bets, wins: wins, clients: map[int]*proctest.Process{}}
 	if out, err := exec.Command(bins["datagen"], "-out", r.data, "-seed", "11", "-bets", strconv.Itoa(bets), "-winners", strconv.Itoa(wins)).CombinedOutput(); err != nil {
 		t.Fatalf("datagen: %v\n%s", err, out)
 	}
@@ -47,7 +49,7 @@ func (r *faultRound) addr() string { return "127.0.0.1:" + r.port }
 func (r *faultRound) startServer() *proctest.Process {
 	r.t.Helper()
 	s := proctest.Start(r.t, bins["server"], r.dir, "SERVER_IP=127.0.0.1", "SERVER_PORT="+r.port,
-		"STORAGE_FILEPATH="+filepath.Join(r.dir, "bets.csv"))
+		"STORAGE_FILEPATH="+r.store)
 	s.WaitFor(r.t, `action: listen \| result: success`)
 	r.servers = append(r.servers, s)
 	return s
@@ -105,7 +107,7 @@ func (r *faultRound) check() {
 		want = append(want, readRows(t, fmt.Sprintf("%s/agency-%d.csv", r.data, i), i)...)
 	}
 	sort.Strings(want)
-	got := readRows(t, filepath.Join(r.dir, "bets.csv"), 0)
+	got := readRows(t, r.store, 0)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("the store holds %d rows, want exactly the %d generated bets once each%s", len(got), len(want), firstDuplicate(got))
 	}

@@ -32,8 +32,18 @@ const RaceNoExitSleep = "GORACE=atexit_sleep_ms=0"
 // root is the module root relative to the calling test's package. Call it
 // once per package, from TestMain.
 func Build(root, dir string, names ...string) (map[string]string, error) {
+	return build(root, dir, raceEnabled, names)
+}
+
+// BuildPlain builds as Build does, never with the race detector: for a
+// test that measures a binary's memory or speed.
+func BuildPlain(root, dir string, names ...string) (map[string]string, error) {
+	return build(root, dir, false, names)
+}
+
+func build(root, dir string, race bool, names []string) (map[string]string, error) {
 	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	if raceEnabled {
+	if race {
 		args = append(args, "-race")
 	}
 	bins := map[string]string{}
