@@ -10,8 +10,10 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -23,10 +25,14 @@ import (
 	"syscall"
 	"time"
 
+	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/lottery/datagen"
 )
 
-type size struct{ agencies, bets int } // bets per agency; 0: official-like
+type size struct {
+	agencies, bets int // bets per agency; 0: official-like
+	tls            bool
+}
 
 type result struct {
 	size
@@ -55,17 +61,22 @@ func run(runs int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/server", "./cmd/client", "./cmd/datagen")
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/server", "./cmd/client", "./cmd/datagen", "./cmd/certs")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building: %v\n%s", err, out)
 	}
+	if out, err := exec.Command(filepath.Join(dir, "certs"), "-out", filepath.Join(dir, "tls"), "-agencies", "100").CombinedOutput(); err != nil {
+		return fmt.Errorf("certs: %v\n%s", err, out)
+	}
 	var results []result
-	for _, sz := range []size{{5, 0}, {100, 10000}} {
+	for _, sz := range []size{{5, 0, false}, {5, 0, true}, {100, 10000, false}, {100, 10000, true}} {
 		data := filepath.Join(dir, fmt.Sprintf("data-%d", sz.agencies))
-		args := []string{"-out", data, "-agencies", strconv.Itoa(sz.agencies), "-bets", strconv.Itoa(sz.bets)}
-		if out, err := exec.Command(filepath.Join(dir, "datagen"), args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("datagen: %v\n%s", err, out)
+		if _, err := os.Stat(data); err != nil {
+			args := []string{"-out", data, "-agencies", strconv.Itoa(sz.agencies), "-bets", strconv.Itoa(sz.bets)}
+			if out, err := exec.Command(filepath.Join(dir, "datagen"), args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("datagen: %v\n%s", err, out)
+			}
 		}
 		var rs []result
 		for i := range runs {
@@ -78,12 +89,29 @@ func run(runs int) error {
 		slices.SortFunc(rs, func(a, b result) int { return int(a.wall - b.wall) })
 		results = append(results, rs[len(rs)/2])
 	}
-	fmt.Printf("| agencies | bets | wall s | bets/s | ack p50 ms | ack p99 ms | server peak RSS MiB | largest client peak RSS MiB | fsyncs/batch | server CPU s | agencies' CPU s |\n")
-	fmt.Printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| agencies | TLS | bets | wall s | bets/s | ack p50 ms | ack p99 ms | server peak RSS MiB | largest client peak RSS MiB | fsyncs/batch | server CPU s | agencies' CPU s |\n")
+	fmt.Printf("|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
-		fmt.Printf("| %d | %d | %.3f | %.0f | %.2f | %.2f | %.1f | %.1f | %.3f | %.2f | %.2f |\n",
-			r.agencies, r.total, r.wall.Seconds(), float64(r.total)/r.wall.Seconds(), r.p50, r.p99,
+		tls := "no"
+		if r.tls {
+			tls = "mutual"
+		}
+		fmt.Printf("| %d | %s | %d | %.3f | %.0f | %.2f | %.2f | %.1f | %.1f | %.3f | %.2f | %.2f |\n",
+			r.agencies, tls, r.total, r.wall.Seconds(), float64(r.total)/r.wall.Seconds(), r.p50, r.p99,
 			float64(r.serverRSS)/1024, float64(r.clientRSS)/1024, r.fsyncsPerBatch, r.serverCPU.Seconds(), r.clientsCPU.Seconds())
+	}
+	fmt.Println()
+	for _, useTLS := range []bool{false, true} {
+		before, after, err := idle(dir, idleConnections, useTLS)
+		if err != nil {
+			return fmt.Errorf("idle connections: %w", err)
+		}
+		kind := "plain"
+		if useTLS {
+			kind = "TLS, handshake done"
+		}
+		fmt.Printf("%d idle connections (%s): central RSS %.1f MiB -> %.1f MiB, %.1f KiB each\n",
+			idleConnections, kind, float64(before)/1024, float64(after)/1024, float64(after-before)/idleConnections)
 	}
 	return nil
 }
@@ -110,6 +138,10 @@ func round(dir, data string, sz size) (result, error) {
 	start := time.Now()
 	server := exec.Command(filepath.Join(dir, "server"), "--env-file", os.DevNull)
 	server.Env = []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(sz.agencies)}
+	cert := func(name string) string { return filepath.Join(dir, "tls", name) }
+	if sz.tls {
+		server.Env = append(server.Env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
+	}
 	serverOut, err := server.StdoutPipe()
 	if err != nil {
 		return res, err
@@ -136,6 +168,9 @@ func round(dir, data string, sz size) (result, error) {
 		id := strconv.Itoa(i + 1)
 		c := exec.Command(filepath.Join(dir, "client"), "--env-file", os.DevNull)
 		c.Env = []string{"CLI_ID=" + id, "CLI_SERVER_ADDRESS=127.0.0.1:" + port, "CLI_DATA_FILE=" + filepath.Join(data, "agency-"+id+".csv")}
+		if sz.tls {
+			c.Env = append(c.Env, "CLI_TLS_CERT="+cert("agency-"+id+".crt"), "CLI_TLS_KEY="+cert("agency-"+id+".key"), "CLI_TLS_CA="+cert("ca.crt"))
+		}
 		outs[i] = &strings.Builder{}
 		c.Stdout = outs[i]
 		if err := c.Start(); err != nil {
@@ -195,4 +230,91 @@ func round(dir, data string, sz size) (result, error) {
 		}
 	}
 	return res, nil
+}
+
+// idleConnections is how many connections idle measures.
+const idleConnections = 10000
+
+// idle opens n connections to a central that send nothing (over TLS: that
+// complete the handshake with an agency's certificate, and send nothing),
+// and returns the central's RSS in KiB before and once it holds them all.
+func idle(dir string, n int, useTLS bool) (before, after int, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, err
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	store := filepath.Join(dir, "idle.csv")
+	os.Remove(store)
+	os.Remove(store + ".ends")
+	server := exec.Command(filepath.Join(dir, "server"), "--env-file", os.DevNull)
+	server.Env = []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "SERVER_LISTEN_BACKLOG=4096"}
+	cert := func(name string) string { return filepath.Join(dir, "tls", name) }
+	var tlsConfig *tls.Config
+	if useTLS {
+		server.Env = append(server.Env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
+		if tlsConfig, err = tlsfiles.Client(cert("agency-1.crt"), cert("agency-1.key"), cert("ca.crt")); err != nil {
+			return 0, 0, err
+		}
+		tlsConfig.ServerName = "127.0.0.1"
+	}
+	out, err := server.StdoutPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := server.Start(); err != nil {
+		return 0, 0, err
+	}
+	defer func() { server.Process.Signal(syscall.SIGTERM); server.Wait() }()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.Contains(sc.Text(), "action: listen | result: success") {
+	}
+	go io.Copy(io.Discard, out)
+	pid := server.Process.Pid
+	before = rss(pid)
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 5*time.Second)
+		if err != nil {
+			return 0, 0, err
+		}
+		if tlsConfig != nil {
+			tc := tls.Client(c, tlsConfig)
+			if err := tc.Handshake(); err != nil {
+				c.Close()
+				return 0, 0, err
+			}
+			c = tc
+		}
+		conns = append(conns, c)
+	}
+	// The central has them all once it holds a descriptor for each.
+	for deadline := time.Now().Add(time.Minute); openFiles(pid) < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("the central holds %d of %d connections", openFiles(pid), n)
+		}
+	}
+	return before, rss(pid), nil
+}
+
+func rss(pid int) int {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, _ := strconv.Atoi(strings.Fields(v)[0])
+			return kib
+		}
+	}
+	return 0
+}
+
+func openFiles(pid int) int {
+	entries, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(entries)
 }
