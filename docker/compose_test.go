@@ -90,6 +90,17 @@ func (d *deployment) remove() {
 	try(nil, "docker", "network", "rm", d.project+"_lottery")
 }
 
+// stop stops every container of the deployment as compose stop would
+// (SIGTERM, 10 s of grace), with the docker CLI, which costs a fraction of
+// a Compose run; the suite's own compose stop test uses Compose.
+func (d *deployment) stop(t *testing.T) {
+	t.Helper()
+	ids := strings.Fields(sh(t, nil, "docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+d.project))
+	if len(ids) > 0 {
+		sh(t, nil, "docker", append([]string{"stop", "-t", "10"}, ids...)...)
+	}
+}
+
 // container is the name of the deployment's container of a service.
 func (d *deployment) container(service string) string { return d.prefix + service }
 
@@ -194,14 +205,22 @@ func TestDockerDeployment(t *testing.T) {
 		t.Skipf("SKIP: no Docker engine reachable, the Docker suite did not run: %v\n%s", err, out)
 	}
 	sh(t, []string{"CGO_ENABLED=0"}, "go", "build", "-o", "bin/", "./cmd/server", "./cmd/client", "./cmd/healthcheck", "./cmd/datagen", "./cmd/certs")
+	// Each image is also tagged quiniela-test-cache-TARGET: the one image a
+	// run leaves behind, as the next run's build cache (a build from nothing
+	// takes seconds here). The cache image it replaces is removed.
 	var builds sync.WaitGroup
 	for _, target := range []string{"server", "client"} {
 		builds.Go(func() {
-			sh(t, nil, "docker", "build", "-q", "--target", target, "-t", images+"-"+target+":latest", ".")
+			cache := "quiniela-test-cache-" + target + ":latest"
+			old, _ := try(nil, "docker", "images", "-q", cache)
+			sh(t, nil, "docker", "build", "-q", "--target", target, "-t", images+"-"+target+":latest", "-t", cache, ".")
+			if now, _ := try(nil, "docker", "images", "-q", cache); strings.TrimSpace(old) != "" && old != now {
+				try(nil, "docker", "rmi", strings.TrimSpace(old)) // fails, harmlessly, while another run uses it
+			}
 		})
 	}
 	builds.Wait()
-	t.Cleanup(func() { try(nil, "docker", "rmi", "-f", images+"-server:latest", images+"-client:latest") })
+	t.Cleanup(func() { try(nil, "docker", "rmi", images+"-server:latest", images+"-client:latest") })
 
 	// Every deployment has names of its own, so several run at once: they
 	// spend their time waiting on the engine, and t.Parallel would hold them
@@ -315,7 +334,7 @@ func TestDockerDeployment(t *testing.T) {
 					t.Errorf("%s did not get its 2 winners:\n%s", c, log)
 				}
 			}
-			d.compose(t, "stop", "-t", "10")
+			d.stop(t)
 			if code := d.exitCode(t, "server"); code != 0 {
 				t.Errorf("server exited %d", code)
 			}
@@ -334,7 +353,7 @@ func TestDockerDeployment(t *testing.T) {
 		before := sh(t, nil, "docker", "images", "-q", images+"-server:latest")
 		d.compose(t, "up", "-d")
 		d.waitExit(t, "client1")
-		d.compose(t, "stop", "-t", "10")
+		d.stop(t)
 		if !strings.Contains(d.logs(t, "client1"), "cli_batch_max_amount: 63") {
 			t.Fatalf("unexpected first config:\n%s", d.logs(t, "client1"))
 		}
@@ -391,7 +410,7 @@ func TestDockerDeployment(t *testing.T) {
 		if err != nil || strings.TrimSpace(out) != "action: test_echo_server | result: success" {
 			t.Errorf("the echo script against the TLS central: %v\n%s", err, out)
 		}
-		d.compose(t, "stop", "-t", "10")
+		d.stop(t)
 		if log := d.logs(t, "server"); strings.Count(log, "action: sorteo | result: success") != 1 || strings.Contains(log, "action: tls_disabled") {
 			t.Errorf("the TLS central:\n%s", log)
 		}

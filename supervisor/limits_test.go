@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"bytes"
+	"io"
 	"regexp"
 	"strconv"
 	"testing"
@@ -162,4 +164,48 @@ func TestABatchIsRefusedWhenItsAgencysWinnersWouldNotFitAReply(t *testing.T) {
 	if code, docs := c.winners(1); code != protocol.CodeOK || len(docs) != protocol.MaxWinners {
 		t.Fatalf("winners: %v, %d documents, want all %d", code, len(docs), protocol.MaxWinners)
 	}
+}
+
+func TestALargeReplyAfterALongIdleIsWrittenWithAFreshDeadline(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.FrameTimeout = 100 * time.Millisecond
+	ts := startServer(t, cfg, nil)
+	c := dial(t, ts.addr)
+	c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	for round := range 2 {
+		if round == 1 {
+			// The state under test: idle for longer than FrameTimeout.
+			time.Sleep(3 * cfg.FrameTimeout)
+		}
+		frame, _ := protocol.AppendEcho(nil, 1, bytes.Repeat([]byte{'x'}, 1000))
+		c.send(frame)
+		got := make([]byte, len(frame))
+		if _, err := io.ReadFull(c.conn, got); err != nil || !bytes.Equal(got, frame) {
+			t.Fatalf("round %d: a 1,000-byte echo came back as %d bytes (%v):\n%s", round, len(got), err, ts.logs)
+		}
+	}
+}
+
+func TestAPeerThatNeverReadsItsRepliesIsCutOff(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.FrameTimeout = 100 * time.Millisecond
+	ts := startServer(t, cfg, nil)
+	c := dial(t, ts.addr)
+	c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	frame, _ := protocol.AppendEcho(nil, 1, bytes.Repeat([]byte{'x'}, protocol.MaxEchoPayload))
+	sent := 0
+	for ; sent < 20000; sent++ { // 160 MiB: far more than any socket buffers hold
+		if _, err := c.conn.Write(frame); err != nil {
+			break
+		}
+	}
+	if sent == 20000 {
+		t.Fatal("the central kept taking echoes that were never read")
+	}
+	if ts.logs.count("session", "result=fail", "writing reply") != 1 {
+		t.Fatalf("no session ended for its unread replies after %d echoes:\n%s", sent, ts.logs)
+	}
+	t.Logf("cut off after %d echoes of 8 KiB", sent)
 }

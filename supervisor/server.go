@@ -9,7 +9,8 @@
 // connections), sessions.go (the keyed map of sessions and replacement),
 // session.go (one connection's lifecycle and deadlines), pipeline.go (the
 // reader and acker goroutines of a session), requests.go (the rules of each
-// request), round.go (the round's state and the draw barrier).
+// request), round.go (the round's state and the draw barrier),
+// ratelimit.go (keeping a flood of warnings out of the log).
 //
 // Shutdown follows net/http's: mark shutting down, close the listener, let
 // every session finish the frame in hand (a batch being stored is stored
