@@ -63,7 +63,7 @@ data: build ## generate five official-like agency files in .data/, only if it ho
 # checked where datagen's winners.json describes that very file, then SIGTERM
 # to the central (cmd/internal/playround).
 run: data ## one whole lottery round on the agency files in .data/ (generated if none), winners checked
-	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -tls=$(TLS)
+	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS)
 
 certs: build ## write a CA and certificates for the central and agencies 1..AGENCIES into .certs/ (HOSTS=extra,names)
 	$(BIN)/certs -out $(CERTS) -agencies $(AGENCIES) -hosts "$(HOSTS)"

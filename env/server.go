@@ -23,6 +23,7 @@ type Server struct {
 	TLSCert         string        `env:"SERVER_TLS_CERT"`
 	TLSKey          string        `env:"SERVER_TLS_KEY"`
 	TLSClientCA     string        `env:"SERVER_TLS_CLIENT_CA"`
+	AdminAddress    string        `env:"SERVER_ADMIN_ADDRESS"`
 }
 
 // TLS reports whether the central is to speak mutual TLS.
@@ -54,6 +55,11 @@ func (s *Server) validate(p *problems) {
 	checkPositive(p, "SERVER_IDLE_TIMEOUT", s.IdleTimeout)
 	checkRange(p, "SERVER_MAX_CONNECTIONS", s.MaxConnections, 1, 1<<20)
 	allOrNone(p, "mutual TLS", []string{"SERVER_TLS_CERT", "SERVER_TLS_KEY", "SERVER_TLS_CLIENT_CA"}, s.TLSCert, s.TLSKey, s.TLSClientCA)
+	if s.AdminAddress != "" {
+		if _, port, err := net.SplitHostPort(s.AdminAddress); err != nil || port == "" {
+			p.addf("SERVER_ADMIN_ADDRESS", s.AdminAddress, "want host:port, such as 127.0.0.1:9100 (empty: no admin endpoint)")
+		}
+	}
 }
 
 func checkRange(p *problems, key string, v, lo, hi int) {

@@ -80,12 +80,14 @@ func (a *acceptor) start(conn net.Conn) {
 	s := newSession(a.srv, conn, a.drain)
 	evicted, ok := a.srv.conns.admit(s)
 	if !ok {
+		a.srv.metrics.connsLimited.WithLabelValues("refused").Inc()
 		a.limited.log(a.srv.log, slog.LevelWarn, "connection_limit", "result", "fail", "peer", conn.RemoteAddr().String(),
 			"max_connections", a.srv.cfg.MaxConnections, "error", "every connection has spoken for an agency; this one is refused")
 		s.closeConn(a.srv.log, "refused at the connection limit")
 		return
 	}
 	if evicted != nil {
+		a.srv.metrics.connsLimited.WithLabelValues("evicted").Inc()
 		a.limited.log(a.srv.log, slog.LevelWarn, "connection_limit", "result", "in_progress", "peer", evicted.peer,
 			"max_connections", a.srv.cfg.MaxConnections, "error", "evicted, the oldest connection that had not spoken for an agency")
 		evicted.closeConn(a.srv.log, "evicted at the connection limit")

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -29,6 +31,7 @@ const maxInFlight = 32
 // that reads the agency's state sees every earlier batch settled.
 type ack struct {
 	pending store.Pending
+	read    time.Time       // when the batch was read, for the acknowledgement's latency
 	batch   protocol.Header // of the batch being stored
 	winners []uint32        // documents of its winning bets, recorded once stored
 	logged  []lottery.Bet   // its bets, kept only when DEBUG logs each one
@@ -161,10 +164,14 @@ func (s *session) settleBatch(a ack) protocol.Code {
 		if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) {
 			code = protocol.CodeShuttingDown
 		}
+		s.srv.metrics.batch(code)
 		s.warn("apuesta_recibida", "result", "fail", "cantidad", int(a.batch.Count), "code", int(code), "error", err)
 		return code
 	}
 	s.srv.round.record(a.batch.Agency, int(a.batch.Count), a.winners)
+	s.srv.metrics.betsStored.WithLabelValues(strconv.Itoa(int(a.batch.Agency))).Add(float64(a.batch.Count))
+	s.srv.metrics.batch(protocol.CodeOK)
+	s.srv.metrics.batchAckDelay.Observe(time.Since(a.read).Seconds())
 	for _, b := range a.logged {
 		log.Debug("apuesta_almacenada", "result", "success", "dni", b.Document, "numero", b.Number)
 	}
@@ -195,6 +202,7 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 		}
 		return err
 	}
+	s.srv.metrics.bytesIn.Add(float64(protocol.HeaderSize + len(req.Body)))
 	h := req.Header
 	s.handling = &h
 	if s.srv.beforeHandle != nil {

@@ -24,9 +24,13 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 	}
 	reply := func(c protocol.Code) ack { return ack{reply: protocol.AppendCode(nil, c)} }
 	if code, err := s.checkAgency(ctx, req.Agency); err != nil {
+		if req.Action == protocol.ActionBatch {
+			s.srv.metrics.batch(code)
+		}
 		s.warn(actionName(req), "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
 		return reply(code)
 	}
+	s.srv.round.seen(req.Agency)
 	if req.Action == protocol.ActionBatch {
 		return s.submitBatch(ctx, req)
 	}
@@ -118,6 +122,7 @@ func (s *session) checkAgency(ctx context.Context, agency uint16) (protocol.Code
 // refuses all of it.
 func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
 	fail := func(code protocol.Code, err error) ack {
+		s.srv.metrics.batch(code)
 		s.warn("apuesta_recibida", "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
 		return ack{reply: protocol.AppendCode(nil, code)}
 	}
@@ -141,7 +146,7 @@ func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
 	// Only what the acker needs is kept: Submit encodes the rows before it
 	// returns, so the bets buffer is free again. Submit comes last, so that
 	// a batch is never stored without its ack to count it.
-	a := ack{batch: req.Header}
+	a := ack{batch: req.Header, read: time.Now()}
 	for _, b := range bets {
 		if b.Won() {
 			a.winners = append(a.winners, b.Document)

@@ -25,6 +25,8 @@ type round struct {
 	finished map[uint16]bool
 	winners  map[uint16][]uint32
 	stored   map[uint16]uint32
+	lastSeen map[uint16]time.Time // each agency's last valid frame, for the operator
+	drawTime time.Time            // when this central ran (or reopened) the draw
 }
 
 func newRound(agencies int) *round {
@@ -34,6 +36,7 @@ func newRound(agencies int) *round {
 		finished: make(map[uint16]bool, agencies),
 		winners:  make(map[uint16][]uint32),
 		stored:   make(map[uint16]uint32),
+		lastSeen: make(map[uint16]time.Time),
 	}
 }
 
@@ -75,6 +78,7 @@ func (d *round) restore(scan func(func(lottery.Bet) error) error, ended []uint16
 	}
 	if len(d.finished) >= d.agencies {
 		close(d.drawn)
+		d.drawTime = time.Now()
 		return bets, true, nil
 	}
 	return bets, false, nil
@@ -114,7 +118,48 @@ func (d *round) finish(agency uint16) (ranDraw bool, winners int) {
 		return false, 0
 	}
 	close(d.drawn)
+	d.drawTime = time.Now()
 	return true, d.winnersTotalLocked()
+}
+
+// endedCount counts the agencies whose end is recorded.
+func (d *round) endedCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.finished)
+}
+
+// seen notes a valid frame of the agency.
+func (d *round) seen(agency uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lastSeen[agency] = time.Now()
+}
+
+// agencyState is what the operator sees of one agency; Winners only once
+// the draw has happened.
+type agencyState struct {
+	Agency   uint16
+	Stored   uint32
+	Ended    bool
+	LastSeen time.Time
+	Winners  int
+}
+
+// snapshot is the state of every agency 1..agencies, the draw's, and its
+// time (zero before it).
+func (d *round) snapshot() (agencies []agencyState, drawn bool, drawTime time.Time) {
+	drawn = d.done()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for a := uint16(1); int(a) <= d.agencies; a++ {
+		st := agencyState{Agency: a, Stored: d.stored[a], Ended: d.finished[a], LastSeen: d.lastSeen[a]}
+		if drawn {
+			st.Winners = len(d.winners[a])
+		}
+		agencies = append(agencies, st)
+	}
+	return agencies, drawn, d.drawTime
 }
 
 // winnersTotal counts the winners of every agency.

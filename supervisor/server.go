@@ -56,6 +56,9 @@ type Config struct {
 	// may only echo.
 	TLS        *tls.Config
 	PeerAgency func(tls.ConnectionState) (uint16, error)
+	// Admin, when set, is the listener of the admin endpoint: /metrics,
+	// /healthz, /readyz, /status and a page for people at /.
+	Admin net.Listener
 	// WinnersHold is how long a winners query of an agency that has ended
 	// may wait for the draw before the answer "not yet" (-1).
 	WinnersHold time.Duration
@@ -72,11 +75,12 @@ const filesReserve = 64
 
 // Server is the central. Create it with New and run it with Serve.
 type Server struct {
-	cfg   Config
-	store store.Store
-	log   *slog.Logger
-	round *round
-	conns *sessions
+	cfg     Config
+	store   store.Store
+	log     *slog.Logger
+	round   *round
+	conns   *sessions
+	metrics *metrics
 
 	// strangers limits the WARN lines of connections that have not spoken
 	// for an agency: a flood of them shares one budget.
@@ -98,7 +102,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) *Server {
 	if cfg.WinnersHold == 0 {
 		cfg.WinnersHold = DefaultWinnersHold
 	}
-	return &Server{
+	s := &Server{
 		cfg:       cfg,
 		store:     st,
 		log:       log,
@@ -107,6 +111,8 @@ func New(cfg Config, st store.Store, log *slog.Logger) *Server {
 		strangers: newLogLimit(),
 		ready:     make(chan struct{}),
 	}
+	s.metrics = newMetrics(s)
+	return s
 }
 
 // Addr waits until the listener is open (or ctx ends) and returns its
@@ -130,6 +136,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bets, drawn, err := s.round.restore(s.store.Scan, ended)
 	if err != nil {
 		ln.Close()
+		if s.cfg.Admin != nil {
+			s.cfg.Admin.Close()
+		}
 		s.log.Error("restore_state", "result", "fail", "error", err)
 		return err
 	}
@@ -182,6 +191,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.conns.agencies = agencies
 	root.Add(&acceptor{srv: s, ln: ln, agencies: agencies, drain: drain, limited: newLogLimit()})
 	root.Add(agencies)
+	if s.cfg.Admin != nil {
+		root.Add(&adminServer{srv: s, ln: s.cfg.Admin})
+		ahost, aport, _ := net.SplitHostPort(s.cfg.Admin.Addr().String())
+		s.log.Info("admin_listen", "result", "success", "ip", ahost, "port", aport)
+	}
 
 	treeCtx, stopTree := context.WithCancel(context.Background())
 	defer stopTree()

@@ -72,6 +72,20 @@ func (m *sessions) started(s *session, tok suture.ServiceToken) {
 	}
 }
 
+// count is the number of open connections.
+func (m *sessions) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.all)
+}
+
+// speaksFor reports whether a connection speaks for the agency.
+func (m *sessions) speaksFor(agency uint16) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.byAgency[agency] != nil
+}
+
 // bind makes s the session of agency and returns the one it replaces, if
 // any.
 func (m *sessions) bind(agency uint16, s *session) (replaced *session) {

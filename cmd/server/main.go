@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -52,9 +53,20 @@ func run() int {
 		log.Error("listen", "result", "fail", "address", cfg.Address(), "error", err)
 		return 1
 	}
+	var admin net.Listener
+	if cfg.AdminAddress != "" {
+		if admin, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
+			ln.Close()
+			log.Error("admin_listen", "result", "fail", "address", cfg.AdminAddress, "error", err)
+			return 1
+		}
+	}
 	st, err := csvfile.Open(cfg.StoragePath, log)
 	if err != nil {
 		ln.Close()
+		if admin != nil {
+			admin.Close()
+		}
 		log.Error("open_store", "result", "fail", "path", cfg.StoragePath, "error", err)
 		return 1
 	}
@@ -66,6 +78,7 @@ func run() int {
 		MaxConnections:  cfg.MaxConnections,
 		TLS:             tlsConfig,
 		PeerAgency:      tlsfiles.PeerAgency,
+		Admin:           admin,
 	}, st, log)
 	serveErr := srv.Serve(ctx, ln)
 	// The store outlives the tree: it is closed last, once no session can

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -80,6 +81,8 @@ type File struct {
 
 	committed            atomic.Int64 // size, for readers
 	syncs, batches, bets atomic.Int64
+	queued               atomic.Int64                        // bytes of rows waiting for the committer
+	onSync               atomic.Pointer[func(time.Duration)] // told each fsync's duration
 }
 
 // rowBuffers recycles the encoded rows of batches once written.
@@ -296,6 +299,7 @@ func (s *File) submit(ctx context.Context, st *stream, n uint64, bets []lottery.
 		return store.Done{Err: store.ErrClosed}
 	}
 	s.queue = append(s.queue, c)
+	s.queued.Add(c.weight)
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -342,6 +346,7 @@ func (s *File) commitLoop() {
 				s.queue = nil // let the backing array go
 			}
 			closed := s.closed
+			s.queued.Add(-weight)
 			s.mu.Unlock()
 			s.admission.Release(weight)
 			if len(group) == 0 {
@@ -612,5 +617,16 @@ func (s *File) doSync() error {
 			return err
 		}
 	}
-	return s.file.Sync()
+	start := time.Now()
+	err := s.file.Sync()
+	if observe := s.onSync.Load(); observe != nil {
+		(*observe)(time.Since(start))
+	}
+	return err
 }
+
+// QueuedBytes is how many bytes of rows wait for the committer.
+func (s *File) QueuedBytes() int64 { return s.queued.Load() }
+
+// ObserveSyncs has fn told the duration of every fsync of bets.
+func (s *File) ObserveSyncs(fn func(time.Duration)) { s.onSync.Store(&fn) }

@@ -32,6 +32,7 @@ func main() {
 	data := flag.String("data", ".data", "folder holding agency-1.csv, agency-2.csv, … (and winners.json, if datagen made them)")
 	out := flag.String("out", "", "folder for the store and the logs, emptied first (default: DATA/round)")
 	port := flag.Int("port", 12345, "port of the central, on 127.0.0.1")
+	adminPort := flag.Int("admin-port", 0, "port of the central's admin endpoint, on 127.0.0.1 (0: the next after -port)")
 	useTLS := flag.Bool("tls", true, "play over mutual TLS, with certificates made in the round folder")
 	flag.Parse()
 	if *out == "" {
@@ -40,7 +41,10 @@ func main() {
 	// Ctrl-C reaches the whole process group: the central and the agencies
 	// stop gracefully on it, and this command reports what they did.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT)
-	if err := play(*bin, *data, *out, *port, *useTLS); err != nil {
+	if *adminPort == 0 {
+		*adminPort = *port + 1
+	}
+	if err := play(*bin, *data, *out, *port, *adminPort, *useTLS); err != nil {
 		fmt.Println(err)
 		fmt.Println("round: fail")
 		os.Exit(1)
@@ -104,7 +108,7 @@ func start(bin, log string, env ...string) (*process, error) {
 
 func (p *process) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
-func play(bin, data, out string, port int, useTLS bool) error {
+func play(bin, data, out string, port, adminPort int, useTLS bool) error {
 	files, err := findAgencies(data)
 	if err != nil {
 		return err
@@ -124,7 +128,10 @@ func play(bin, data, out string, port int, useTLS bool) error {
 	}
 	address := "127.0.0.1:" + strconv.Itoa(port)
 	store := filepath.Join(out, "bets.csv")
-	serverEnv := []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + strconv.Itoa(port), "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(len(files))}
+	admin := "127.0.0.1:" + strconv.Itoa(adminPort)
+	serverEnv := []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + strconv.Itoa(port), "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(len(files)),
+		"SERVER_ADMIN_ADDRESS=" + admin}
+	fmt.Printf("admin: http://%s/ (the round's page; /status, /metrics) while the round lasts\n", admin)
 	agencyTLS := func(int) []string { return nil }
 	if useTLS {
 		certs := filepath.Join(out, "certs")

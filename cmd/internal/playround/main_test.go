@@ -21,7 +21,7 @@ var root, _ = filepath.Abs("../../..")
 // makeRun runs `make run` on data with the binaries built into bin.
 func makeRun(t *testing.T, bin, data, port string) (string, error) {
 	t.Helper()
-	cmd := exec.Command("make", "--no-print-directory", "run", "BIN="+bin, "DATA="+data, "PORT="+port)
+	cmd := exec.Command("make", "--no-print-directory", "run", "BIN="+bin, "DATA="+data, "PORT="+port, "ADMIN_PORT="+proctest.FreePort(t))
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	return string(out), err

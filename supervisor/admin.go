@@ -1,0 +1,194 @@
+package supervisor
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/thejerf/suture/v4"
+
+	"quiniela/protocol"
+)
+
+// metrics are the central's Prometheus series (SPEC §7's /metrics).
+type metrics struct {
+	registry      *prometheus.Registry
+	betsStored    *prometheus.CounterVec
+	batches       *prometheus.CounterVec
+	bytesIn       prometheus.Counter
+	connsLimited  *prometheus.CounterVec
+	fsyncSeconds  prometheus.Histogram
+	batchAckDelay prometheus.Histogram
+}
+
+// queueReporter and syncReporter are what a store may offer the metrics:
+// the bytes it has queued, and each fsync's duration.
+type (
+	queueReporter interface{ QueuedBytes() int64 }
+	syncReporter  interface{ ObserveSyncs(func(time.Duration)) }
+)
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		betsStored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quiniela_bets_stored_total", Help: "Bets stored, by agency.",
+		}, []string{"agency"}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quiniela_batches_total", Help: "Batches answered, by reply code (0 stored, negative refused).",
+		}, []string{"code"}),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "quiniela_received_bytes_total", Help: "Bytes of frames read from agencies and peers.",
+		}),
+		connsLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "quiniela_connections_limited_total", Help: "Connections refused or evicted at SERVER_MAX_CONNECTIONS.",
+		}, []string{"outcome"}),
+		fsyncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "quiniela_store_fsync_seconds", Help: "Duration of the store's fsyncs of bets.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		batchAckDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "quiniela_batch_ack_seconds", Help: "From reading a batch to its acknowledgement being ready.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+	}
+	m.registry.MustRegister(m.betsStored, m.batches, m.bytesIn, m.connsLimited, m.fsyncSeconds, m.batchAckDelay,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quiniela_sessions_open", Help: "Connections open."},
+			func() float64 { return float64(s.conns.count()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quiniela_agencies_ended", Help: "Agencies whose end is recorded."},
+			func() float64 { return float64(s.round.endedCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quiniela_draw_done", Help: "1 once the draw has happened."},
+			func() float64 {
+				if s.round.done() {
+					return 1
+				}
+				return 0
+			}),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	if q, ok := s.store.(queueReporter); ok {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "quiniela_store_queue_bytes", Help: "Bytes of rows waiting for the store's writer."},
+			func() float64 { return float64(q.QueuedBytes()) }))
+	}
+	if r, ok := s.store.(syncReporter); ok {
+		r.ObserveSyncs(func(d time.Duration) { m.fsyncSeconds.Observe(d.Seconds()) })
+	}
+	return m
+}
+
+func (m *metrics) batch(code protocol.Code) {
+	m.batches.WithLabelValues(strconv.Itoa(int(code))).Inc()
+}
+
+// statusJSON is /status (SPEC §7): per agency its bets stored, its end,
+// whether a connection speaks for it and when it last sent a frame; the
+// draw, its time, and each agency's number of winners once drawn (never
+// their documents).
+type statusJSON struct {
+	Agencies []agencyJSON     `json:"agencies"`
+	DrawDone bool             `json:"draw_done"`
+	DrawTime *time.Time       `json:"draw_time,omitempty"`
+	Winners  map[string]int   `json:"winners,omitempty"`
+	Totals   map[string]int64 `json:"totals"`
+}
+
+type agencyJSON struct {
+	Agency    uint16     `json:"agency"`
+	Stored    uint32     `json:"stored"`
+	Ended     bool       `json:"ended"`
+	Connected bool       `json:"connected"`
+	LastSeen  *time.Time `json:"last_seen,omitempty"`
+}
+
+func (s *Server) status() statusJSON {
+	states, drawn, drawTime := s.round.snapshot()
+	st := statusJSON{DrawDone: drawn, Totals: map[string]int64{"stored": 0, "ended": 0}}
+	if drawn {
+		st.DrawTime = &drawTime
+		st.Winners = map[string]int{}
+	}
+	for _, a := range states {
+		j := agencyJSON{Agency: a.Agency, Stored: a.Stored, Ended: a.Ended, Connected: s.conns.speaksFor(a.Agency)}
+		if !a.LastSeen.IsZero() {
+			seen := a.LastSeen
+			j.LastSeen = &seen
+		}
+		st.Agencies = append(st.Agencies, j)
+		st.Totals["stored"] += int64(a.Stored)
+		if a.Ended {
+			st.Totals["ended"]++
+		}
+		if drawn {
+			st.Winners[strconv.Itoa(int(a.Agency))] = a.Winners
+		}
+	}
+	return st
+}
+
+//go:embed status.html
+var statusPage []byte
+
+// adminHandler serves /metrics, /healthz, /readyz, /status and the page at /.
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-s.ready:
+		default:
+			http.Error(w, "not listening yet", http.StatusServiceUnavailable)
+			return
+		}
+		if s.shuttingDown.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.status())
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(statusPage)
+	})
+	return mux
+}
+
+// adminServer is the service of the admin endpoint.
+type adminServer struct {
+	srv *Server
+	ln  net.Listener
+}
+
+func (a *adminServer) String() string { return "admin@" + a.ln.Addr().String() }
+
+func (a *adminServer) Serve(ctx context.Context) error {
+	hs := &http.Server{Handler: a.srv.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(a.ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("%w: admin endpoint: %w", suture.ErrTerminateSupervisorTree, err)
+	case <-ctx.Done():
+	}
+	stop, cancel := context.WithTimeout(context.Background(), a.srv.cfg.ShutdownTimeout/3)
+	defer cancel()
+	if err := hs.Shutdown(stop); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		hs.Close()
+	}
+	return fmt.Errorf("%w: admin endpoint closed", suture.ErrDoNotRestart)
+}

@@ -1,0 +1,195 @@
+package supervisor
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"quiniela/protocol"
+)
+
+func startAdminServer(t *testing.T, cfg Config) (*testServer, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Admin = ln
+	return startServer(t, cfg, nil), "http://" + ln.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// scrape parses /metrics with Prometheus's own parser.
+func scrape(t *testing.T, base string) (map[string]*dto.MetricFamily, []byte) {
+	t.Helper()
+	code, body := get(t, base+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return families, body
+}
+
+// value sums a family's samples whose labels include want.
+func value(families map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	f, ok := families[name]
+	if !ok {
+		return -1
+	}
+	sum := 0.0
+	for _, m := range f.GetMetric() {
+		match := true
+		for k, v := range want {
+			found := false
+			for _, l := range m.GetLabel() {
+				found = found || l.GetName() == k && l.GetValue() == v
+			}
+			match = match && found
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			sum += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			sum += m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return sum
+}
+
+func TestTheAdminEndpointFollowsARound(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Agencies = 2
+	ts, base := startAdminServer(t, cfg)
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": 200, "/nothing": 404} {
+		if code, _ := get(t, base+path); code != want {
+			t.Errorf("%s: %d, want %d", path, code, want)
+		}
+	}
+	if _, page := get(t, base+"/"); !bytes.Contains(page, []byte("<table")) || !bytes.Contains(page, []byte("fetch(\"status\"")) {
+		t.Errorf("the page is not the status page:\n%s", page)
+	}
+	before, _ := scrape(t, base)
+
+	one, two := dial(t, ts.addr), dial(t, ts.addr)
+	for i := range 3 {
+		if code := one.batch(1, bets(1, uint32(1+10*i), 10)); code != protocol.CodeOK {
+			t.Fatalf("agency 1: %v", code)
+		}
+	}
+	if code := two.batch(2, bets(2, 1, 7)); code != protocol.CodeOK {
+		t.Fatalf("agency 2: %v", code)
+	}
+	if code := two.batch(2, bets(9, 1, 1)); code != protocol.CodeAgencyMismatch {
+		t.Fatalf("a mismatched batch: %v", code)
+	}
+	during, _ := scrape(t, base)
+	if one.end(1) != protocol.CodeOK || two.end(2) != protocol.CodeOK {
+		t.Fatal("end")
+	}
+	after, text := scrape(t, base)
+
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		before float64
+		after  float64
+	}{
+		{"quiniela_bets_stored_total", map[string]string{"agency": "1"}, -1, 30},
+		{"quiniela_bets_stored_total", map[string]string{"agency": "2"}, -1, 7},
+		{"quiniela_batches_total", map[string]string{"code": "0"}, -1, 4},
+		{"quiniela_batches_total", map[string]string{"code": "-4"}, -1, 1},
+		{"quiniela_agencies_ended", nil, 0, 2},
+		{"quiniela_draw_done", nil, 0, 1},
+		{"quiniela_batch_ack_seconds", nil, 0, 4},
+	} {
+		if got := value(before, c.name, c.labels); got != c.before {
+			t.Errorf("%s%v before the round: %v, want %v", c.name, c.labels, got, c.before)
+		}
+		if got := value(after, c.name, c.labels); got != c.after {
+			t.Errorf("%s%v after the round: %v, want %v", c.name, c.labels, got, c.after)
+		}
+	}
+	for _, name := range []string{"quiniela_received_bytes_total", "quiniela_store_fsync_seconds"} {
+		if value(after, name, nil) <= value(before, name, nil) {
+			t.Errorf("%s did not move: %v then %v", name, value(before, name, nil), value(after, name, nil))
+		}
+	}
+	if value(during, "quiniela_sessions_open", nil) < 2 || value(after, "quiniela_store_queue_bytes", nil) != 0 {
+		t.Errorf("sessions open during the round %v, queue bytes after %v", value(during, "quiniela_sessions_open", nil), value(after, "quiniela_store_queue_bytes", nil))
+	}
+	if value(after, "quiniela_connections_limited_total", nil) != -1 || value(after, "go_goroutines", nil) <= 0 {
+		t.Errorf("limited %v (want none yet), goroutines %v", value(after, "quiniela_connections_limited_total", nil), value(after, "go_goroutines", nil))
+	}
+
+	// /status says what the store holds, and the winners' count only.
+	_, raw := get(t, base+"/status")
+	var st statusJSON
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatalf("/status: %v\n%s", err, raw)
+	}
+	stored := map[uint16]uint32{}
+	for _, b := range ts.storedBets(t) {
+		stored[b.Agency]++
+	}
+	if len(st.Agencies) != 2 || !st.DrawDone || st.DrawTime == nil {
+		t.Fatalf("/status: %s", raw)
+	}
+	for _, a := range st.Agencies {
+		if a.Stored != stored[a.Agency] || !a.Ended || !a.Connected || a.LastSeen == nil {
+			t.Errorf("agency %d in /status: %+v, the store holds %d", a.Agency, a, stored[a.Agency])
+		}
+	}
+	if st.Winners["1"] != len(winnersAmong(bets(1, 1, 30))) || st.Winners["2"] != len(winnersAmong(bets(2, 1, 7))) {
+		t.Errorf("winners in /status: %v", st.Winners)
+	}
+	if bytes.Contains(raw, []byte("document")) {
+		t.Errorf("/status names documents: %s", raw)
+	}
+
+	if promtool, err := exec.LookPath("promtool"); err != nil {
+		t.Log("SKIP: promtool is not installed, the metrics were not linted")
+	} else {
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = bytes.NewReader(text)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	}
+
+	ts.stop()
+	if _, err := http.Get(base + "/healthz"); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("the admin endpoint still answers after the shutdown: %v", err)
+	}
+}
