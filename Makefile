@@ -23,7 +23,7 @@ PROJECT      ?= quiniela
 IMAGE_PREFIX ?= $(PROJECT)
 STORAGE      ?= .storage
 
-.PHONY: help build test unit fuzz lint bench run run-server run-client data certs clean \
+.PHONY: help build test unit fuzz lint bench run run-server run-client data certs status clean \
 	docker-image docker-compose-up docker-compose-down docker-compose-logs docker-storage-reset
 
 help: ## list the targets
@@ -64,6 +64,9 @@ data: build ## generate five official-like agency files in .data/, only if it ho
 # to the central (cmd/internal/playround).
 run: data ## one whole lottery round on the agency files in .data/ (generated if none), winners checked
 	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS)
+
+status: build ## print the round's table from a running central's admin endpoint (ADMIN=host:port, default 127.0.0.1:PORT+1)
+	@$(BIN)/status -admin $(or $(ADMIN),127.0.0.1:$(shell echo $$(($(PORT)+1))))
 
 certs: build ## write a CA and certificates for the central and agencies 1..AGENCIES into .certs/ (HOSTS=extra,names)
 	$(BIN)/certs -out $(CERTS) -agencies $(AGENCIES) -hosts "$(HOSTS)"

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,7 @@ import (
 type size struct {
 	agencies, bets int // bets per agency; 0: official-like
 	tls            bool
+	scraped        bool // the admin endpoint's /metrics and /status read every 100 ms
 }
 
 type result struct {
@@ -70,7 +72,7 @@ func run(runs int) error {
 		return fmt.Errorf("certs: %v\n%s", err, out)
 	}
 	var results []result
-	for _, sz := range []size{{5, 0, false}, {5, 0, true}, {100, 10000, false}, {100, 10000, true}} {
+	for _, sz := range []size{{5, 0, false, false}, {5, 0, true, false}, {100, 10000, false, false}, {100, 10000, true, false}, {100, 10000, false, true}} {
 		data := filepath.Join(dir, fmt.Sprintf("data-%d", sz.agencies))
 		if _, err := os.Stat(data); err != nil {
 			args := []string{"-out", data, "-agencies", strconv.Itoa(sz.agencies), "-bets", strconv.Itoa(sz.bets)}
@@ -89,12 +91,15 @@ func run(runs int) error {
 		slices.SortFunc(rs, func(a, b result) int { return int(a.wall - b.wall) })
 		results = append(results, rs[len(rs)/2])
 	}
-	fmt.Printf("| agencies | TLS | bets | wall s | bets/s | ack p50 ms | ack p99 ms | server peak RSS MiB | largest client peak RSS MiB | fsyncs/batch | server CPU s | agencies' CPU s |\n")
+	fmt.Printf("| agencies | mode | bets | wall s | bets/s | ack p50 ms | ack p99 ms | server peak RSS MiB | largest client peak RSS MiB | fsyncs/batch | server CPU s | agencies' CPU s |\n")
 	fmt.Printf("|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
-		tls := "no"
+		tls := "plain"
 		if r.tls {
-			tls = "mutual"
+			tls = "mutual TLS"
+		}
+		if r.scraped {
+			tls += ", admin scraped every 100 ms"
 		}
 		fmt.Printf("| %d | %s | %d | %.3f | %.0f | %.2f | %.2f | %.1f | %.1f | %.3f | %.2f | %.2f |\n",
 			r.agencies, tls, r.total, r.wall.Seconds(), float64(r.total)/r.wall.Seconds(), r.p50, r.p99,
@@ -141,6 +146,13 @@ func round(dir, data string, sz size) (result, error) {
 	cert := func(name string) string { return filepath.Join(dir, "tls", name) }
 	if sz.tls {
 		server.Env = append(server.Env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
+	}
+	if sz.scraped {
+		admin := "127.0.0.1:" + freePort()
+		server.Env = append(server.Env, "SERVER_ADMIN_ADDRESS="+admin)
+		stop := make(chan struct{})
+		defer close(stop)
+		go scrape(admin, stop)
 	}
 	serverOut, err := server.StdoutPipe()
 	if err != nil {
@@ -317,4 +329,33 @@ func rss(pid int) int {
 func openFiles(pid int) int {
 	entries, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	return len(entries)
+}
+
+// scrape reads the admin endpoint's /metrics and /status every 100 ms, as
+// a Prometheus and a status page would, until stop.
+func scrape(admin string, stop <-chan struct{}) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		for _, path := range []string{"/metrics", "/status"} {
+			if resp, err := http.Get("http://" + admin + path); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
+}
+
+func freePort() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "0"
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
