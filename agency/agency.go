@@ -43,6 +43,74 @@ type Config struct {
 	// TLS, when set, is the agency's mutual TLS with the central: its
 	// certificate, and the CA of the central's.
 	TLS *tls.Config
+	// OnProgress, when set, is told how far the file is sent, at most every
+	// tenth of a second (a progress bar on a terminal); otherwise an INFO
+	// progreso line says so every ProgressEvery (0: 5 s).
+	OnProgress    func(Progress)
+	ProgressEvery time.Duration
+}
+
+// Progress is how far an agency is through its bets file in this run.
+type Progress struct {
+	Sent       int           // bets handed to the central in this run
+	Read, Size int64         // bytes of the file read, and its size
+	Elapsed    time.Duration // since this run began sending
+}
+
+// Share is the part of the file read, 0..1.
+func (p Progress) Share() float64 {
+	if p.Size <= 0 {
+		return 1
+	}
+	return min(1, float64(p.Read)/float64(p.Size))
+}
+
+// Rate is bets sent per second.
+func (p Progress) Rate() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Sent) / p.Elapsed.Seconds()
+}
+
+// Left is the time the rest of the file should take at this pace.
+func (p Progress) Left() time.Duration {
+	share := p.Share()
+	if share <= 0 {
+		return 0
+	}
+	return time.Duration(float64(p.Elapsed) * (1 - share) / share)
+}
+
+// progressReport paces the progress reports of one run.
+type progressReport struct {
+	a                 *Agency
+	start             time.Time
+	lastCall, lastLog time.Time
+	sent              int
+}
+
+// update reports p if it is time to: the callback every tenth of a
+// second, the INFO line every ProgressEvery; final reports always.
+func (pr *progressReport) update(read, size int64, final bool) {
+	now := time.Now()
+	p := Progress{Sent: pr.sent, Read: read, Size: size, Elapsed: now.Sub(pr.start)}
+	if pr.a.cfg.OnProgress != nil {
+		if final || now.Sub(pr.lastCall) >= 100*time.Millisecond {
+			pr.lastCall = now
+			pr.a.cfg.OnProgress(p)
+		}
+		return
+	}
+	every := pr.a.cfg.ProgressEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	if now.Sub(pr.lastLog) >= every && !final {
+		pr.lastLog = now
+		pr.a.log.Info("progreso", "result", "in_progress", "enviadas", p.Sent, "leido_pct", int(100*p.Share()),
+			"apuestas_por_seg", int(p.Rate()), "restante", p.Left().Round(time.Second).String())
+	}
 }
 
 // Result sums up a round.
@@ -125,6 +193,7 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 	}
 
 	r := &round{single: single, progress: time.Now(), first: true}
+	r.report = progressReport{a: a, start: time.Now(), lastLog: time.Now()}
 	wait := minBackoff
 	for {
 		before := r.progress
@@ -162,6 +231,7 @@ type round struct {
 	reportedLine    int       // malformed lines up to here were reported
 	winnersDeadline time.Time // set by the first winners query
 	first           bool      // no session has heard the central's status yet
+	report          progressReport
 }
 
 // retryable tells a broken connection or a central that is going away (a
@@ -313,7 +383,9 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 	batch := make([]lottery.Bet, 0, a.cfg.BatchMaxAmount)
 	p := a.startPipeline(c, res)
 	defer p.close() // on the early returns; a second close returns the first's result
-	valid, err := a.eachBet(ctx, r, res, func(n int, b lottery.Bet) error {
+	var read, size int64
+	valid, err := a.eachBet(ctx, r, res, func(n int, b lottery.Bet, at, of int64) error {
+		read, size = at, of
 		if n <= stored {
 			return nil // the central holds it already
 		}
@@ -321,6 +393,8 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 			if err := p.send(batch); err != nil {
 				return err
 			}
+			r.report.sent += len(batch)
+			r.report.update(read, size, false)
 			batch = batch[:0]
 		}
 		return nil
@@ -337,7 +411,9 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 		if err := p.send(batch); err != nil {
 			return err
 		}
+		r.report.sent += len(batch)
 	}
+	r.report.update(size, size, true)
 	return p.close()
 }
 
@@ -354,7 +430,7 @@ func (a *Agency) reportEarlierEnd(ctx context.Context, r *round, res *Result, st
 	valid := 1
 	if r.single == nil {
 		var err error
-		if valid, err = a.eachBet(ctx, r, res, func(int, lottery.Bet) error { return nil }); err != nil {
+		if valid, err = a.eachBet(ctx, r, res, func(int, lottery.Bet, int64, int64) error { return nil }); err != nil {
 			return err
 		}
 	}
@@ -373,19 +449,25 @@ func (a *Agency) reportEarlierEnd(ctx context.Context, r *round, res *Result, st
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // eachBet streams the bets file from its start and calls fn with each valid
-// bet and its count among the valid ones (from 1). A malformed or invalid
-// line is logged with its number, once over all sessions, and skipped.
-// Surrounding spaces of a field are dropped. It returns how many valid
-// bets it saw.
-func (a *Agency) eachBet(ctx context.Context, r *round, res *Result, fn func(n int, b lottery.Bet) error) (int, error) {
+// bet, its count among the valid ones (from 1), and the bytes of the file
+// read so far and in all. A malformed or invalid line is logged with its
+// number, once over all sessions, and skipped. Surrounding spaces of a
+// field are dropped. It returns how many valid bets it saw.
+func (a *Agency) eachBet(ctx context.Context, r *round, res *Result, fn func(n int, b lottery.Bet, read, size int64) error) (int, error) {
 	f, err := os.Open(a.cfg.DataFile)
 	if err != nil {
 		return 0, fmt.Errorf("opening the bets file: %w", err)
 	}
 	defer a.closeFile(f)
+	var size int64
+	if info, err := f.Stat(); err == nil {
+		size = info.Size()
+	}
 	br := bufio.NewReaderSize(f, fileBuffer)
+	var bom int64
 	if start, _ := br.Peek(len(utf8BOM)); bytes.Equal(start, utf8BOM) {
 		br.Discard(len(utf8BOM))
+		bom = int64(len(utf8BOM))
 	}
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
@@ -422,7 +504,7 @@ func (a *Agency) eachBet(ctx context.Context, r *round, res *Result, fn func(n i
 			continue
 		}
 		valid++
-		if err := fn(valid, b); err != nil {
+		if err := fn(valid, b, bom+cr.InputOffset(), size); err != nil {
 			return valid, err
 		}
 	}

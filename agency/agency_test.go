@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -450,4 +451,43 @@ func TestACentralThatCannotStoreIsRetriedUntilNoProgressForTheConnectTimeout(t *
 	if n := strings.Count(logs.String(), "msg=reconnect"); n < 2 {
 		t.Fatalf("%d reconnections, want the storage failure retried:\n%s", n, logs)
 	}
+}
+
+func TestProgressIsReportedAsTheFileGoesOut(t *testing.T) {
+	t.Parallel()
+	t.Run("as INFO lines when nobody draws a bar", func(t *testing.T) {
+		t.Parallel()
+		fc := &fakeCentral{}
+		cfg := testConfig(startCentral(t, fc), writeLines(t, betLines(500)...), 50)
+		cfg.ProgressEvery = time.Nanosecond // every batch, for the test
+		log, logs := quiet()
+		if _, err := New(cfg, log).Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		lines := regexp.MustCompile(`msg=progreso result=in_progress enviadas=(\d+) leido_pct=(\d+) apuestas_por_seg=\d+ restante=\S+`).FindAllStringSubmatch(logs.String(), -1)
+		if len(lines) != 10 { // after each of the ten batches
+			t.Fatalf("%d progreso lines, want 10:\n%s", len(lines), logs)
+		}
+		if pct, _ := strconv.Atoi(lines[9][2]); lines[0][1] != "50" || lines[9][1] != "500" || pct < 99 {
+			t.Fatalf("first %v, last %v", lines[0], lines[9])
+		}
+	})
+	t.Run("to a callback, ending at the whole file", func(t *testing.T) {
+		t.Parallel()
+		fc := &fakeCentral{}
+		cfg := testConfig(startCentral(t, fc), writeLines(t, betLines(300)...), 63)
+		var last Progress
+		calls := 0
+		cfg.OnProgress = func(p Progress) { last, calls = p, calls+1 }
+		log, logs := quiet()
+		if _, err := New(cfg, log).Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if calls < 1 || last.Sent != 300 || last.Share() != 1 || last.Left() != 0 {
+			t.Fatalf("%d calls, last %+v (share %v)", calls, last, last.Share())
+		}
+		if strings.Contains(logs.String(), "msg=progreso") {
+			t.Fatal("progreso lines beside the callback")
+		}
+	})
 }

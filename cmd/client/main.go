@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"errors"
 	"flag"
 	"log/slog"
@@ -13,6 +14,9 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"quiniela/agency"
 	"quiniela/cmd/internal/logline"
@@ -60,6 +64,7 @@ func run() int {
 		WinnersTimeout: cfg.WinnersTimeout,
 		IOTimeout:      cfg.IOTimeout,
 		TLS:            tlsConfig,
+		OnProgress:     terminalBar(cfg.DataFile),
 	}, log)
 	res, err := a.Run(ctx)
 	// enviadas counts this run's bets only; ya_almacenadas those the
@@ -80,3 +85,17 @@ func run() int {
 
 // ms formats a duration in milliseconds with microsecond precision.
 func ms(d time.Duration) string { return strconv.FormatFloat(d.Seconds()*1000, 'f', 3, 64) }
+
+// terminalBar draws the agency's progress as a bar on stderr when stderr is
+// a terminal; elsewhere (a container, a log file) it returns nil and the
+// agency logs progreso lines instead.
+func terminalBar(file string) func(agency.Progress) {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	bar := progressbar.NewOptions64(100, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(file))
+	return func(p agency.Progress) {
+		bar.Describe(fmt.Sprintf("%s: %d bets, %.0f/s", file, p.Sent, p.Rate()))
+		bar.Set(int(100 * p.Share()))
+	}
+}
