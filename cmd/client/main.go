@@ -5,9 +5,9 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
