@@ -29,8 +29,11 @@ STORAGE      ?= .storage
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
+# The version every binary's --version prints: git describe of this tree.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+
 build: ## build every binary into bin/
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -ldflags "-X quiniela/cmd/internal/cli.stamped=$(VERSION)" -o $(BIN)/ ./cmd/...
 
 test: lint unit fuzz ## everything CI runs: lint, unit and end-to-end tests with the race detector, short fuzzing
 

@@ -13,25 +13,26 @@ const DefaultBatchMaxAmount = 63
 
 // Client holds one agency's settings.
 type Client struct {
-	ID             int           `env:"CLI_ID,required"`
-	ServerAddress  string        `env:"CLI_SERVER_ADDRESS" envDefault:"server:12345"`
-	LogLevel       Level         `env:"CLI_LOG_LEVEL" envDefault:"INFO"`
-	BatchMaxAmount int           `env:"CLI_BATCH_MAX_AMOUNT" envDefault:"63"`
-	DataFile       string        `env:"CLI_DATA_FILE"`
-	ConnectTimeout time.Duration `env:"CLI_CONNECT_TIMEOUT" envDefault:"30s"`
-	WinnersTimeout time.Duration `env:"CLI_WINNERS_TIMEOUT" envDefault:"60s"`
-	IOTimeout      time.Duration `env:"CLI_IO_TIMEOUT" envDefault:"10s"`
-	TLSCert        string        `env:"CLI_TLS_CERT"`
-	TLSKey         string        `env:"CLI_TLS_KEY"`
-	TLSCA          string        `env:"CLI_TLS_CA"`
+	ID             int           `env:"CLI_ID,required" help:"agency number (required)"`
+	ServerAddress  string        `env:"CLI_SERVER_ADDRESS" envDefault:"server:12345" help:"the central's host:port"`
+	LogFormat      LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, SPEC §3) or json (log/slog's JSON, the same keys)"`
+	LogLevel       Level         `env:"CLI_LOG_LEVEL" envDefault:"INFO" help:"DEBUG, INFO, WARNING or ERROR; DEBUG also logs each winner's document"`
+	BatchMaxAmount int           `env:"CLI_BATCH_MAX_AMOUNT" envDefault:"63" help:"bets per batch; 63 fill an 8 KiB frame, more is capped"`
+	DataFile       string        `env:"CLI_DATA_FILE" help:"the agency's bets (default ./.data/agency-{CLI_ID}.csv)"`
+	ConnectTimeout time.Duration `env:"CLI_CONNECT_TIMEOUT" envDefault:"30s" help:"give up after this long without progress with the central"`
+	WinnersTimeout time.Duration `env:"CLI_WINNERS_TIMEOUT" envDefault:"60s" help:"keep asking for the winners this long"`
+	IOTimeout      time.Duration `env:"CLI_IO_TIMEOUT" envDefault:"10s" help:"longest wait for one reply, or a TLS handshake"`
+	TLSCert        string        `env:"CLI_TLS_CERT" help:"mutual TLS: this agency's certificate (all three CLI_TLS_* or none)"`
+	TLSKey         string        `env:"CLI_TLS_KEY" help:"mutual TLS: this agency's key"`
+	TLSCA          string        `env:"CLI_TLS_CA" help:"mutual TLS: the CA of the central's certificate"`
 
 	// Single-bet mode: when all five are set, the agency sends this one bet
 	// instead of its file.
-	FirstName string `env:"NOMBRE"`
-	LastName  string `env:"APELLIDO"`
-	Document  string `env:"DOCUMENTO"`
-	Birthdate string `env:"NACIMIENTO"`
-	Number    string `env:"NUMERO"`
+	FirstName string `env:"NOMBRE" help:"single-bet mode (all five set): the first name"`
+	LastName  string `env:"APELLIDO" help:"single-bet mode: the last name"`
+	Document  string `env:"DOCUMENTO" help:"single-bet mode: the document"`
+	Birthdate string `env:"NACIMIENTO" help:"single-bet mode: the birthdate, YYYY-MM-DD"`
+	Number    string `env:"NUMERO" help:"single-bet mode: the number played"`
 }
 
 // TLS reports whether the agency is to speak mutual TLS.

@@ -57,6 +57,51 @@ func (l Level) String() string {
 	return "INFO"
 }
 
+// LogFormat is how the binaries write their logs: course (the default,
+// SPEC §3's lines) or json (log/slog's JSON handler, the same keys).
+type LogFormat string
+
+// The log formats.
+const (
+	LogCourse LogFormat = "course"
+	LogJSON   LogFormat = "json"
+)
+
+// UnmarshalText parses a log format.
+func (f *LogFormat) UnmarshalText(b []byte) error {
+	switch LogFormat(strings.ToLower(string(b))) {
+	case LogCourse:
+		*f = LogCourse
+	case LogJSON:
+		*f = LogJSON
+	default:
+		return errors.New("want course or json")
+	}
+	return nil
+}
+
+// Setting is one setting of a binary, for its -h: the variable, its
+// default and what it means, from the same definitions load parses.
+type Setting struct{ Key, Default, Help string }
+
+// Settings lists the settings of cfg (a pointer to Server, Client or
+// Healthcheck), in declaration order.
+func Settings(cfg any) []Setting {
+	t := reflect.TypeOf(cfg).Elem()
+	var out []Setting
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if key := envKey(f); key != "" {
+			def := f.Tag.Get("envDefault")
+			if strings.Contains(f.Tag.Get("env"), ",required") {
+				def = "(required)"
+			}
+			out = append(out, Setting{Key: key, Default: def, Help: f.Tag.Get("help")})
+		}
+	}
+	return out
+}
+
 // Error lists every problem found in a configuration.
 type Error struct {
 	Source   string   // the .env file read, if any

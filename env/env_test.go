@@ -27,7 +27,7 @@ func TestServerDefaultsMatchTheContract(t *testing.T) {
 	}
 	want := Server{IP: "0.0.0.0", Port: 12345, ListenBacklog: 5, LogLevel: Level(slog.LevelInfo), Agencies: 5,
 		StoragePath: "./bets.csv", FrameTimeout: 5 * time.Second, ShutdownTimeout: 1500 * time.Millisecond,
-		IdleTimeout: 2 * time.Minute, MaxConnections: 10000}
+		IdleTimeout: 2 * time.Minute, MaxConnections: 10000, LogFormat: LogCourse}
 	if s != want {
 		t.Fatalf("got %+v, want %+v", s, want)
 	}
@@ -163,7 +163,7 @@ func TestAttrsListEveryEffectiveSetting(t *testing.T) {
 	t.Parallel()
 	s := Server{IP: "1.2.3.4", Port: 1, LogLevel: Level(slog.LevelWarn)}
 	attrs := Attrs(s)
-	if len(attrs) != 28 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
+	if len(attrs) != 30 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
 		t.Fatalf("got %v", attrs)
 	}
 }
@@ -238,5 +238,16 @@ func TestTLSSettingsAreAllOrNone(t *testing.T) {
 	c = Client{}
 	if err := load(&c, writeFile(t, "CLI_ID=1\nCLI_TLS_CA=ca.crt\nCLI_TLS_CERT=a.crt\nCLI_TLS_KEY=a.key\n"), nil); err != nil || !c.TLS() {
 		t.Fatalf("a whole TLS group: %+v, %v", c, err)
+	}
+}
+
+func TestEverySettingSaysWhatItMeans(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []any{&Server{}, &Client{}, &Healthcheck{}} {
+		for _, s := range Settings(cfg) {
+			if s.Help == "" {
+				t.Errorf("%s has no help text", s.Key)
+			}
+		}
 	}
 }

@@ -8,13 +8,14 @@ import (
 
 // Healthcheck holds the settings of the echo health check.
 type Healthcheck struct {
-	Address  string        `env:"HEALTHCHECK_ADDRESS" envDefault:"127.0.0.1:12345"`
-	Message  string        `env:"HEALTHCHECK_MESSAGE" envDefault:"healthcheck"`
-	Timeout  time.Duration `env:"HEALTHCHECK_TIMEOUT" envDefault:"2s"`
-	Interval time.Duration `env:"HEALTHCHECK_INTERVAL" envDefault:"0s"`
+	Address   string        `env:"HEALTHCHECK_ADDRESS" envDefault:"127.0.0.1:12345" help:"the central's host:port"`
+	Message   string        `env:"HEALTHCHECK_MESSAGE" envDefault:"healthcheck" help:"the echo payload"`
+	Timeout   time.Duration `env:"HEALTHCHECK_TIMEOUT" envDefault:"2s" help:"bound of one check"`
+	LogFormat LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, SPEC §3) or json (log/slog's JSON, the same keys)"`
+	Interval  time.Duration `env:"HEALTHCHECK_INTERVAL" envDefault:"0s" help:"0 checks once; more keeps checking until SIGTERM"`
 	// TLSCA, when set, makes the check speak TLS and verify the central's
 	// certificate against this CA; it presents none, and may only echo.
-	TLSCA string `env:"HEALTHCHECK_TLS_CA"`
+	TLSCA string `env:"HEALTHCHECK_TLS_CA" help:"speak TLS, checking the central's certificate against this CA"`
 }
 
 // LoadHealthcheck loads the health check's settings from the .env file at

@@ -10,20 +10,21 @@ import (
 
 // Server holds the central's settings.
 type Server struct {
-	IP              string        `env:"SERVER_IP" envDefault:"0.0.0.0"`
-	Port            int           `env:"SERVER_PORT" envDefault:"12345"`
-	ListenBacklog   int           `env:"SERVER_LISTEN_BACKLOG" envDefault:"5"`
-	LogLevel        Level         `env:"LOGGING_LEVEL" envDefault:"INFO"`
-	Agencies        int           `env:"AGENCIES" envDefault:"5"`
-	StoragePath     string        `env:"STORAGE_FILEPATH" envDefault:"./bets.csv"`
-	FrameTimeout    time.Duration `env:"SERVER_FRAME_TIMEOUT" envDefault:"5s"`
-	ShutdownTimeout time.Duration `env:"SERVER_SHUTDOWN_TIMEOUT" envDefault:"1500ms"`
-	IdleTimeout     time.Duration `env:"SERVER_IDLE_TIMEOUT" envDefault:"2m"`
-	MaxConnections  int           `env:"SERVER_MAX_CONNECTIONS" envDefault:"10000"`
-	TLSCert         string        `env:"SERVER_TLS_CERT"`
-	TLSKey          string        `env:"SERVER_TLS_KEY"`
-	TLSClientCA     string        `env:"SERVER_TLS_CLIENT_CA"`
-	AdminAddress    string        `env:"SERVER_ADMIN_ADDRESS"`
+	IP              string        `env:"SERVER_IP" envDefault:"0.0.0.0" help:"address to listen on"`
+	Port            int           `env:"SERVER_PORT" envDefault:"12345" help:"port to listen on (0: any free port)"`
+	ListenBacklog   int           `env:"SERVER_LISTEN_BACKLOG" envDefault:"5" help:"the kernel's accept-queue length (listen(2) backlog)"`
+	LogLevel        Level         `env:"LOGGING_LEVEL" envDefault:"INFO" help:"DEBUG, INFO, WARNING or ERROR; DEBUG logs every stored bet"`
+	Agencies        int           `env:"AGENCIES" envDefault:"5" help:"agencies 1..N that must end before the draw"`
+	StoragePath     string        `env:"STORAGE_FILEPATH" envDefault:"./bets.csv" help:"the bet file (CSV), with its ends journal beside it"`
+	FrameTimeout    time.Duration `env:"SERVER_FRAME_TIMEOUT" envDefault:"5s" help:"a whole frame from its first byte, every reply write, and a TLS handshake"`
+	ShutdownTimeout time.Duration `env:"SERVER_SHUTDOWN_TIMEOUT" envDefault:"1500ms" help:"bound of the shutdown after SIGTERM"`
+	IdleTimeout     time.Duration `env:"SERVER_IDLE_TIMEOUT" envDefault:"2m" help:"a connection with no frame for this long is closed"`
+	MaxConnections  int           `env:"SERVER_MAX_CONNECTIONS" envDefault:"10000" help:"open connections at most; at the bound the oldest that has not named an agency is evicted"`
+	TLSCert         string        `env:"SERVER_TLS_CERT" help:"mutual TLS: the central's certificate (all three SERVER_TLS_* or none)"`
+	TLSKey          string        `env:"SERVER_TLS_KEY" help:"mutual TLS: the central's key"`
+	TLSClientCA     string        `env:"SERVER_TLS_CLIENT_CA" help:"mutual TLS: the CA of the agencies' certificates"`
+	LogFormat       LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, SPEC §3) or json (log/slog's JSON, the same keys)"`
+	AdminAddress    string        `env:"SERVER_ADMIN_ADDRESS" help:"host:port of the admin endpoint (/metrics, /status, /healthz, /readyz, /); empty: off"`
 }
 
 // TLS reports whether the central is to speak mutual TLS.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 
+	"quiniela/cmd/internal/cli"
 	"quiniela/cmd/internal/tlsfiles"
 )
 
@@ -18,7 +19,7 @@ func main() {
 	out := flag.String("out", ".certs", "folder to write ca.crt, server.crt, server.key, agency-N.crt and agency-N.key into")
 	agencies := flag.Int("agencies", 5, "agencies 1..N to write a certificate for")
 	hosts := flag.String("hosts", "", "extra host names or IP addresses of the central, comma-separated (server, localhost and 127.0.0.1 are always in)")
-	flag.Parse()
+	cli.Parse("certs: writes a CA and the certificates of mutual TLS (SPEC §7).", nil)
 	if err := tlsfiles.Generate(*out, *agencies, *hosts); err != nil {
 		fmt.Fprintln(os.Stderr, "certs:", err)
 		os.Exit(1)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"quiniela/agency"
+	"quiniela/cmd/internal/cli"
 	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
@@ -29,15 +29,14 @@ func main() {
 }
 
 func run() int {
-	envFile := flag.String("env-file", "", "settings file to load instead of ./.env")
-	flag.Parse()
+	envFile := cli.Parse("client: one betting agency (SPEC §1): sends its bets, ends, and asks for its winners.", &env.Client{})
 
-	cfg, err := env.LoadClient(*envFile)
+	cfg, err := env.LoadClient(envFile)
 	if err != nil {
 		slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
 		return 2
 	}
-	log := slog.New(logline.New(os.Stdout, slog.Level(cfg.LogLevel)))
+	log := cli.Logger(cfg.LogFormat, slog.Level(cfg.LogLevel))
 	log.Info("config", append([]any{"result", "success"}, env.Attrs(cfg)...)...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

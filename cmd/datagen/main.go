@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"quiniela/cmd/internal/cli"
 	"quiniela/lottery/datagen"
 )
 
@@ -22,7 +23,7 @@ func main() {
 	bets := flag.Int("bets", 0, "bets per agency (0: sized like the official set for 5 agencies, else 1000)")
 	winners := flag.Int("winners", -1, "winners per agency (-1: about one in 5000 bets, at least one)")
 	lf := flag.Bool("lf", false, "end lines with LF instead of CRLF")
-	flag.Parse()
+	cli.Parse("datagen: writes synthetic agency files and winners.json (SPEC §5).", nil)
 	if err := run(*out, *seed, *agencies, *bets, *winners, !*lf); err != nil {
 		fmt.Fprintln(os.Stderr, "datagen:", err)
 		os.Exit(1)

@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"flag"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,20 +14,20 @@ import (
 	"time"
 
 	"quiniela/agency"
+	"quiniela/cmd/internal/cli"
 	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
 )
 
 func main() {
-	envFile := flag.String("env-file", "", "settings file to load instead of ./.env")
-	flag.Parse()
-	cfg, err := env.LoadHealthcheck(*envFile)
+	envFile := cli.Parse("healthcheck: checks that a central echoes a message back (SPEC §6).", &env.Healthcheck{})
+	cfg, err := env.LoadHealthcheck(envFile)
 	if err != nil {
 		slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
 		os.Exit(2)
 	}
-	log := slog.New(logline.New(os.Stdout, slog.LevelInfo))
+	log := cli.Logger(cfg.LogFormat, slog.LevelInfo)
 	var tlsConfig *tls.Config
 	if cfg.TLSCA != "" {
 		if tlsConfig, err = tlsfiles.Client("", "", cfg.TLSCA); err != nil {

@@ -6,13 +6,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"quiniela/cmd/internal/cli"
 	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
@@ -25,15 +25,14 @@ func main() {
 }
 
 func run() int {
-	envFile := flag.String("env-file", "", "settings file to load instead of ./.env")
-	flag.Parse()
+	envFile := cli.Parse("server: the lottery central (SPEC §1). Stop it with SIGTERM or SIGINT.", &env.Server{})
 
-	cfg, err := env.LoadServer(*envFile)
+	cfg, err := env.LoadServer(envFile)
 	if err != nil {
 		slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
 		return 2
 	}
-	log := slog.New(logline.New(os.Stdout, slog.Level(cfg.LogLevel)))
+	log := cli.Logger(cfg.LogFormat, slog.Level(cfg.LogLevel))
 	log.Info("config", append([]any{"result", "success"}, env.Attrs(cfg)...)...)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"quiniela/cmd/internal/cli"
 )
 
 type status struct {
@@ -31,7 +33,7 @@ type status struct {
 
 func main() {
 	admin := flag.String("admin", "127.0.0.1:12346", "host:port of the central's admin endpoint (SERVER_ADMIN_ADDRESS)")
-	flag.Parse()
+	cli.Parse("status: prints the round from a central's admin endpoint.", nil)
 	if err := run(os.Stdout, "http://"+*admin+"/status"); err != nil {
 		fmt.Fprintln(os.Stderr, "status:", err)
 		os.Exit(1)

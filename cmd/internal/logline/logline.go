@@ -53,7 +53,7 @@ func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.
 func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	buf := make([]byte, 0, 256)
 	buf = r.Time.AppendFormat(buf, time.DateTime)
-	buf = fmt.Appendf(buf, " %-8s action: ", levelName(r.Level))
+	buf = fmt.Appendf(buf, " %-8s action: ", LevelName(r.Level))
 	buf = appendValue(buf, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "result" {
@@ -141,7 +141,8 @@ func appendValue(buf []byte, s string) []byte {
 
 func unsafe(r rune) bool { return r == '|' || r == ':' || r < 0x20 || r == 0x7f }
 
-func levelName(l slog.Level) string {
+// LevelName is a level as the lines name it: DEBUG, INFO, WARNING, ERROR.
+func LevelName(l slog.Level) string {
 	switch {
 	case l < slog.LevelInfo:
 		return "DEBUG"

@@ -1,0 +1,126 @@
+// Package cli is what every binary does the same way at start: its flags
+// (--env-file where it has settings, --version, and -h listing every
+// setting with its default and meaning, from the same definitions env
+// parses) and its logger in the chosen format. It is wiring for cmd.
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"text/tabwriter"
+
+	"quiniela/cmd/internal/logline"
+	"quiniela/env"
+)
+
+// Parse defines --version, and --env-file when settings (a pointer to the
+// binary's settings struct) is not nil, sets -h to list the flags and the
+// settings, and parses the command line. --version prints the version and
+// exits. It returns the --env-file value.
+func Parse(about string, settings any) (envFile string) {
+	var file *string
+	if settings != nil {
+		file = flag.String("env-file", "", "settings file to load instead of ./.env")
+	}
+	version := flag.Bool("version", false, "print the version and exit")
+	flag.Usage = func() { Usage(flag.CommandLine.Output(), about, settings) }
+	flag.Parse()
+	if *version {
+		fmt.Println(os.Args[0], Version())
+		os.Exit(0)
+	}
+	if file != nil {
+		return *file
+	}
+	return ""
+}
+
+// Usage writes the help text: what the binary is, its flags, and each
+// setting with its default and meaning.
+func Usage(w io.Writer, about string, settings any) {
+	fmt.Fprintf(w, "%s\n\nFlags:\n", about)
+	flag.CommandLine.SetOutput(w)
+	flag.PrintDefaults()
+	if settings == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nSettings (environment variables, or a .env file; the environment wins):\n")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, s := range env.Settings(settings) {
+		def := s.Default
+		if def == "" {
+			def = "(unset)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Key, def, s.Help)
+	}
+	tw.Flush()
+}
+
+// stamped is the version make build writes in (-ldflags -X), from git
+// describe: builds may run with -buildvcs=false.
+var stamped string
+
+// Version is the build's version: the one make build stamped, else the
+// module's tag, else the VCS revision and time Go recorded (and "dirty"
+// for uncommitted changes).
+func Version() string {
+	if stamped != "" {
+		return stamped
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	var rev, at, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = " dirty"
+			}
+		}
+	}
+	if v != "" && v != "(devel)" {
+		return v
+	}
+	if rev == "" {
+		return "devel (no VCS information)"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	return fmt.Sprintf("devel %s %s%s", rev, at, dirty)
+}
+
+// Logger writes to stdout in the format chosen (SPEC §3's lines, or
+// log/slog's JSON with the same keys: action for the message, the level
+// named as in the lines).
+func Logger(format env.LogFormat, level slog.Level) *slog.Logger {
+	if format != env.LogJSON {
+		return slog.New(logline.New(os.Stdout, level))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.MessageKey:
+				a.Key = "action"
+			case slog.LevelKey:
+				a.Value = slog.StringValue(logline.LevelName(a.Value.Any().(slog.Level)))
+			}
+			return a
+		},
+	}))
+}
