@@ -4,6 +4,10 @@
 #
 #   docker build --target server -t quiniela-server .
 #   docker build --target client -t quiniela-client .
+#
+# Both run as the unprivileged user 65532: what is mounted for them to write
+# (the store folder) or read (TLS keys) must allow it, which `make
+# docker-compose-up` arranges.
 
 FROM scratch AS server
 COPY bin/server bin/healthcheck /
@@ -11,10 +15,12 @@ COPY bin/server bin/healthcheck /
 # from the mounted /config/healthcheck.env.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=2s --retries=3 \
     CMD ["/healthcheck", "--env-file", "/config/healthcheck.env"]
+USER 65532:65532
 ENTRYPOINT ["/server"]
 CMD ["--env-file", "/config/server.env"]
 
 FROM scratch AS client
 COPY bin/client /
+USER 65532:65532
 ENTRYPOINT ["/client"]
 CMD ["--env-file", "/config/client.env"]

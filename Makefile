@@ -21,6 +21,8 @@ AGENCIES     ?= 5
 COMPOSE_TLS  ?=
 PROJECT      ?= quiniela
 IMAGE_PREFIX ?= $(PROJECT)
+# The images' user (the Dockerfile's USER).
+IMAGE_USER   := 65532:65532
 STORAGE      ?= .storage
 
 .PHONY: help build test unit fuzz lint bench run run-server run-client data certs status clean \
@@ -96,11 +98,16 @@ docker-image: build ## build the server and client images FROM scratch around bi
 docker-compose-up: docker-image data ## start the central and the agencies of $(COMPOSE_FILE) (5 unless generated otherwise)
 	@if [ -n "$(COMPOSE_TLS)" ] && [ ! -f $(CERTS)/ca.crt ]; then $(BIN)/certs -out $(CERTS) -agencies $(AGENCIES) -hosts "$(HOSTS)"; fi
 	@test -f $(COMPOSE_FILE) || DATA_DIR=$(DATA) STORAGE_DIR=$(STORAGE) IMAGE_PREFIX=$(IMAGE_PREFIX) \
+		CONTAINER_USER=$$([ "$$(id -u)" = 0 ] || echo "$$(id -u):$$(id -g)") \
 		TLS_DIR=$(if $(COMPOSE_TLS),$(CERTS)) ./generar-compose.sh $(COMPOSE_FILE) $(AGENCIES)
 	@for f in $$(grep -o 'agency-[0-9]*\.csv' $(COMPOSE_FILE) | sort -u); do \
 		test -f $(DATA)/$$f || { echo "$(DATA)/$$f is missing: $(COMPOSE_FILE) mounts it (regenerate it with ./generar-compose.sh $(COMPOSE_FILE) N for N agencies)"; exit 1; }; \
 	done
 	@mkdir -p $(STORAGE)
+	@# The containers run as the images' unprivileged user: as root, give it
+	@# the store (and the TLS keys); as anyone else, run them as that user.
+	@if [ "$$(id -u)" = 0 ]; then chown -R $(IMAGE_USER) $(STORAGE); \
+		if [ -n "$(COMPOSE_TLS)" ]; then chown $(IMAGE_USER) $(CERTS)/*.key; fi; fi
 	@if [ -s $(STORAGE)/bets.csv ] || [ -s $(STORAGE)/bets.csv.ends ]; then \
 		echo "note: $(STORAGE)/ holds the round of an earlier run: the agencies carry it on and get its winners (make docker-storage-reset starts a new round)"; fi
 	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) up -d

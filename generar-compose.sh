@@ -15,6 +15,9 @@
 # IMAGE_PREFIX=quiniela (images IMAGE_PREFIX-server and IMAGE_PREFIX-client).
 # CONTAINER_PREFIX (empty by default, so the containers have the course's
 # names server, client1, …) lets several deployments share one engine.
+# CONTAINER_USER (empty by default: the images' own unprivileged user 65532)
+# runs every container as another uid:gid, such as the host user's who owns
+# the store folder and the keys.
 # TLS_DIR (empty by default: plain TCP, as the course expects) names a
 # folder written by `make certs`: the deployment then speaks mutual TLS,
 # the central mounting ca.crt, server.crt and server.key, and each agency
@@ -49,6 +52,8 @@ certs=""
 [ -z "${TLS_DIR:-}" ] || certs=$(bind_path "$TLS_DIR")
 prefix=${IMAGE_PREFIX:-quiniela}
 names=${CONTAINER_PREFIX:-}
+user_line=""
+[ -z "${CONTAINER_USER:-}" ] || user_line="    user: \"${CONTAINER_USER}\""
 # The central needs at least one agency to draw; with none it simply serves.
 server_agencies=$((agencies > 0 ? agencies : 1))
 
@@ -62,6 +67,9 @@ services:
   server:
     container_name: ${names}server
     image: ${prefix}-server:latest
+YAML
+	[ -z "$user_line" ] || echo "$user_line"
+	cat <<YAML
     environment:
       - AGENCIES=${server_agencies}
       - STORAGE_FILEPATH=/storage/bets.csv
@@ -94,6 +102,9 @@ YAML
   client${i}:
     container_name: ${names}client${i}
     image: ${prefix}-client:latest
+YAML
+		[ -z "$user_line" ] || echo "$user_line"
+		cat <<YAML
     environment:
       - CLI_ID=${i}
       - CLI_DATA_FILE=/data/agency.csv

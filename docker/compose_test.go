@@ -143,9 +143,30 @@ func newDeployment(t *testing.T, n, bets, winners int) *deployment {
 	}
 	d.env = []string{"CONFIG_DIR=" + filepath.Join(dir, "config"), "DATA_DIR=" + filepath.Join(dir, "data"),
 		"STORAGE_DIR=" + filepath.Join(dir, "storage"), "IMAGE_PREFIX=" + images, "CONTAINER_PREFIX=" + d.prefix}
+	d.env = append(d.env, giveToImageUser(t, filepath.Join(dir, "storage"))...)
 	sh(t, d.env, "./generar-compose.sh", d.file, strconv.Itoa(n))
 	t.Cleanup(d.remove)
 	return d
+}
+
+// imageUser is the Dockerfile's USER.
+const imageUser = 65532
+
+// giveToImageUser makes files the containers must write or read theirs, as
+// make docker-compose-up does: as root, by giving them to the images' user;
+// as anyone else, by running the containers as that user (the settings it
+// returns for generar-compose.sh).
+func giveToImageUser(t *testing.T, paths ...string) []string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return []string{fmt.Sprintf("CONTAINER_USER=%d:%d", os.Geteuid(), os.Getegid())}
+	}
+	for _, p := range paths {
+		if err := os.Chown(p, imageUser, imageUser); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nil
 }
 
 // courseFile writes an agency file as the course's checks do: LF, documents
@@ -204,7 +225,9 @@ func TestDockerDeployment(t *testing.T) {
 	if out, err := try(nil, "docker", "info"); err != nil {
 		t.Skipf("SKIP: no Docker engine reachable, the Docker suite did not run: %v\n%s", err, out)
 	}
-	sh(t, []string{"CGO_ENABLED=0"}, "go", "build", "-o", "bin/", "./cmd/server", "./cmd/client", "./cmd/healthcheck", "./cmd/datagen", "./cmd/certs")
+	// Built as make builds them, so that the make docker-compose-up test
+	// rebuilds the very same binaries and images.
+	sh(t, nil, "make", "--no-print-directory", "build")
 	// Each image is also tagged quiniela-test-cache-TARGET: the one image a
 	// run leaves behind, as the next run's build cache (a build from nothing
 	// takes seconds here). The cache image it replaces is removed.
@@ -220,6 +243,11 @@ func TestDockerDeployment(t *testing.T) {
 		})
 	}
 	builds.Wait()
+	for _, target := range []string{"server", "client"} {
+		if user := strings.TrimSpace(sh(t, nil, "docker", "inspect", "-f", "{{.Config.User}}", images+"-"+target+":latest")); user != fmt.Sprintf("%d:%d", imageUser, imageUser) {
+			t.Fatalf("the %s image runs as %q, want the unprivileged %d", target, user, imageUser)
+		}
+	}
 	t.Cleanup(func() { try(nil, "docker", "rmi", images+"-server:latest", images+"-client:latest") })
 
 	// Every deployment has names of its own, so several run at once: they
@@ -394,7 +422,8 @@ func TestDockerDeployment(t *testing.T) {
 		d := newDeployment(t, 2, 300, 2)
 		certs := filepath.Join(d.dir, "certs")
 		sh(t, nil, filepath.Join(root, "bin", "certs"), "-out", certs, "-agencies", "2")
-		d.env = append(d.env, "TLS_DIR="+certs)
+		keys, _ := filepath.Glob(filepath.Join(certs, "*.key"))
+		d.env = append(append(d.env, "TLS_DIR="+certs), giveToImageUser(t, keys...)...)
 		sh(t, d.env, "./generar-compose.sh", d.file, "2")
 		d.compose(t, "up", "-d")
 		for i, code := range d.waitExit(t, "client1", "client2") {

@@ -94,6 +94,12 @@ func writeFile(path string, place func(tmp, path string) error, write func(*os.F
 		return err
 	}
 	defer os.Remove(tmp.Name())
+	// CreateTemp makes files for its owner only; data files are for anyone
+	// who reads them, such as a container's unprivileged user.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
 	if err := write(tmp); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
