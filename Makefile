@@ -111,6 +111,8 @@ docker-compose-up: docker-image data ## start the central and the agencies of $(
 	@if [ -s $(STORAGE)/bets.csv ] || [ -s $(STORAGE)/bets.csv.ends ]; then \
 		echo "note: $(STORAGE)/ holds the round of an earlier run: the agencies carry it on and get its winners (make docker-storage-reset starts a new round)"; fi
 	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) up -d
+	@port=$$(grep -o '127.0.0.1:[0-9]*:9100' $(COMPOSE_FILE) | cut -d: -f2); \
+		[ -z "$$port" ] || echo "admin: http://127.0.0.1:$$port/ (the round's page; /status, /metrics; make status ADMIN=127.0.0.1:$$port)"
 
 docker-compose-down: ## stop everything gracefully (SIGTERM, 10 s grace), then remove containers and network
 	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) stop -t 10

@@ -15,6 +15,9 @@
 # IMAGE_PREFIX=quiniela (images IMAGE_PREFIX-server and IMAGE_PREFIX-client).
 # CONTAINER_PREFIX (empty by default, so the containers have the course's
 # names server, client1, …) lets several deployments share one engine.
+# ADMIN_PORT (9100 by default) publishes the central's admin endpoint
+# (/, /status, /metrics) on the host's loopback only, 127.0.0.1:ADMIN_PORT;
+# "auto" lets Docker pick the host port, "off" turns the endpoint off.
 # CONTAINER_USER (empty by default: the images' own unprivileged user 65532)
 # runs every container as another uid:gid, such as the host user's who owns
 # the store folder and the keys.
@@ -52,6 +55,12 @@ certs=""
 [ -z "${TLS_DIR:-}" ] || certs=$(bind_path "$TLS_DIR")
 prefix=${IMAGE_PREFIX:-quiniela}
 names=${CONTAINER_PREFIX:-}
+admin=${ADMIN_PORT:-9100}
+case $admin in
+off) admin="" ;;
+auto) admin="127.0.0.1::9100" ;;
+*) [[ "$admin" =~ ^[0-9]+$ ]] || usage; admin="127.0.0.1:${admin}:9100" ;;
+esac
 user_line=""
 [ -z "${CONTAINER_USER:-}" ] || user_line="    user: \"${CONTAINER_USER}\""
 # The central needs at least one agency to draw; with none it simply serves.
@@ -74,6 +83,9 @@ YAML
       - AGENCIES=${server_agencies}
       - STORAGE_FILEPATH=/storage/bets.csv
 YAML
+	[ -z "$admin" ] || cat <<YAML
+      - SERVER_ADMIN_ADDRESS=0.0.0.0:9100
+YAML
 	[ -z "$certs" ] || cat <<YAML
       - SERVER_TLS_CERT=/certs/server.crt
       - SERVER_TLS_KEY=/certs/server.key
@@ -90,6 +102,10 @@ YAML
       - ${certs}/ca.crt:/certs/ca.crt:ro
       - ${certs}/server.crt:/certs/server.crt:ro
       - ${certs}/server.key:/certs/server.key:ro
+YAML
+	[ -z "$admin" ] || cat <<YAML
+    ports:
+      - "${admin}"
 YAML
 	cat <<YAML
     networks:

@@ -8,7 +8,9 @@ package docker
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,6 +82,40 @@ func (d *deployment) compose(t *testing.T, args ...string) string {
 	return sh(t, nil, c[0], append(append(c[1:], "-f", d.file, "-p", d.project), args...)...)
 }
 
+// checkAdmin reads the running central's /status through the port
+// published on the host's loopback, and expects agencies 1..n all ended and
+// the draw done.
+func (d *deployment) checkAdmin(t *testing.T, n int) {
+	t.Helper()
+	published := strings.TrimSpace(sh(t, nil, "docker", "port", d.container("server"), "9100/tcp"))
+	if !strings.HasPrefix(published, "127.0.0.1:") {
+		t.Fatalf("the admin endpoint is published on %q, want the host's loopback only", published)
+	}
+	var status struct {
+		Agencies []struct {
+			Ended bool `json:"ended"`
+		} `json:"agencies"`
+		DrawDone bool `json:"draw_done"`
+	}
+	resp, err := http.Get("http://" + strings.Fields(published)[0] + "/status")
+	if err != nil {
+		t.Fatalf("/status: %v", err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&status); err != nil {
+		t.Fatalf("/status: %v", err)
+	}
+	ended := 0
+	for _, a := range status.Agencies {
+		if a.Ended {
+			ended++
+		}
+	}
+	if ended != n || len(status.Agencies) != n || !status.DrawDone {
+		t.Errorf("/status: %d of %d agencies ended, draw done %v; want all %d and the draw", ended, len(status.Agencies), status.DrawDone, n)
+	}
+}
+
 // remove removes the deployment's containers and network with the docker
 // CLI, which costs a fraction of a Compose run.
 func (d *deployment) remove() {
@@ -142,7 +178,8 @@ func newDeployment(t *testing.T, n, bets, winners int) *deployment {
 			"-bets", strconv.Itoa(bets), "-winners", strconv.Itoa(winners), "-seed", strconv.Itoa(n))
 	}
 	d.env = []string{"CONFIG_DIR=" + filepath.Join(dir, "config"), "DATA_DIR=" + filepath.Join(dir, "data"),
-		"STORAGE_DIR=" + filepath.Join(dir, "storage"), "IMAGE_PREFIX=" + images, "CONTAINER_PREFIX=" + d.prefix}
+		"STORAGE_DIR=" + filepath.Join(dir, "storage"), "IMAGE_PREFIX=" + images, "CONTAINER_PREFIX=" + d.prefix,
+		"ADMIN_PORT=auto"} // Docker picks the host port: deployments run side by side
 	d.env = append(d.env, giveToImageUser(t, filepath.Join(dir, "storage"))...)
 	sh(t, d.env, "./generar-compose.sh", d.file, strconv.Itoa(n))
 	t.Cleanup(d.remove)
@@ -276,7 +313,7 @@ func TestDockerDeployment(t *testing.T) {
 		}
 		vars := []string{"DATA=" + data, "STORAGE=" + filepath.Join(d.dir, "storage"), "COMPOSE_FILE=" + filepath.Join(d.dir, "user.yaml"),
 			"PROJECT=" + d.project, "IMAGE_PREFIX=" + images, "AGENCIES=3"}
-		env := []string{"CONFIG_DIR=" + filepath.Join(d.dir, "config"), "CONTAINER_PREFIX=" + d.prefix}
+		env := []string{"CONFIG_DIR=" + filepath.Join(d.dir, "config"), "CONTAINER_PREFIX=" + d.prefix, "ADMIN_PORT=auto"}
 		up := sh(t, env, "make", append([]string{"--no-print-directory", "docker-compose-up"}, vars...)...)
 		if !strings.Contains(up, "using the agency files in "+data) {
 			t.Errorf("make did not say it used the user's files:\n%s", up)
@@ -362,6 +399,7 @@ func TestDockerDeployment(t *testing.T) {
 					t.Errorf("%s did not get its 2 winners:\n%s", c, log)
 				}
 			}
+			d.checkAdmin(t, n)
 			d.stop(t)
 			if code := d.exitCode(t, "server"); code != 0 {
 				t.Errorf("server exited %d", code)
@@ -369,6 +407,7 @@ func TestDockerDeployment(t *testing.T) {
 			if n := strings.Count(d.logs(t, "server"), "action: sorteo | result: success"); n != 1 {
 				t.Errorf("%d draws, want 1", n)
 			}
+
 			stored, _ := os.ReadFile(filepath.Join(d.dir, "storage", "bets.csv"))
 			if rows := strings.Count(string(stored), "\n"); rows != n*1500 {
 				t.Errorf("the host store holds %d rows after down, want %d", rows, n*1500)
