@@ -91,6 +91,7 @@ func TestTheAdminEndpointFollowsARound(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
 	cfg.Agencies = 2
+	cfg.MaxConnections = 3
 	ts, base := startAdminServer(t, cfg)
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": 200, "/nothing": 404} {
 		if code, _ := get(t, base+path); code != want {
@@ -113,6 +114,13 @@ func TestTheAdminEndpointFollowsARound(t *testing.T) {
 	}
 	if code := two.batch(2, bets(9, 1, 1)); code != protocol.CodeAgencyMismatch {
 		t.Fatalf("a mismatched batch: %v", code)
+	}
+	// Two silent sockets beside the two agencies, at a bound of three: the
+	// second evicts the first.
+	first := dial(t, ts.addr)
+	dial(t, ts.addr)
+	if !first.closedByServer() {
+		t.Fatal("the silent connection was not evicted at the bound")
 	}
 	during, _ := scrape(t, base)
 	if one.end(1) != protocol.CodeOK || two.end(2) != protocol.CodeOK {
@@ -146,11 +154,15 @@ func TestTheAdminEndpointFollowsARound(t *testing.T) {
 			t.Errorf("%s did not move: %v then %v", name, value(before, name, nil), value(after, name, nil))
 		}
 	}
-	if value(during, "quiniela_sessions_open", nil) < 2 || value(after, "quiniela_store_queue_bytes", nil) != 0 {
+	if value(during, "quiniela_sessions_open", nil) != 3 || value(after, "quiniela_store_queue_bytes", nil) != 0 {
 		t.Errorf("sessions open during the round %v, queue bytes after %v", value(during, "quiniela_sessions_open", nil), value(after, "quiniela_store_queue_bytes", nil))
 	}
-	if value(after, "quiniela_connections_limited_total", nil) != -1 || value(after, "go_goroutines", nil) <= 0 {
-		t.Errorf("limited %v (want none yet), goroutines %v", value(after, "quiniela_connections_limited_total", nil), value(after, "go_goroutines", nil))
+	if value(before, "quiniela_connections_limited_total", nil) != -1 || value(after, "quiniela_connections_limited_total", map[string]string{"outcome": "evicted"}) != 1 {
+		t.Errorf("connections limited: %v before, %v evicted after, want none and 1",
+			value(before, "quiniela_connections_limited_total", nil), value(after, "quiniela_connections_limited_total", map[string]string{"outcome": "evicted"}))
+	}
+	if value(after, "go_goroutines", nil) <= 0 {
+		t.Errorf("no Go runtime metrics")
 	}
 
 	// /status says what the store holds, and the winners' count only.
