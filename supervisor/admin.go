@@ -182,7 +182,9 @@ func (a *adminServer) Serve(ctx context.Context) error {
 	go func() { served <- hs.Serve(a.ln) }()
 	select {
 	case err := <-served:
-		return fmt.Errorf("%w: admin endpoint: %w", suture.ErrTerminateSupervisorTree, err)
+		// The lottery goes on without its operator's view.
+		a.srv.log.Error("admin_listen", "result", "fail", "error", err)
+		return fmt.Errorf("%w: admin endpoint: %w", suture.ErrDoNotRestart, err)
 	case <-ctx.Done():
 	}
 	stop, cancel := context.WithTimeout(context.Background(), a.srv.cfg.ShutdownTimeout/3)

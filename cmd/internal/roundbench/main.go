@@ -130,12 +130,7 @@ var (
 // round runs one whole round: the central, then every agency at once.
 func round(dir, data string, sz size) (result, error) {
 	res := result{size: sz}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return res, err
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := freePort()
 	store := filepath.Join(dir, "bets.csv")
 	os.Remove(store)
 	os.Remove(store + ".ends")
@@ -251,12 +246,7 @@ const idleConnections = 10000
 // complete the handshake with an agency's certificate, and send nothing),
 // and returns the central's RSS in KiB before and once it holds them all.
 func idle(dir string, n int, useTLS bool) (before, after int, err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, 0, err
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := freePort()
 	store := filepath.Join(dir, "idle.csv")
 	os.Remove(store)
 	os.Remove(store + ".ends")
