@@ -88,8 +88,8 @@ bench: ## Go benchmarks of the hot paths, then whole rounds (5 agencies/79,000 b
 	$(GO) run ./cmd/internal/roundbench
 
 docker-image: build ## build the server and client images FROM scratch around bin/
-	docker build --target server -t $(IMAGE_PREFIX)-server:latest .
-	docker build --target client -t $(IMAGE_PREFIX)-client:latest .
+	docker build --label quiniela.version=$(VERSION) --target server -t $(IMAGE_PREFIX)-server:latest .
+	docker build --label quiniela.version=$(VERSION) --target client -t $(IMAGE_PREFIX)-client:latest .
 
 # The compose file is generated once (./generar-compose.sh to change N); the
 # settings in docker/*.env and the data in .data/ are mounted, so editing them

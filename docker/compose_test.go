@@ -262,24 +262,17 @@ func TestDockerDeployment(t *testing.T) {
 	if out, err := try(nil, "docker", "info"); err != nil {
 		t.Skipf("SKIP: no Docker engine reachable, the Docker suite did not run: %v\n%s", err, out)
 	}
-	// Built as make builds them, so that the make docker-compose-up test
-	// rebuilds the very same binaries and images.
-	sh(t, nil, "make", "--no-print-directory", "build")
-	// Each image is also tagged quiniela-test-cache-TARGET: the one image a
-	// run leaves behind, as the next run's build cache (a build from nothing
-	// takes seconds here). The cache image it replaces is removed.
-	var builds sync.WaitGroup
+	// The binaries and images as make builds them, so that the make
+	// docker-compose-up test rebuilds the very same (labelled
+	// quiniela.version); each image also
+	// tagged quiniela-test-cache-TARGET: the one image a run leaves behind,
+	// as the next run's build cache (a build from nothing takes seconds
+	// here). Images of ours that lost every tag are pruned at the end.
+	sh(t, nil, "make", "--no-print-directory", "docker-image", "IMAGE_PREFIX="+images)
 	for _, target := range []string{"server", "client"} {
-		builds.Go(func() {
-			cache := "quiniela-test-cache-" + target + ":latest"
-			old, _ := try(nil, "docker", "images", "-q", cache)
-			sh(t, nil, "docker", "build", "-q", "--target", target, "-t", images+"-"+target+":latest", "-t", cache, ".")
-			if now, _ := try(nil, "docker", "images", "-q", cache); strings.TrimSpace(old) != "" && old != now {
-				try(nil, "docker", "rmi", strings.TrimSpace(old)) // fails, harmlessly, while another run uses it
-			}
-		})
+		sh(t, nil, "docker", "tag", images+"-"+target+":latest", "quiniela-test-cache-"+target+":latest")
 	}
-	builds.Wait()
+	t.Cleanup(func() { try(nil, "docker", "image", "prune", "-f", "--filter", "label=quiniela.version") })
 	for _, target := range []string{"server", "client"} {
 		if user := strings.TrimSpace(sh(t, nil, "docker", "inspect", "-f", "{{.Config.User}}", images+"-"+target+":latest")); user != fmt.Sprintf("%d:%d", imageUser, imageUser) {
 			t.Fatalf("the %s image runs as %q, want the unprivileged %d", target, user, imageUser)
