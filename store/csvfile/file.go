@@ -61,7 +61,6 @@ type File struct {
 	// admission is the byte budget of the rows queued: Submit takes a
 	// batch's bytes, the committer gives them back as it takes the batch.
 	admission *semaphore.Weighted
-	budget    int64
 	closing   context.Context // ended by Close: waiting Submits give up
 	markClose context.CancelFunc
 
@@ -132,9 +131,9 @@ func Open(path string, log *slog.Logger) (*File, error) {
 	s := &File{
 		closing: closing, markClose: markClose,
 		path: path, file: f, log: log,
-		admission: semaphore.NewWeighted(maxGroupBytes), budget: maxGroupBytes,
-		wake:    make(chan struct{}, 1),
-		stopped: make(chan struct{}),
+		admission: semaphore.NewWeighted(maxGroupBytes),
+		wake:      make(chan struct{}, 1),
+		stopped:   make(chan struct{}),
 	}
 	if err := s.recover(); err != nil {
 		f.Close() // also releases the lock
@@ -286,7 +285,7 @@ func (s *File) submit(ctx context.Context, st *stream, n uint64, bets []lottery.
 		return store.Done{Err: err}
 	}
 	*buf = rows
-	c := &commit{stream: st, n: n, buf: buf, rows: rows, bets: len(bets), weight: min(int64(len(rows)), s.budget), done: make(chan error, 1)}
+	c := &commit{stream: st, n: n, buf: buf, rows: rows, bets: len(bets), weight: min(int64(len(rows)), maxGroupBytes), done: make(chan error, 1)}
 	if err := s.admit(ctx, c.weight); err != nil {
 		rowBuffers.Put(buf)
 		return store.Done{Err: err}

@@ -306,7 +306,7 @@ func TestAWaitingSubmitGivesUpWhenItsContextEndsOrTheFileCloses(t *testing.T) {
 	t.Parallel()
 	s, path := openTemp(t)
 	// The queue is full: its whole budget is taken.
-	if err := s.admission.Acquire(bg, s.budget); err != nil {
+	if err := s.admission.Acquire(bg, maxGroupBytes); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
