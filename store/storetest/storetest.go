@@ -36,6 +36,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"concurrent submitters are stored exactly once each, each in its order", concurrentSubmitters},
 		{"names with commas, quotes, accents and spaces are kept byte for byte", namesKept},
 		{"every bet of the documents' whole range is kept", documentRange},
+		{"birthdates across the calendar are kept", birthdatesKept},
 		{"an empty batch stores nothing and succeeds", emptyBatch},
 		{"what was acknowledged is read back after a restart, and nothing else", restartReadsBack},
 		{"ends are recorded once each and restored in order", endsRestored},
@@ -180,6 +181,21 @@ func documentRange(t *testing.T, open Opener) {
 	submit(t, s, bets...)
 	if got := scanAll(t, s); !slices.Equal(got, bets) {
 		t.Fatalf("read back %v", got)
+	}
+}
+
+func birthdatesKept(t *testing.T, open Opener) {
+	s := mustOpen(t, open)
+	defer closeStore(t, s)
+	var bets []lottery.Bet
+	for i, d := range []string{"0000-02-29", "0001-01-01", "1582-10-10", "1900-02-28", "1999-12-31", "2000-01-01", "2024-02-29"} {
+		b := Bet(1, uint32(i))
+		b.Birthdate = d
+		bets = append(bets, b)
+	}
+	submit(t, s, bets...)
+	if got := scanAll(t, s); !slices.Equal(got, bets) {
+		t.Fatalf("read back\n%v\nwant\n%v", got, bets)
 	}
 }
 

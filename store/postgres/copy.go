@@ -1,0 +1,92 @@
+package postgres
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"quiniela/lottery"
+)
+
+// The rows of a batch are encoded in Submit, in the submitter's goroutine,
+// in PostgreSQL's binary COPY format: the committer only concatenates them
+// between a header and a trailer. Text fields go as their bytes, integers
+// big-endian, a date as days since 2000-01-01.
+
+// copyColumns is the column list every COPY and every Scan uses, in the
+// order of a row's fields.
+const copyColumns = "agency, first_name, last_name, document, birthdate, number"
+
+const copySQL = "COPY bets (" + copyColumns + ") FROM STDIN (FORMAT binary)"
+
+var (
+	copyHeader  = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	copyTrailer = []byte{0xff, 0xff}
+)
+
+const (
+	copyFields = 6
+	// copyRowFixed is a row's size but its names: field count, six
+	// lengths, agency, document, birthdate, number.
+	copyRowFixed = 2 + copyFields*4 + 4 + 8 + 4 + 4
+)
+
+// postgresEpoch is day 0 of PostgreSQL's date.
+var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const secondsPerDay = 24 * 60 * 60
+
+// appendCopyRows appends the binary COPY rows of bets to dst. It refuses a
+// bet whose birthdate is not YYYY-MM-DD (lottery.Bet.Validate never lets
+// one through).
+func appendCopyRows(dst []byte, bets []lottery.Bet) ([]byte, error) {
+	start := len(dst)
+	for _, b := range bets {
+		days, err := dateDays(b.Birthdate)
+		if err != nil {
+			return dst[:start], fmt.Errorf("store: bet of document %d: %w", b.Document, err)
+		}
+		dst = binary.BigEndian.AppendUint16(dst, copyFields)
+		dst = appendInt32(dst, int32(b.Agency))
+		dst = appendText(dst, b.FirstName)
+		dst = appendText(dst, b.LastName)
+		dst = binary.BigEndian.AppendUint32(dst, 8)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(b.Document))
+		dst = appendInt32(dst, days)
+		dst = appendInt32(dst, int32(b.Number))
+	}
+	return dst, nil
+}
+
+func appendInt32(dst []byte, v int32) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, 4)
+	return binary.BigEndian.AppendUint32(dst, uint32(v))
+}
+
+func appendText(dst []byte, s string) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
+	return append(dst, s...)
+}
+
+// dateDays turns YYYY-MM-DD into days since PostgreSQL's epoch, in the
+// proleptic Gregorian calendar both Go and PostgreSQL use.
+func dateDays(s string) (int32, error) {
+	if len(s) != lottery.DateLen || s[4] != '-' || s[7] != '-' {
+		return 0, fmt.Errorf("birthdate %q is not YYYY-MM-DD", s)
+	}
+	var n [3]int
+	for i, part := range []string{s[0:4], s[5:7], s[8:10]} {
+		for _, c := range []byte(part) {
+			if c < '0' || c > '9' {
+				return 0, fmt.Errorf("birthdate %q is not YYYY-MM-DD", s)
+			}
+			n[i] = n[i]*10 + int(c-'0')
+		}
+	}
+	t := time.Date(n[0], time.Month(n[1]), n[2], 0, 0, 0, 0, time.UTC)
+	if t.Year() != n[0] || int(t.Month()) != n[1] || t.Day() != n[2] {
+		return 0, fmt.Errorf("birthdate %q is not a calendar date", s)
+	}
+	// Seconds, not t.Sub: a Duration holds only ±292 years.
+	return int32((t.Unix() - postgresEpoch.Unix()) / secondsPerDay), nil
+}

@@ -1,0 +1,711 @@
+// Package postgres is the central's store (store.Store) in a PostgreSQL
+// database: the bets are rows of table bets, each agency's end a row of
+// ends, the draw's announcement a row of draw, and the schema is created
+// or migrated at Open (schema.go, versioned).
+//
+// Batches are stored the way the CSV file stores them: Submit encodes a
+// batch (binary COPY rows) and queues it; one committer takes everything
+// queued while it was busy and stores it with one COPY in one transaction
+// (group commit). Acknowledged means committed. Each stream's batches are
+// stored in the order submitted, and a bet's id orders them, so Scan gives
+// every agency's bets back in its order.
+//
+// Several centrals may open one database: exactly one is active, holding
+// the lease (table central_lease: an epoch, a holder, an expiry in the
+// database's clock); Open waits, standing by, until the lease is free or
+// has expired, and takes it with a new epoch. Every transaction that
+// writes renews the lease only if the epoch is still its own, in the same
+// transaction, so a central that lost the lease cannot commit anything
+// after the next one took it over: it is fenced. Lost says when that
+// happened. The package knows the database, not the network.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/semaphore"
+
+	"quiniela/lottery"
+	"quiniela/store"
+)
+
+// ErrFenced is the error of everything a central does once another one has
+// taken the lease: it is a store.ErrClosed, so sessions answer "shutting
+// down" and agencies move on to the active central.
+var ErrFenced = fmt.Errorf("%w: another central took over the database (fenced)", store.ErrClosed)
+
+// DefaultLease is how long a central stays active without renewing its
+// lease; a standby takes over at most this long after the active central
+// stopped renewing (crashed, paused or cut off), plus one poll.
+const DefaultLease = time.Second
+
+// maxGroupBytes bounds one group's COPY and the rows waiting for it, as in
+// the CSV store.
+const maxGroupBytes = 4 << 20
+
+// recordTimeout bounds the writing of an end or of the draw's announcement.
+const recordTimeout = 10 * time.Second
+
+// Options are the store's settings beyond its URL.
+type Options struct {
+	// Holder names this central in the lease (default host/pid): the
+	// standby's log says whom it waits for.
+	Holder string
+	// Lease is how long the lease lasts unrenewed (default DefaultLease).
+	Lease time.Duration
+	// Log receives the lease's, recovery's and close's lines; nil discards.
+	Log *slog.Logger
+}
+
+// Store is an open PostgreSQL store, active: it holds the lease.
+type Store struct {
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	lease  time.Duration
+	epoch  int64
+	holder string
+
+	admission *semaphore.Weighted
+	closing   context.Context // ended by Close: waiting Submits, and waits for an unknown commit, give up
+	markClose context.CancelFunc
+
+	mu        sync.Mutex
+	queue     []*commit
+	closed    bool
+	ended     []uint16
+	drawn     bool
+	wake      chan struct{} // cap 1
+	stopped   chan struct{} // the committer has returned
+	closeOnce sync.Once
+	finish    sync.Once
+	err       error // Close's result once finished
+
+	lost     chan struct{} // closed when the lease is lost
+	lostOnce sync.Once
+	lostErr  error
+
+	// pause, set by tests, runs in every writing transaction at "begin"
+	// (before it) and at "commit" (after its fence, before COMMIT): a test
+	// pauses the central there.
+	pause func(stage string)
+
+	queued                 atomic.Int64
+	batches, bets, commits atomic.Int64
+	onCommit               atomic.Pointer[func(time.Duration)]
+	renewStop, renewDone   chan struct{}
+	stopRenewing           sync.Once
+}
+
+// commit is one submitted batch; it is its own store.Pending.
+type commit struct {
+	stream *stream
+	n      uint64
+	rows   []byte
+	bets   int
+	weight int64
+	done   chan error // buffered
+}
+
+func (c *commit) Wait() error { return <-c.done }
+
+// Open connects to the database at url, migrates its schema, waits until
+// this central may be active (logging that it stands by), and takes the
+// lease. It returns ctx's error if ctx ends while standing by.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.Holder == "" {
+		host, _ := os.Hostname()
+		opts.Holder = host + "/" + strconv.Itoa(os.Getpid())
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("store: STORAGE_URL: %w", err)
+	}
+	cfg.MaxConns = 4
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	// A central paused between its fencing update and its commit holds the
+	// lease row; the database ends such a transaction rather than keep a
+	// standby waiting for it.
+	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.Itoa(int(5 * opts.Lease / time.Millisecond))
+	cfg.ConnConfig.RuntimeParams["application_name"] = "quiniela central " + opts.Holder
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	closing, markClose := context.WithCancel(context.Background())
+	s := &Store{
+		pool: pool, log: opts.Log, lease: opts.Lease, holder: opts.Holder,
+		admission: semaphore.NewWeighted(maxGroupBytes),
+		closing:   closing, markClose: markClose,
+		wake: make(chan struct{}, 1), stopped: make(chan struct{}), lost: make(chan struct{}),
+		renewStop: make(chan struct{}), renewDone: make(chan struct{}),
+	}
+	if err := s.open(ctx); err != nil {
+		pool.Close()
+		markClose()
+		return nil, err
+	}
+	go s.commitLoop()
+	go s.renewLoop()
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context) error {
+	var version int
+	var encoding string
+	err := s.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_encoding')`).Scan(&version, &encoding)
+	if err != nil {
+		return fmt.Errorf("store: connecting to the database: %w", err)
+	}
+	if version < 130000 {
+		return fmt.Errorf("store: the database is PostgreSQL %d; this central needs 13 or newer", version/10000)
+	}
+	if encoding != "UTF8" {
+		return fmt.Errorf("store: the database's encoding is %s; names are UTF-8, create it with ENCODING 'UTF8'", encoding)
+	}
+	from, to, err := migrate(ctx, s.pool)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if from != to {
+		s.log.Info("migrate_store", "result", "success", "from_version", from, "to_version", to)
+	}
+	if err := s.takeLease(ctx); err != nil {
+		return err
+	}
+	var ended []int32
+	err = s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(agency ORDER BY agency), '{}'), EXISTS (SELECT FROM draw) FROM ends`).Scan(&ended, &s.drawn)
+	if err != nil {
+		return fmt.Errorf("store: reading the round's records: %w", err)
+	}
+	for _, a := range ended {
+		s.ended = append(s.ended, uint16(a))
+	}
+	return nil
+}
+
+// standbyPoll is how often a standby asks whether the lease is free.
+func (s *Store) standbyPoll() time.Duration { return s.lease / 5 }
+
+// takeLease waits until the lease is free or expired and takes it with the
+// next epoch. A database that cannot be reached is waited for too: a
+// standby outlives its database's restart.
+func (s *Store) takeLease(ctx context.Context) error {
+	start := time.Now()
+	var lastHolder string
+	var lastReport time.Time
+	for {
+		var holder string
+		var left time.Duration
+		err := s.pool.QueryRow(ctx, `
+			WITH taken AS (
+				UPDATE central_lease SET epoch = epoch + 1, holder = $1, expires_at = clock_timestamp() + $2::interval
+				WHERE expires_at < clock_timestamp() RETURNING epoch)
+			SELECT coalesce((SELECT epoch FROM taken), 0), holder, greatest(expires_at, clock_timestamp()) - clock_timestamp() FROM central_lease`,
+			s.holder, s.lease).Scan(&s.epoch, &holder, &left)
+		switch {
+		case err == nil && s.epoch != 0:
+			s.log.Info("leadership", "result", "success", "epoch", s.epoch, "holder", s.holder, "waited", time.Since(start).Round(time.Millisecond).String())
+			return nil
+		case err == nil && holder != lastHolder:
+			lastHolder = holder
+			s.log.Info("standby", "result", "in_progress", "active", holder, "lease_left", left.Round(time.Millisecond).String())
+		case errors.As(err, new(*pgconn.PgError)):
+			return fmt.Errorf("store: taking the lease: %w", err)
+		case err != nil && ctx.Err() == nil && time.Since(lastReport) >= 5*time.Second:
+			lastReport = time.Now()
+			s.log.Warn("standby", "result", "in_progress", "error", fmt.Errorf("the database: %w", err))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: standing by: %w", ctx.Err())
+		case <-time.After(s.standbyPoll()):
+		}
+	}
+}
+
+// Epoch is the lease's epoch this central holds.
+func (s *Store) Epoch() int64 { return s.epoch }
+
+// Lost is closed when this central has lost the lease: another one took
+// it over, so nothing more of this one is stored. LostErr says why.
+func (s *Store) Lost() <-chan struct{} { return s.lost }
+
+// LostErr is why the lease was lost, once Lost is closed.
+func (s *Store) LostErr() error {
+	select {
+	case <-s.lost:
+		return s.lostErr
+	default:
+		return nil
+	}
+}
+
+func (s *Store) loseLease(why error) {
+	s.lostOnce.Do(func() {
+		s.lostErr = why
+		s.log.Error("leadership", "result", "fail", "epoch", s.epoch, "error", why)
+		close(s.lost)
+	})
+}
+
+func (s *Store) fenced() bool {
+	select {
+	case <-s.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+// renewLoop renews the lease four times a lease. A database that cannot be
+// reached is no reason to stop: commits fail meanwhile, and the epoch
+// decides once it is back.
+func (s *Store) renewLoop() {
+	defer close(s.renewDone)
+	tick := time.NewTicker(s.lease / 4)
+	defer tick.Stop()
+	var lastReport time.Time
+	for {
+		select {
+		case <-s.renewStop:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(s.closing, s.lease)
+		tag, err := s.pool.Exec(ctx, renewSQL, s.epoch, s.lease)
+		cancel()
+		switch {
+		case err == nil && tag.RowsAffected() == 0:
+			s.loseLease(errTakenOver)
+			return
+		case err != nil && s.closing.Err() == nil && time.Since(lastReport) >= 5*time.Second:
+			lastReport = time.Now()
+			s.log.Warn("lease_renew", "result", "fail", "epoch", s.epoch, "error", err)
+		}
+	}
+}
+
+// stopRenewal stops the renewals and waits for the last one.
+func (s *Store) stopRenewal() {
+	s.stopRenewing.Do(func() { close(s.renewStop) })
+	<-s.renewDone
+}
+
+var errTakenOver = errors.New("another central took over the lease")
+
+// renewSQL renews the lease if its epoch is still $1; in a transaction
+// that writes, it is the fence.
+const renewSQL = `UPDATE central_lease SET expires_at = clock_timestamp() + $2::interval WHERE epoch = $1`
+
+// fencedTx runs fn in a transaction that commits only if this central
+// still holds the lease. When the commit's outcome is unknown (the
+// connection broke while committing), it asks the database what became of
+// the transaction, as long as it takes, so that nothing is ever reported
+// refused that was stored, or stored that was refused.
+func (s *Store) fencedTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if s.pause != nil {
+		s.pause("begin")
+	}
+	if s.fenced() {
+		return ErrFenced
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if err := fn(tx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	var xid string
+	err = tx.QueryRow(ctx, renewSQL+` RETURNING pg_current_xact_id()::text`, s.epoch, s.lease).Scan(&xid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		s.loseLease(errTakenOver)
+		return ErrFenced
+	}
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if s.pause != nil {
+		s.pause("commit")
+	}
+	err = tx.Commit(ctx)
+	var pgErr *pgconn.PgError
+	if err == nil || pgconn.SafeToRetry(err) || errors.As(err, &pgErr) {
+		if err != nil {
+			return fmt.Errorf("store: committing: %w", err)
+		}
+		return nil
+	}
+	return s.resolve(xid, err)
+}
+
+// resolve finds out whether transaction xid, whose commit broke with
+// commitErr, was committed.
+func (s *Store) resolve(xid string, commitErr error) error {
+	s.log.Warn("store_commit", "result", "in_progress", "xid", xid, "error", fmt.Errorf("outcome unknown, asking the database: %w", commitErr))
+	for {
+		var status *string
+		ctx, cancel := context.WithTimeout(s.closing, 5*time.Second)
+		err := s.pool.QueryRow(ctx, `SELECT pg_xact_status($1::xid8)`, xid).Scan(&status)
+		cancel()
+		switch {
+		case err == nil && status != nil && *status == "committed":
+			s.log.Info("store_commit", "result", "success", "xid", xid)
+			return nil
+		case err == nil && (status == nil || *status == "aborted"):
+			return fmt.Errorf("store: committing: %w (the transaction was not committed)", commitErr)
+		}
+		select {
+		case <-s.closing.Done():
+			return fmt.Errorf("store: committing: %w (outcome unknown at close: a restarted central reads what was stored)", commitErr)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stream is one submitter's batches (store.Stream), numbered from 1.
+type stream struct {
+	s        *Store
+	last     uint64
+	brokenAt atomic.Uint64 // the first refused batch (0: none)
+}
+
+func (st *stream) breakAt(n uint64) {
+	for {
+		at := st.brokenAt.Load()
+		if at != 0 && at <= n || st.brokenAt.CompareAndSwap(at, n) {
+			return
+		}
+	}
+}
+
+func (st *stream) refuses(n uint64) bool {
+	at := st.brokenAt.Load()
+	return at != 0 && n > at
+}
+
+// NewStream returns a new stream of batches.
+func (s *Store) NewStream() store.Stream { return &stream{s: s} }
+
+// Submit queues a batch for the committer (see store.Stream).
+func (st *stream) Submit(ctx context.Context, bets []lottery.Bet) store.Pending {
+	st.last++
+	if st.refuses(st.last) {
+		return store.Done{Err: store.ErrBroken}
+	}
+	p := st.s.submit(ctx, st, st.last, bets)
+	if d, refused := p.(store.Done); refused && d.Err != nil {
+		st.breakAt(st.last)
+	}
+	return p
+}
+
+func (s *Store) submit(ctx context.Context, st *stream, n uint64, bets []lottery.Bet) store.Pending {
+	if err := ctx.Err(); err != nil {
+		return store.Done{Err: err}
+	}
+	if s.fenced() {
+		return store.Done{Err: ErrFenced}
+	}
+	if len(bets) == 0 {
+		return store.Done{}
+	}
+	rows, err := appendCopyRows(make([]byte, 0, len(bets)*(copyRowFixed+24)), bets)
+	if err != nil {
+		return store.Done{Err: err}
+	}
+	c := &commit{stream: st, n: n, rows: rows, bets: len(bets), weight: min(int64(len(rows)), maxGroupBytes), done: make(chan error, 1)}
+	if !s.admission.TryAcquire(c.weight) {
+		actx, cancel := context.WithCancelCause(ctx)
+		stop := context.AfterFunc(s.closing, func() { cancel(store.ErrClosed) })
+		err := s.admission.Acquire(actx, c.weight)
+		stop()
+		cancel(nil)
+		if err != nil {
+			return store.Done{Err: fmt.Errorf("store: waiting for room in the queue: %w", context.Cause(actx))}
+		}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.admission.Release(c.weight)
+		return store.Done{Err: store.ErrClosed}
+	}
+	s.queue = append(s.queue, c)
+	s.queued.Add(c.weight)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return c
+}
+
+// commitLoop is the only writer of bets: each time it wakes it takes the
+// queue (up to maxGroupBytes) and stores it in one transaction. After
+// Close it stores what was queued before, then returns.
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	var group []*commit
+	for range s.wake {
+		for {
+			s.mu.Lock()
+			size, n := 0, 0
+			var weight int64
+			for n < len(s.queue) && (n == 0 || size+len(s.queue[n].rows) <= maxGroupBytes) {
+				size += len(s.queue[n].rows)
+				weight += s.queue[n].weight
+				n++
+			}
+			group = append(group[:0], s.queue[:n]...)
+			s.queue = s.queue[n:]
+			if len(s.queue) == 0 {
+				s.queue = nil
+			}
+			closed := s.closed
+			s.queued.Add(-weight)
+			s.mu.Unlock()
+			s.admission.Release(weight)
+			if len(group) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+			s.commitGroup(group)
+			clear(group)
+		}
+	}
+}
+
+// commitGroup stores the group's batches but those of broken streams, and
+// answers each; a failure breaks the stream of every batch in it.
+func (s *Store) commitGroup(group []*commit) {
+	live := group[:0:0]
+	for _, c := range group {
+		if c.stream.refuses(c.n) {
+			c.done <- store.ErrBroken
+			continue
+		}
+		live = append(live, c)
+	}
+	if len(live) == 0 {
+		return
+	}
+	start := time.Now()
+	err := s.fencedTx(context.Background(), func(tx pgx.Tx) error {
+		_, err := tx.Conn().PgConn().CopyFrom(context.Background(), &groupReader{group: live}, copySQL)
+		return err
+	})
+	if err == nil {
+		if observe := s.onCommit.Load(); observe != nil {
+			(*observe)(time.Since(start))
+		}
+		s.commits.Add(1)
+	}
+	for _, c := range live {
+		if err != nil {
+			c.stream.breakAt(c.n)
+		} else {
+			s.batches.Add(1)
+			s.bets.Add(int64(c.bets))
+		}
+		c.rows = nil
+		c.done <- err
+	}
+}
+
+// groupReader reads a group as one binary COPY stream: header, every
+// batch's rows, trailer.
+type groupReader struct {
+	group  []*commit
+	header bool // sent
+	part   int  // the batch being read; len(group): the trailer
+	off    int  // within the part
+}
+
+func (r *groupReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		var cur []byte
+		switch {
+		case !r.header:
+			cur = copyHeader
+		case r.part < len(r.group):
+			cur = r.group[r.part].rows
+		case r.part == len(r.group):
+			cur = copyTrailer
+		default:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return n, nil
+		}
+		k := copy(p[n:], cur[r.off:])
+		n += k
+		r.off += k
+		if r.off == len(cur) {
+			r.off = 0
+			if !r.header {
+				r.header = true
+			} else {
+				r.part++
+			}
+		}
+	}
+	return n, nil
+}
+
+// RecordEnd makes durable that the agency sent its end.
+func (s *Store) RecordEnd(agency uint16) error {
+	if err := s.record(func(tx pgx.Tx) error {
+		_, err := tx.Exec(context.Background(), `INSERT INTO ends (agency) VALUES ($1) ON CONFLICT DO NOTHING`, int32(agency))
+		return err
+	}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i, found := slices.BinarySearch(s.ended, agency); !found {
+		s.ended = slices.Insert(s.ended, i, agency)
+	}
+	return nil
+}
+
+// Ended lists the agencies whose end is recorded, in order.
+func (s *Store) Ended() []uint16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ended)
+}
+
+// RecordDraw makes durable that the draw was announced.
+func (s *Store) RecordDraw() error {
+	if err := s.record(func(tx pgx.Tx) error {
+		_, err := tx.Exec(context.Background(), `INSERT INTO draw DEFAULT VALUES ON CONFLICT DO NOTHING`)
+		return err
+	}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.drawn = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Drawn reports whether the draw's announcement is recorded.
+func (s *Store) Drawn() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.drawn
+}
+
+func (s *Store) record(fn func(tx pgx.Tx) error) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return store.ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	return s.fencedTx(ctx, fn)
+}
+
+// Scan calls fn with every bet committed when it starts, in id order:
+// each agency's in the order submitted.
+func (s *Store) Scan(fn func(lottery.Bet) error) error {
+	ctx := context.Background()
+	rows, err := s.pool.Query(ctx, `SELECT `+copyColumns+` FROM bets ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("store: reading the bets: %w", err)
+	}
+	defer rows.Close()
+	var (
+		agency, number int32
+		document       int64
+		birthdate      time.Time
+		b              lottery.Bet
+	)
+	for rows.Next() {
+		if err := rows.Scan(&agency, &b.FirstName, &b.LastName, &document, &birthdate, &number); err != nil {
+			return fmt.Errorf("store: reading the bets: %w", err)
+		}
+		b.Agency, b.Document, b.Number = uint16(agency), uint32(document), uint16(number)
+		b.Birthdate = birthdate.Format(time.DateOnly)
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: reading the bets: %w", err)
+	}
+	return nil
+}
+
+// Close stops taking batches, commits those already submitted, gives the
+// lease up (a standby takes over at once rather than when it expires),
+// and closes the connections. If ctx ends first it returns an error; once
+// closed it returns the first result.
+func (s *Store) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.markClose()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	})
+	select {
+	case <-s.stopped:
+	case <-ctx.Done():
+		err := fmt.Errorf("store: the queued batches were not committed in time: %w", ctx.Err())
+		s.log.Error("flush_store", "result", "fail", "error", err)
+		return err
+	}
+	s.finish.Do(func() {
+		s.stopRenewal()
+		s.log.Info("flush_store", "result", "success", "bets", s.bets.Load(), "batches", s.batches.Load(), "commits", s.commits.Load())
+		if !s.fenced() {
+			if _, err := s.pool.Exec(ctx, `UPDATE central_lease SET expires_at = '-infinity' WHERE epoch = $1`, s.epoch); err != nil {
+				// Not a failure of the round: the lease expires on its own.
+				s.log.Warn("release_lease", "result", "fail", "epoch", s.epoch, "error", err)
+			} else {
+				s.log.Info("release_lease", "result", "success", "epoch", s.epoch)
+			}
+		}
+		s.pool.Close()
+	})
+	return s.err
+}
+
+// QueuedBytes is how many bytes of rows wait for the committer.
+func (s *Store) QueuedBytes() int64 { return s.queued.Load() }
+
+// ObserveSyncs has fn told how long each group's commit took: a commit is
+// this store's point of durability, as an fsync is the file's.
+func (s *Store) ObserveSyncs(fn func(time.Duration)) { s.onCommit.Store(&fn) }

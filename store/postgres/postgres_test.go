@@ -1,0 +1,352 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"quiniela/lottery"
+	"quiniela/store"
+	"quiniela/store/postgres/pgcluster"
+	"quiniela/store/storetest"
+)
+
+// The package's tests share one throwaway cluster, a database each; a test
+// that restarts the database has a cluster of its own.
+var (
+	shared     *pgcluster.Cluster
+	sharedErr  error
+	sharedOnce sync.Once
+	databases  atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		if err := shared.Remove(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+	os.Exit(code)
+}
+
+// cluster returns the shared cluster, or skips the test where PostgreSQL is
+// not installed.
+func cluster(t *testing.T) *pgcluster.Cluster {
+	t.Helper()
+	sharedOnce.Do(func() { shared, sharedErr = pgcluster.Start() })
+	if errors.Is(sharedErr, pgcluster.ErrNotInstalled) {
+		t.Skip("SKIP: ", sharedErr)
+	}
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return shared
+}
+
+// freshDatabase creates a new database in c and returns its URL.
+func freshDatabase(t *testing.T, c *pgcluster.Cluster) string {
+	t.Helper()
+	url, err := c.CreateDatabase(context.Background(), fmt.Sprintf("t%d", databases.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// testLease keeps the tests that wait for a lease to expire short.
+const testLease = 300 * time.Millisecond
+
+func open(t *testing.T, url string, holder string, log *slog.Logger) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), url, Options{Holder: holder, Lease: testLease, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+func bet(agency uint16, doc uint32) lottery.Bet { return storetest.Bet(agency, doc) }
+
+func scanAll(t *testing.T, s *Store) []lottery.Bet {
+	t.Helper()
+	var got []lottery.Bet
+	if err := s.Scan(func(b lottery.Bet) error { got = append(got, b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestThePostgreSQLStoreMeetsTheStoreContract(t *testing.T) {
+	t.Parallel()
+	c := cluster(t)
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		url := freshDatabase(t, c)
+		return func() (store.Store, error) {
+			return Open(context.Background(), url, Options{Lease: testLease})
+		}
+	})
+}
+
+// events is a log handler that hands each record's action to a channel,
+// so that a test waits for an event instead of sleeping.
+type events struct{ ch chan string }
+
+func newEvents() *events { return &events{ch: make(chan string, 100)} }
+
+func (e *events) Enabled(context.Context, slog.Level) bool { return true }
+func (e *events) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case e.ch <- r.Message:
+	default:
+	}
+	return nil
+}
+func (e *events) WithAttrs([]slog.Attr) slog.Handler { return e }
+func (e *events) WithGroup(string) slog.Handler      { return e }
+
+func (e *events) await(t *testing.T, action string) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case got := <-e.ch:
+			if got == action {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %s event within 30 s", action)
+		}
+	}
+}
+
+// openAsync opens a second central's store in the background.
+func openAsync(ctx context.Context, url, holder string, log *slog.Logger) <-chan *Store {
+	opened := make(chan *Store, 1)
+	go func() {
+		s, err := Open(ctx, url, Options{Holder: holder, Lease: testLease, Log: log})
+		if err != nil {
+			s = nil
+		}
+		opened <- s
+	}()
+	return opened
+}
+
+func TestASecondCentralStandsByUntilTheActiveOneClosesAndThenTakesOver(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, cluster(t))
+	active := open(t, url, "a", nil)
+	if err := active.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	standbyLog := newEvents()
+	opened := openAsync(context.Background(), url, "b", slog.New(standbyLog))
+	standbyLog.await(t, "standby")
+	select {
+	case <-opened:
+		t.Fatal("the second central took over while the first renewed its lease")
+	default:
+	}
+	if err := active.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	next := <-opened
+	if next == nil {
+		t.Fatal("the standby failed to open")
+	}
+	defer next.Close(context.Background())
+	if next.Epoch() != active.Epoch()+1 {
+		t.Fatalf("epochs %d then %d, want consecutive", active.Epoch(), next.Epoch())
+	}
+	if got := scanAll(t, next); !slices.Equal(got, []lottery.Bet{bet(1, 1)}) {
+		t.Fatalf("the new central reads %v", got)
+	}
+}
+
+func TestAStandbyGivesUpWhenItsContextEnds(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, cluster(t))
+	open(t, url, "a", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	log := newEvents()
+	go func() { log.await(t, "standby"); cancel() }()
+	if _, err := Open(ctx, url, Options{Holder: "b", Lease: testLease, Log: slog.New(log)}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a standby whose context ended: %v", err)
+	}
+}
+
+// pauser blocks a store's writes at one stage until released, as a central
+// stopped by SIGSTOP would be.
+type pauser struct {
+	stage    string
+	once     sync.Once
+	paused   chan struct{}
+	released chan struct{}
+}
+
+func newPauser(stage string) *pauser {
+	return &pauser{stage: stage, paused: make(chan struct{}), released: make(chan struct{})}
+}
+
+func (p *pauser) pause(stage string) {
+	if stage != p.stage {
+		return
+	}
+	p.once.Do(func() {
+		close(p.paused)
+		<-p.released
+	})
+}
+
+func TestACentralPausedWhileAnotherTookOverCannotCommit(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		stage string
+	}{
+		{"paused before its transaction", "begin"},
+		{"paused between its fence and its commit", "commit"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url := freshDatabase(t, cluster(t))
+			old := open(t, url, "old", nil)
+			if err := old.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			p := newPauser(tt.stage)
+			old.pause = p.pause
+			// The old central's renewals stop with it: a paused process
+			// renews nothing.
+			old.stopRenewal()
+
+			stream := old.NewStream()
+			pending := stream.Submit(context.Background(), []lottery.Bet{bet(1, 2), bet(1, 3)})
+			<-p.paused
+			takeover := <-openAsync(context.Background(), url, "new", nil)
+			if takeover == nil {
+				t.Fatal("the standby failed to take over")
+			}
+			defer takeover.Close(context.Background())
+			close(p.released)
+
+			if err := pending.Wait(); err == nil {
+				t.Fatal("the paused central committed a batch after the new one took over")
+			}
+			if err := old.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 4)}).Wait(); err == nil {
+				t.Fatal("the fenced central stored a later batch")
+			}
+			if err := old.RecordEnd(1); err == nil {
+				t.Fatal("the fenced central recorded an end")
+			}
+			if got := scanAll(t, takeover); !slices.Equal(got, []lottery.Bet{bet(1, 1)}) {
+				t.Fatalf("the database holds %v, want only the batch committed before the takeover", got)
+			}
+			if takeover.Ended() != nil && len(takeover.Ended()) != 0 {
+				t.Fatalf("ends %v", takeover.Ended())
+			}
+		})
+	}
+}
+
+func TestAFencedCentralLearnsItLostTheLease(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, cluster(t))
+	old := open(t, url, "old", nil)
+	// Another central takes the lease as if the old one's had expired.
+	if _, err := old.pool.Exec(context.Background(), `UPDATE central_lease SET epoch = epoch + 1, holder = 'new'`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-old.Lost():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the old central did not notice within 30 s")
+	}
+	if !errors.Is(old.LostErr(), errTakenOver) {
+		t.Fatalf("LostErr %v", old.LostErr())
+	}
+	err := old.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait()
+	if !errors.Is(err, ErrFenced) || !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("a batch after the lease was lost: %v, want ErrFenced (a store.ErrClosed)", err)
+	}
+}
+
+func TestTheStoreOutlivesADatabaseRestart(t *testing.T) {
+	t.Parallel()
+	own, err := pgcluster.Start()
+	if errors.Is(err, pgcluster.ErrNotInstalled) {
+		t.Skip("SKIP: ", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Remove()
+	url := freshDatabase(t, own)
+	s := open(t, url, "a", nil)
+	stream := s.NewStream()
+	if err := stream.Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := own.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// The connections the store held are gone: what fails meanwhile is
+	// refused whole, and a new stream (an agency's new session) stores.
+	var stored []lottery.Bet = []lottery.Bet{bet(1, 1)}
+	for doc := uint32(2); len(stored) < 3; doc++ {
+		if doc > 100 {
+			t.Fatal("no batch stored after the restart")
+		}
+		if err := s.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, doc)}).Wait(); err == nil {
+			stored = append(stored, bet(1, doc))
+		}
+	}
+	if got := scanAll(t, s); !slices.Equal(got, stored) {
+		t.Fatalf("read back %v, want %v", got, stored)
+	}
+	if err := s.RecordEnd(1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestABetWhoseBirthdateIsNotADateIsRefusedWhole(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, cluster(t))
+	s := open(t, url, "a", nil)
+	bad := bet(1, 2)
+	bad.Birthdate = "1990-02-30"
+	err := s.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1), bad}).Wait()
+	if err == nil || !strings.Contains(err.Error(), "1990-02-30") {
+		t.Fatalf("a batch with 1990-02-30: %v", err)
+	}
+	if got := scanAll(t, s); len(got) != 0 {
+		t.Fatalf("stored %v", got)
+	}
+}
+
+func TestTheSchemaIsVersionedAndANewerOneIsRefused(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, cluster(t))
+	s := open(t, url, "a", nil)
+	var version int
+	if err := s.pool.QueryRow(context.Background(), `SELECT version FROM schema_version`).Scan(&version); err != nil || version != len(migrations) {
+		t.Fatalf("schema version %d (%v), want %d", version, err, len(migrations))
+	}
+	if _, err := s.pool.Exec(context.Background(), `UPDATE schema_version SET version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close(context.Background())
+	_, err := Open(context.Background(), url, Options{Lease: testLease})
+	if err == nil || !strings.Contains(err.Error(), "version 99") {
+		t.Fatalf("opening a database of schema version 99: %v", err)
+	}
+}

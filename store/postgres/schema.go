@@ -1,0 +1,72 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrations are the schema's versions, in order: migrations[i] takes a
+// database from version i to i+1. A released one is never edited; a change
+// is a new entry. The README documents the resulting schema.
+var migrations = []string{
+	// 1: the bets, each agency's end, the draw's announcement, and the lease
+	// that says which central is active.
+	`CREATE TABLE bets (
+		id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		agency     integer NOT NULL CHECK (agency BETWEEN 0 AND 65535),
+		first_name text    NOT NULL,
+		last_name  text    NOT NULL,
+		document   bigint  NOT NULL CHECK (document BETWEEN 0 AND 4294967295),
+		birthdate  date    NOT NULL,
+		number     integer NOT NULL CHECK (number BETWEEN 0 AND 65535)
+	);
+	CREATE TABLE ends (
+		agency   integer PRIMARY KEY CHECK (agency BETWEEN 0 AND 65535),
+		ended_at timestamptz NOT NULL DEFAULT now()
+	);
+	CREATE TABLE draw (
+		announced    boolean PRIMARY KEY DEFAULT true CHECK (announced),
+		announced_at timestamptz NOT NULL DEFAULT now()
+	);
+	CREATE TABLE central_lease (
+		only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+		epoch      bigint      NOT NULL,
+		holder     text        NOT NULL,
+		expires_at timestamptz NOT NULL
+	);
+	INSERT INTO central_lease (epoch, holder, expires_at) VALUES (0, '', '-infinity');`,
+}
+
+// migrationLock is the advisory lock key that keeps two centrals starting
+// at once from migrating the same database together.
+const migrationLock = 0x71756e69656c61 // "quiniela"
+
+// migrate brings the schema to the newest version, in one transaction.
+func migrate(ctx context.Context, pool *pgxpool.Pool) (from, to int, err error) {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)`); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&from); err != nil {
+			return err
+		}
+		if from > len(migrations) {
+			return fmt.Errorf("the database's schema is version %d, newer than this central knows (%d): run a newer central", from, len(migrations))
+		}
+		for v := from; v < len(migrations); v++ {
+			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migrating the schema to version %d: %w", v+1, err)
+			}
+		}
+		to = len(migrations)
+		_, err := tx.Exec(ctx, `DELETE FROM schema_version; INSERT INTO schema_version VALUES (`+fmt.Sprint(to)+`)`)
+		return err
+	})
+	return from, to, err
+}
