@@ -30,10 +30,13 @@ import (
 
 // Config holds one agency's settings.
 type Config struct {
-	ID             uint16
-	ServerAddress  string
-	BatchMaxAmount int
-	DataFile       string
+	ID uint16
+	// ServerAddresses are the centrals (host:port), tried in turn: one
+	// active and its standbys. A failed connection or session moves the
+	// agency on to the next.
+	ServerAddresses []string
+	BatchMaxAmount  int
+	DataFile        string
 	// SingleBet, when set, holds the five fields of the one bet to send
 	// instead of the file.
 	SingleBet      []string
@@ -176,6 +179,9 @@ func New(cfg Config, log *slog.Logger) *Agency {
 // connection and the file, and returns ctx's error.
 func (a *Agency) Run(ctx context.Context) (Result, error) {
 	var res Result
+	if len(a.cfg.ServerAddresses) == 0 {
+		return res, errors.New("no central's address to connect to")
+	}
 	var single *lottery.Bet
 	if a.cfg.SingleBet != nil {
 		b, err := lottery.ParseAgencyRecord(a.cfg.ID, a.cfg.SingleBet)
@@ -215,6 +221,7 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 		if time.Since(r.progress)+pause > a.cfg.ConnectTimeout {
 			return res, fmt.Errorf("no progress with the central for %s: %w", a.cfg.ConnectTimeout, err)
 		}
+		r.central = (r.central + 1) % len(a.cfg.ServerAddresses)
 		a.log.Warn("reconnect", "result", "in_progress", "error", err)
 		if !sleep(ctx, pause) {
 			return res, ctx.Err()
@@ -231,6 +238,7 @@ type round struct {
 	reportedLine    int       // malformed lines up to here were reported
 	winnersDeadline time.Time // set by the first winners query
 	first           bool      // no session has heard the central's status yet
+	central         int       // the index of the central to try first
 	report          progressReport
 }
 
@@ -262,14 +270,14 @@ func isGoingAway(err error) bool { return errors.Is(err, errCentralGoingAway) }
 // session is one connection's share of the round: learn what the central
 // holds, send the rest, end, and wait for the winners.
 func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
-	conn, err := a.connect(ctx, r.progress.Add(a.cfg.ConnectTimeout))
+	conn, addr, err := a.connect(ctx, r, r.progress.Add(a.cfg.ConnectTimeout))
 	if err != nil {
 		return err
 	}
 	c := newClient(conn, a.cfg.ID, a.cfg.IOTimeout)
 	stop := context.AfterFunc(ctx, c.kill)
 	defer stop()
-	defer a.closeConn(conn)
+	defer a.closeConn(conn, addr)
 
 	st, err := c.status()
 	if err != nil {
@@ -341,34 +349,41 @@ func (a *Agency) sendAll(ctx context.Context, c *client, r *round, stored int, r
 	return nil
 }
 
-// connect dials the central, retrying with backoff until giveUp: agencies
-// may start before the central, and it may be restarting. The wait is
-// never silent: the first failure, and then one every retryReport, is
-// logged at INFO with the address and the time left.
-func (a *Agency) connect(ctx context.Context, giveUp time.Time) (net.Conn, error) {
+// connect dials the centrals in turn, from r.central, until one answers,
+// with backoff after each round of them, until giveUp: agencies may start
+// before the central, it may be restarting, and a standby may be taking
+// over. The wait is never silent: the first failure, and then one every
+// retryReport, is logged at INFO with the address and the time left.
+func (a *Agency) connect(ctx context.Context, r *round, giveUp time.Time) (net.Conn, string, error) {
 	ctx, cancel := context.WithDeadline(ctx, giveUp)
 	defer cancel()
 	wait := minBackoff
 	var reported time.Time
+	centrals := a.cfg.ServerAddresses
 	for attempt := 1; ; attempt++ {
+		addr := centrals[r.central]
 		attemptCtx, cancelAttempt := context.WithTimeout(ctx, a.cfg.IOTimeout)
-		conn, err := dial(attemptCtx, a.cfg.ServerAddress, a.cfg.TLS)
+		conn, err := dial(attemptCtx, addr, a.cfg.TLS)
 		cancelAttempt()
 		if err == nil {
-			a.log.Info("connect", "result", "success", "address", a.cfg.ServerAddress, "attempts", attempt)
-			return conn, nil
+			a.log.Info("connect", "result", "success", "address", addr, "attempts", attempt)
+			return conn, addr, nil
 		}
 		level := slog.LevelDebug
 		if now := time.Now(); now.Sub(reported) >= retryReport {
 			level, reported = slog.LevelInfo, now
 		}
-		a.log.Log(ctx, level, "connect", "result", "in_progress", "address", a.cfg.ServerAddress, "attempt", attempt,
+		a.log.Log(ctx, level, "connect", "result", "in_progress", "address", addr, "attempt", attempt,
 			"time_left", time.Until(giveUp).Round(time.Second).String(), "error", err)
+		r.central = (r.central + 1) % len(centrals)
+		if r.central != 0 && ctx.Err() == nil {
+			continue // the next central at once; back off once all were tried
+		}
 		if !sleep(ctx, jitter(wait)) {
 			if parent := context.Cause(ctx); errors.Is(parent, context.Canceled) {
-				return nil, parent
+				return nil, "", parent
 			}
-			return nil, fmt.Errorf("central unreachable at %s after %s (%d attempts): %v", a.cfg.ServerAddress, a.cfg.ConnectTimeout, attempt, err)
+			return nil, "", fmt.Errorf("central unreachable at %s after %s (%d attempts): %v", strings.Join(centrals, ","), a.cfg.ConnectTimeout, attempt, err)
 		}
 		wait = min(2*wait, maxBackoff)
 	}
@@ -547,12 +562,12 @@ func (a *Agency) awaitWinners(ctx context.Context, c *client, r *round) ([]uint3
 	}
 }
 
-func (a *Agency) closeConn(conn net.Conn) {
+func (a *Agency) closeConn(conn net.Conn, addr string) {
 	if err := conn.Close(); err != nil {
-		a.log.Error("close_connection", "result", "fail", "error", err)
+		a.log.Error("close_connection", "result", "fail", "address", addr, "error", err)
 		return
 	}
-	a.log.Info("close_connection", "result", "success", "address", a.cfg.ServerAddress)
+	a.log.Info("close_connection", "result", "success", "address", addr)
 }
 
 func (a *Agency) closeFile(f *os.File) {

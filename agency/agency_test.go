@@ -155,7 +155,7 @@ func betLines(n int) []string {
 }
 
 func testConfig(addr, file string, batch int) Config {
-	return Config{ID: 2, ServerAddress: addr, BatchMaxAmount: batch, DataFile: file,
+	return Config{ID: 2, ServerAddresses: []string{addr}, BatchMaxAmount: batch, DataFile: file,
 		ConnectTimeout: 5 * time.Second, WinnersTimeout: 10 * time.Second, IOTimeout: 5 * time.Second}
 }
 
@@ -490,4 +490,34 @@ func TestProgressIsReportedAsTheFileGoesOut(t *testing.T) {
 			t.Fatal("progreso lines beside the callback")
 		}
 	})
+}
+
+func TestTheAgencyMovesOnToTheNextCentralWhenOneIsDownOrStopsAnswering(t *testing.T) {
+	t.Parallel()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	down := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	stalled := startCentral(t, &fakeCentral{stall: true})
+	standby := &fakeCentral{}
+	active := startCentral(t, standby)
+
+	cfg := testConfig("", writeLines(t, betLines(20)...), 5)
+	cfg.ServerAddresses = []string{stalled, down, active}
+	cfg.IOTimeout = 300 * time.Millisecond
+	log, logs := quiet()
+	res, err := New(cfg, log).Run(context.Background())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	if got := fmt.Sprint(standby.sizes()); got != "[5 5 5 5]" {
+		t.Fatalf("the central that answered got batches %s, want the whole file", got)
+	}
+	if len(res.Winners) != 3 || !standby.ended {
+		t.Fatalf("winners %v, ended %v", res.Winners, standby.ended)
+	}
+	for _, want := range []string{"address=" + stalled, "address=" + down, "msg=connect result=success address=" + active} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("no %q in the log:\n%s", want, logs)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -14,7 +15,7 @@ const DefaultBatchMaxAmount = 63
 // Client holds one agency's settings.
 type Client struct {
 	ID             int           `env:"CLI_ID,required" help:"agency number (required)"`
-	ServerAddress  string        `env:"CLI_SERVER_ADDRESS" envDefault:"server:12345" help:"the central's host:port"`
+	ServerAddress  string        `env:"CLI_SERVER_ADDRESS" envDefault:"server:12345" help:"the central's host:port; several, comma-separated (an active central and its standbys), are tried in turn"`
 	LogFormat      LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, SPEC §3) or json (log/slog's JSON, the same keys)"`
 	LogLevel       Level         `env:"CLI_LOG_LEVEL" envDefault:"INFO" help:"DEBUG, INFO, WARNING or ERROR; DEBUG also logs each winner's document"`
 	BatchMaxAmount int           `env:"CLI_BATCH_MAX_AMOUNT" envDefault:"63" help:"bets per batch; 63 fill an 8 KiB frame, more is capped"`
@@ -33,6 +34,16 @@ type Client struct {
 	Document  string `env:"DOCUMENTO" help:"single-bet mode: the document"`
 	Birthdate string `env:"NACIMIENTO" help:"single-bet mode: the birthdate, YYYY-MM-DD"`
 	Number    string `env:"NUMERO" help:"single-bet mode: the number played"`
+}
+
+// ServerAddresses lists the centrals of CLI_SERVER_ADDRESS, in the order
+// given (spaces around each are dropped).
+func (c Client) ServerAddresses() []string {
+	addrs := strings.Split(c.ServerAddress, ",")
+	for i := range addrs {
+		addrs[i] = strings.TrimSpace(addrs[i])
+	}
+	return addrs
 }
 
 // TLS reports whether the agency is to speak mutual TLS.
@@ -55,10 +66,12 @@ func LoadClient(path string) (Client, error) {
 
 func (c *Client) validate(p *problems) {
 	checkRange(p, "CLI_ID", c.ID, 1, 65535)
-	if host, port, err := net.SplitHostPort(c.ServerAddress); err != nil || host == "" {
-		p.addf("CLI_SERVER_ADDRESS", c.ServerAddress, "want host:port")
-	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		p.addf("CLI_SERVER_ADDRESS", c.ServerAddress, "port is not within 1..65535")
+	for _, addr := range c.ServerAddresses() {
+		if host, port, err := net.SplitHostPort(addr); err != nil || host == "" {
+			p.addf("CLI_SERVER_ADDRESS", addr, "want host:port (several: comma-separated)")
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			p.addf("CLI_SERVER_ADDRESS", addr, "port is not within 1..65535")
+		}
 	}
 	if c.BatchMaxAmount < 1 {
 		p.addf("CLI_BATCH_MAX_AMOUNT", strconv.Itoa(c.BatchMaxAmount), "must be at least 1")

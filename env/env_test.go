@@ -2,6 +2,7 @@ package env
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -129,11 +130,42 @@ func TestClientSingleBetNeedsAllFiveKeys(t *testing.T) {
 
 func TestClientAddressMustBeHostAndPort(t *testing.T) {
 	t.Parallel()
-	for _, addr := range []string{"server", ":12345", "server:0", "server:http"} {
+	for _, addr := range []string{"server", ":12345", "server:0", "server:http", "a:1,", "a:1,,b:2", "a:1,b"} {
 		var c Client
 		err := load(&c, writeFile(t, ""), []string{"CLI_ID=1", "CLI_SERVER_ADDRESS=" + addr})
 		if err == nil || !strings.Contains(err.Error(), "CLI_SERVER_ADDRESS") {
 			t.Errorf("%q: got %v", addr, err)
+		}
+	}
+}
+
+func TestSeveralCentralsAreListedInOrder(t *testing.T) {
+	t.Parallel()
+	var c Client
+	if err := load(&c, writeFile(t, ""), []string{"CLI_ID=1", "CLI_SERVER_ADDRESS=a:1, b:2 ,127.0.0.1:3"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.ServerAddresses(), "|"); got != "a:1|b:2|127.0.0.1:3" {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestTheStorageURLIsCheckedAndLoggedWithoutItsPassword(t *testing.T) {
+	t.Parallel()
+	var s Server
+	if err := load(&s, writeFile(t, ""), []string{"STORAGE_URL=postgres://lottery:s3cret@db:5432/quiniela"}); err != nil {
+		t.Fatal(err)
+	}
+	if line := fmt.Sprint(Attrs(s)); strings.Contains(line, "s3cret") || !strings.Contains(line, "postgres://lottery:xxxxx@db:5432/quiniela") {
+		t.Fatalf("config attributes %s", line)
+	}
+	for _, bad := range []string{"mysql://db/x", "postgres:///x", "host=db user=x", "postgres://a:b@db:5432/%zz"} {
+		err := load(&s, writeFile(t, ""), []string{"STORAGE_URL=" + bad})
+		if err == nil || !strings.Contains(err.Error(), "STORAGE_URL") {
+			t.Errorf("%q: got %v", bad, err)
+		}
+		if err != nil && strings.Contains(err.Error(), ":b@") {
+			t.Errorf("%q: the error shows the password: %v", bad, err)
 		}
 	}
 }
@@ -163,7 +195,7 @@ func TestAttrsListEveryEffectiveSetting(t *testing.T) {
 	t.Parallel()
 	s := Server{IP: "1.2.3.4", Port: 1, LogLevel: Level(slog.LevelWarn)}
 	attrs := Attrs(s)
-	if len(attrs) != 30 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
+	if len(attrs) != 32 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
 		t.Fatalf("got %v", attrs)
 	}
 }

@@ -2,6 +2,7 @@ package env
 
 import (
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,19 @@ type Server struct {
 	TLSClientCA     string        `env:"SERVER_TLS_CLIENT_CA" help:"mutual TLS: the CA of the agencies' certificates"`
 	LogFormat       LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, SPEC §3) or json (log/slog's JSON, the same keys)"`
 	AdminAddress    string        `env:"SERVER_ADMIN_ADDRESS" help:"host:port of the admin endpoint (/metrics, /status, /healthz, /readyz, /); empty: off"`
+	StorageURL      DatabaseURL   `env:"STORAGE_URL" help:"PostgreSQL store (postgres://user@host:5432/db), shared by an active central and its standbys; empty: the CSV file at STORAGE_FILEPATH"`
+}
+
+// DatabaseURL is a database's URL; it prints without its password, so that
+// the config line never shows one.
+type DatabaseURL string
+
+func (u DatabaseURL) String() string {
+	parsed, err := url.Parse(string(u))
+	if err != nil {
+		return "(unparsable)"
+	}
+	return parsed.Redacted()
 }
 
 // TLS reports whether the central is to speak mutual TLS.
@@ -56,6 +70,11 @@ func (s *Server) validate(p *problems) {
 	checkPositive(p, "SERVER_IDLE_TIMEOUT", s.IdleTimeout)
 	checkRange(p, "SERVER_MAX_CONNECTIONS", s.MaxConnections, 1, 1<<20)
 	allOrNone(p, "mutual TLS", []string{"SERVER_TLS_CERT", "SERVER_TLS_KEY", "SERVER_TLS_CLIENT_CA"}, s.TLSCert, s.TLSKey, s.TLSClientCA)
+	if s.StorageURL != "" {
+		if u, err := url.Parse(string(s.StorageURL)); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			p.addf("STORAGE_URL", s.StorageURL.String(), "want a PostgreSQL URL such as postgres://user@host:5432/db (empty: the CSV file)")
+		}
+	}
 	if s.AdminAddress != "" {
 		if _, port, err := net.SplitHostPort(s.AdminAddress); err != nil || port == "" {
 			p.addf("SERVER_ADMIN_ADDRESS", s.AdminAddress, "want host:port, such as 127.0.0.1:9100 (empty: no admin endpoint)")

@@ -54,16 +54,16 @@ func run() int {
 		single = nil
 	}
 	a := agency.New(agency.Config{
-		ID:             uint16(cfg.ID),
-		ServerAddress:  cfg.ServerAddress,
-		BatchMaxAmount: cfg.BatchMaxAmount,
-		DataFile:       cfg.DataFile,
-		SingleBet:      single,
-		ConnectTimeout: cfg.ConnectTimeout,
-		WinnersTimeout: cfg.WinnersTimeout,
-		IOTimeout:      cfg.IOTimeout,
-		TLS:            tlsConfig,
-		OnProgress:     terminalBar(cfg.DataFile),
+		ID:              uint16(cfg.ID),
+		ServerAddresses: cfg.ServerAddresses(),
+		BatchMaxAmount:  cfg.BatchMaxAmount,
+		DataFile:        cfg.DataFile,
+		SingleBet:       single,
+		ConnectTimeout:  cfg.ConnectTimeout,
+		WinnersTimeout:  cfg.WinnersTimeout,
+		IOTimeout:       cfg.IOTimeout,
+		TLS:             tlsConfig,
+		OnProgress:      terminalBar(cfg.DataFile),
 	}, log)
 	res, err := a.Run(ctx)
 	// enviadas counts this run's bets only; ya_almacenadas those the
