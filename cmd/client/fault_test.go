@@ -26,6 +26,7 @@ type faultRound struct {
 	t          *testing.T
 	dir, data  string
 	store      string // the central's STORAGE_FILEPATH
+	url        string // the centrals' STORAGE_URL (PostgreSQL) when set, instead
 	port       string
 	bets, wins int
 	servers    []*proctest.Process
@@ -107,7 +108,7 @@ func (r *faultRound) check() {
 		want = append(want, readRows(t, fmt.Sprintf("%s/agency-%d.csv", r.data, i), i)...)
 	}
 	sort.Strings(want)
-	got := readRows(t, r.store, 0)
+	got := r.storedRows()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("the store holds %d rows, want exactly the %d generated bets once each%s", len(got), len(want), firstDuplicate(got))
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -16,7 +17,9 @@ import (
 	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
+	"quiniela/store"
 	"quiniela/store/csvfile"
+	"quiniela/store/postgres"
 	"quiniela/supervisor"
 )
 
@@ -46,28 +49,24 @@ func run() int {
 			return 2
 		}
 	}
-	// The address first: one that cannot be taken leaves no store behind.
-	ln, err := supervisor.Listen(cfg.Address(), cfg.ListenBacklog)
+	ln, admin, st, err := listenAndOpen(ctx, cfg, log)
 	if err != nil {
-		log.Error("listen", "result", "fail", "address", cfg.Address(), "error", err)
+		if ctx.Err() != nil { // stopped while standing by
+			log.Info("shutdown", "result", "success")
+			return 0
+		}
 		return 1
 	}
-	var admin net.Listener
-	if cfg.AdminAddress != "" {
-		if admin, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
-			ln.Close()
-			log.Error("admin_listen", "result", "fail", "address", cfg.AdminAddress, "error", err)
-			return 1
-		}
-	}
-	st, err := csvfile.Open(cfg.StoragePath, log)
-	if err != nil {
-		ln.Close()
-		if admin != nil {
-			admin.Close()
-		}
-		log.Error("open_store", "result", "fail", "path", cfg.StoragePath, "error", err)
-		return 1
+	// A central that lost its lease to a standby is fenced: it stops
+	// serving at once, and says so in its exit status.
+	if pg, ok := st.(*postgres.Store); ok {
+		go func() {
+			select {
+			case <-pg.Lost():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 	}
 	srv := supervisor.New(supervisor.Config{
 		Agencies:        cfg.Agencies,
@@ -84,12 +83,70 @@ func run() int {
 	// append any more, within its own bound.
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancelClose()
+	if pg, ok := st.(*postgres.Store); ok && pg.LostErr() != nil {
+		serveErr = errors.Join(serveErr, fmt.Errorf("lost the lease: %w", pg.LostErr()))
+	}
 	if err := errors.Join(serveErr, st.Close(closeCtx)); err != nil {
 		log.Error("shutdown", "result", "fail", "error", err)
 		return 1
 	}
 	log.Info("shutdown", "result", "success")
 	return 0
+}
+
+// listenAndOpen takes the central's addresses (the admin endpoint's too,
+// when set) and opens its store, logging what fails. With the CSV file,
+// the addresses come first: one that cannot be taken leaves no store
+// behind. With PostgreSQL, the store comes first: a standby must not
+// listen (agencies would find a central that does not answer) until it
+// holds the lease.
+func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger) (ln, admin net.Listener, st store.Store, err error) {
+	listen := func() error {
+		if ln, err = supervisor.Listen(cfg.Address(), cfg.ListenBacklog); err != nil {
+			log.Error("listen", "result", "fail", "address", cfg.Address(), "error", err)
+			return err
+		}
+		if cfg.AdminAddress == "" {
+			return nil
+		}
+		if admin, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
+			ln.Close()
+			log.Error("admin_listen", "result", "fail", "address", cfg.AdminAddress, "error", err)
+		}
+		return err
+	}
+	closeListeners := func() {
+		ln.Close()
+		if admin != nil {
+			admin.Close()
+		}
+	}
+
+	if cfg.StorageURL == "" {
+		if err := listen(); err != nil {
+			return nil, nil, nil, err
+		}
+		if st, err = csvfile.Open(cfg.StoragePath, log); err != nil {
+			closeListeners()
+			log.Error("open_store", "result", "fail", "path", cfg.StoragePath, "error", err)
+			return nil, nil, nil, err
+		}
+		return ln, admin, st, nil
+	}
+	host, _ := os.Hostname()
+	pg, err := postgres.Open(ctx, string(cfg.StorageURL), postgres.Options{
+		Holder: fmt.Sprintf("%s/%d %s", host, os.Getpid(), cfg.Address()), Log: log})
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("open_store", "result", "fail", "url", cfg.StorageURL.String(), "error", err)
+		}
+		return nil, nil, nil, err
+	}
+	if err := listen(); err != nil {
+		pg.Close(context.Background())
+		return nil, nil, nil, err
+	}
+	return ln, admin, pg, nil
 }
 
 // onSignals cancels ctx on the first SIGTERM or SIGINT and exits at once,

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,41 +20,30 @@ import (
 
 // The package's tests share one throwaway cluster, a database each; a test
 // that restarts the database has a cluster of its own.
-var (
-	shared     *pgcluster.Cluster
-	sharedErr  error
-	sharedOnce sync.Once
-	databases  atomic.Int64
-)
+var shared pgcluster.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared != nil {
-		if err := shared.Remove(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
+	if err := shared.Remove(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
 }
 
-// cluster returns the shared cluster, or skips the test where PostgreSQL is
-// not installed.
-func cluster(t *testing.T) *pgcluster.Cluster {
-	t.Helper()
-	sharedOnce.Do(func() { shared, sharedErr = pgcluster.Start() })
-	if errors.Is(sharedErr, pgcluster.ErrNotInstalled) {
-		t.Skip("SKIP: ", sharedErr)
-	}
-	if sharedErr != nil {
-		t.Fatal(sharedErr)
-	}
-	return shared
-}
-
-// freshDatabase creates a new database in c and returns its URL.
+// freshDatabase creates a new database in c (the shared cluster when nil)
+// and returns its URL; it skips the test where PostgreSQL is not
+// installed.
 func freshDatabase(t *testing.T, c *pgcluster.Cluster) string {
 	t.Helper()
-	url, err := c.CreateDatabase(context.Background(), fmt.Sprintf("t%d", databases.Add(1)))
+	if c == nil {
+		var err error
+		if c, err = shared.Get(); errors.Is(err, pgcluster.ErrNotInstalled) {
+			t.Skip("SKIP: ", err)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	url, err := c.NewDatabase(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,9 +76,8 @@ func scanAll(t *testing.T, s *Store) []lottery.Bet {
 
 func TestThePostgreSQLStoreMeetsTheStoreContract(t *testing.T) {
 	t.Parallel()
-	c := cluster(t)
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
-		url := freshDatabase(t, c)
+		url := freshDatabase(t, nil)
 		return func() (store.Store, error) {
 			return Open(context.Background(), url, Options{Lease: testLease})
 		}
@@ -144,7 +131,7 @@ func openAsync(ctx context.Context, url, holder string, log *slog.Logger) <-chan
 
 func TestASecondCentralStandsByUntilTheActiveOneClosesAndThenTakesOver(t *testing.T) {
 	t.Parallel()
-	url := freshDatabase(t, cluster(t))
+	url := freshDatabase(t, nil)
 	active := open(t, url, "a", nil)
 	if err := active.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
 		t.Fatal(err)
@@ -175,7 +162,7 @@ func TestASecondCentralStandsByUntilTheActiveOneClosesAndThenTakesOver(t *testin
 
 func TestAStandbyGivesUpWhenItsContextEnds(t *testing.T) {
 	t.Parallel()
-	url := freshDatabase(t, cluster(t))
+	url := freshDatabase(t, nil)
 	open(t, url, "a", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	log := newEvents()
@@ -218,7 +205,7 @@ func TestACentralPausedWhileAnotherTookOverCannotCommit(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			url := freshDatabase(t, cluster(t))
+			url := freshDatabase(t, nil)
 			old := open(t, url, "old", nil)
 			if err := old.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
 				t.Fatal(err)
@@ -260,7 +247,7 @@ func TestACentralPausedWhileAnotherTookOverCannotCommit(t *testing.T) {
 
 func TestAFencedCentralLearnsItLostTheLease(t *testing.T) {
 	t.Parallel()
-	url := freshDatabase(t, cluster(t))
+	url := freshDatabase(t, nil)
 	old := open(t, url, "old", nil)
 	// Another central takes the lease as if the old one's had expired.
 	if _, err := old.pool.Exec(context.Background(), `UPDATE central_lease SET epoch = epoch + 1, holder = 'new'`); err != nil {
@@ -320,7 +307,7 @@ func TestTheStoreOutlivesADatabaseRestart(t *testing.T) {
 
 func TestABetWhoseBirthdateIsNotADateIsRefusedWhole(t *testing.T) {
 	t.Parallel()
-	url := freshDatabase(t, cluster(t))
+	url := freshDatabase(t, nil)
 	s := open(t, url, "a", nil)
 	bad := bet(1, 2)
 	bad.Birthdate = "1990-02-30"
@@ -335,7 +322,7 @@ func TestABetWhoseBirthdateIsNotADateIsRefusedWhole(t *testing.T) {
 
 func TestTheSchemaIsVersionedAndANewerOneIsRefused(t *testing.T) {
 	t.Parallel()
-	url := freshDatabase(t, cluster(t))
+	url := freshDatabase(t, nil)
 	s := open(t, url, "a", nil)
 	var version int
 	if err := s.pool.QueryRow(context.Background(), `SELECT version FROM schema_version`).Scan(&version); err != nil || version != len(migrations) {

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +46,30 @@ type Cluster struct {
 	cred *syscall.Credential // the user the server runs as, when this process is root
 	cmd  *exec.Cmd
 	exit chan error // the server's exit, once
+	dbs  atomic.Int64
+}
+
+// Shared is a cluster started on first use and shared by its users (the
+// tests of a package), each with databases of its own.
+type Shared struct {
+	once sync.Once
+	c    *Cluster
+	err  error
+}
+
+// Get starts the cluster the first time and returns it.
+func (s *Shared) Get() (*Cluster, error) {
+	s.once.Do(func() { s.c, s.err = Start() })
+	return s.c, s.err
+}
+
+// Remove removes the cluster if it was started.
+func (s *Shared) Remove() error {
+	s.once.Do(func() { s.err = ErrNotInstalled }) // none will start now
+	if s.c == nil {
+		return nil
+	}
+	return s.c.Remove()
 }
 
 // BinDir returns the folder of the newest PostgreSQL server binaries
@@ -215,6 +241,11 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, erro
 		return "", fmt.Errorf("pgcluster: creating database %s: %w", name, err)
 	}
 	return c.URL(name), nil
+}
+
+// NewDatabase creates a database of a new name and returns its URL.
+func (c *Cluster) NewDatabase(ctx context.Context) (string, error) {
+	return c.CreateDatabase(ctx, fmt.Sprintf("round%d", c.dbs.Add(1)))
 }
 
 // Stop stops the server with a fast shutdown (every session ended, every
