@@ -25,7 +25,7 @@ IMAGE_PREFIX ?= $(PROJECT)
 IMAGE_USER   := 65532:65532
 STORAGE      ?= .storage
 
-.PHONY: help build test unit fuzz lint bench run run-server run-client data certs status clean \
+.PHONY: help build test unit fuzz lint bench run run-pg run-server run-client data certs status clean \
 	docker-image docker-compose-up docker-compose-down docker-compose-logs docker-storage-reset
 
 help: ## list the targets
@@ -69,6 +69,12 @@ data: build ## generate five official-like agency files in .data/, only if it ho
 # to the central (cmd/internal/playround).
 run: data ## one whole lottery round on the agency files in .data/ (generated if none), winners checked
 	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS)
+
+# The same round with the bets in PostgreSQL: a throwaway cluster from the
+# machine's postgresql package (initdb in a temporary folder, a free port,
+# removed afterwards), an active central and a standby on PORT+2.
+run-pg: data ## the round of make run, its bets in a throwaway PostgreSQL, with a standby central
+	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS) -postgres
 
 status: build ## print the round's table from a running central's admin endpoint (ADMIN=host:port, default 127.0.0.1:PORT+1)
 	@$(BIN)/status -admin $(or $(ADMIN),127.0.0.1:$(shell echo $$(($(PORT)+1))))

@@ -4,7 +4,8 @@
 // (whoever made them: datagen, or the course's official set unzipped
 // there), each agency's winners checked where datagen's winners.json
 // describes that very file (same SHA-256) and only reported elsewhere, then
-// SIGTERM to the central. The round is played over mutual TLS, with a set
+// SIGTERM to the central. With -postgres the bets go to a throwaway
+// PostgreSQL cluster, with a standby central beside the active one. The round is played over mutual TLS, with a set
 // of certificates made for it by the certs tool (-tls=false: plain TCP). It never writes into the agency files. If the
 // central exits before the round ends (a busy port, say), it stops at once
 // and prints the central's error line. Logs stay in the round folder.
@@ -12,6 +13,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,8 +26,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"quiniela/cmd/internal/logline"
 	"quiniela/lottery/datagen"
+	"quiniela/store/postgres/pgcluster"
 )
 
 func main() {
@@ -34,6 +40,7 @@ func main() {
 	port := flag.Int("port", 12345, "port of the central, on 127.0.0.1")
 	adminPort := flag.Int("admin-port", 0, "port of the central's admin endpoint, on 127.0.0.1 (0: the next after -port)")
 	useTLS := flag.Bool("tls", true, "play over mutual TLS, with certificates made in the round folder")
+	usePostgres := flag.Bool("postgres", false, "keep the bets in a throwaway PostgreSQL cluster (removed afterwards), with a standby central on -port+2")
 	flag.Parse()
 	if *out == "" {
 		*out = filepath.Join(*data, "round")
@@ -44,7 +51,7 @@ func main() {
 	if *adminPort == 0 {
 		*adminPort = *port + 1
 	}
-	if err := play(*bin, *data, *out, *port, *adminPort, *useTLS); err != nil {
+	if err := play(*bin, *data, *out, *port, *adminPort, *useTLS, *usePostgres); err != nil {
 		fmt.Println(err)
 		fmt.Println("round: fail")
 		os.Exit(1)
@@ -108,7 +115,7 @@ func start(bin, log string, env ...string) (*process, error) {
 
 func (p *process) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
-func play(bin, data, out string, port, adminPort int, useTLS bool) error {
+func play(bin, data, out string, port, adminPort int, useTLS, usePostgres bool) error {
 	files, err := findAgencies(data)
 	if err != nil {
 		return err
@@ -129,8 +136,17 @@ func play(bin, data, out string, port, adminPort int, useTLS bool) error {
 	address := "127.0.0.1:" + strconv.Itoa(port)
 	store := filepath.Join(out, "bets.csv")
 	admin := "127.0.0.1:" + strconv.Itoa(adminPort)
-	serverEnv := []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + strconv.Itoa(port), "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(len(files)),
-		"SERVER_ADMIN_ADDRESS=" + admin}
+	serverEnv := []string{"SERVER_IP=127.0.0.1", "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(len(files))}
+	centrals := address
+	var db *database
+	if usePostgres {
+		if db, err = startDatabase(); err != nil {
+			return err
+		}
+		defer db.remove()
+		serverEnv = append(serverEnv, "STORAGE_URL="+db.url)
+		centrals += ",127.0.0.1:" + strconv.Itoa(port+2)
+	}
 	fmt.Printf("admin: http://%s/ (the round's page; /status, /metrics) while the round lasts\n", admin)
 	agencyTLS := func(int) []string { return nil }
 	if useTLS {
@@ -146,15 +162,29 @@ func play(bin, data, out string, port, adminPort int, useTLS bool) error {
 		}
 		fmt.Printf("tls: mutual, certificates in %s\n", certs)
 	}
-	server, err := start(filepath.Join(bin, "server"), filepath.Join(out, "server.log"), serverEnv...)
+	server, err := start(filepath.Join(bin, "server"), filepath.Join(out, "server.log"),
+		append(serverEnv, "SERVER_PORT="+strconv.Itoa(port), "SERVER_ADMIN_ADDRESS="+admin)...)
 	if err != nil {
 		return err
 	}
 	defer server.cmd.Process.Kill()
+	if db != nil {
+		// The standby stands by on the next port but one, taking over if
+		// the central stops; the agencies know both.
+		standby, err := start(filepath.Join(bin, "server"), filepath.Join(out, "standby.log"), append(serverEnv, "SERVER_PORT="+strconv.Itoa(port+2))...)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			standby.cmd.Process.Signal(syscall.SIGTERM)
+			<-standby.done
+		}()
+		fmt.Printf("standby: a second central on 127.0.0.1:%d (log in %s)\n", port+2, standby.log)
+	}
 	agencies := make([]*process, len(files))
 	for i, f := range files {
 		agencies[i], err = start(filepath.Join(bin, "client"), filepath.Join(out, fmt.Sprintf("client-%d.log", f.id)),
-			append([]string{"CLI_ID=" + strconv.Itoa(f.id), "CLI_SERVER_ADDRESS=" + address, "CLI_DATA_FILE=" + f.path}, agencyTLS(f.id)...)...)
+			append([]string{"CLI_ID=" + strconv.Itoa(f.id), "CLI_SERVER_ADDRESS=" + centrals, "CLI_DATA_FILE=" + f.path}, agencyTLS(f.id)...)...)
 		if err != nil {
 			return err
 		}
@@ -184,15 +214,14 @@ func play(bin, data, out string, port, adminPort int, useTLS bool) error {
 		ok = false
 	}
 	draws := len(find(server.log, "sorteo", "success"))
-	rows, err := os.ReadFile(store)
+	var stored int
+	if db != nil {
+		stored, err = db.count()
+	} else {
+		stored, err = countLines(store)
+	}
 	if err != nil {
 		return err
-	}
-	stored := 0
-	for _, c := range rows {
-		if c == '\n' {
-			stored++
-		}
 	}
 	fmt.Printf("draws: %d, bets stored: %d (logs in %s)\n", draws, stored, out)
 	if draws != 1 || !ok {
@@ -267,4 +296,47 @@ func lastFailure(log string) string {
 		return "(it printed nothing; log in " + log + ")"
 	}
 	return last
+}
+
+func countLines(path string) (int, error) {
+	rows, err := os.ReadFile(path)
+	return bytes.Count(rows, []byte{'\n'}), err
+}
+
+// database is the round's throwaway PostgreSQL cluster.
+type database struct {
+	cluster *pgcluster.Cluster
+	url     string
+}
+
+func startDatabase() (*database, error) {
+	c, err := pgcluster.Start()
+	if err != nil {
+		return nil, err
+	}
+	url, err := c.NewDatabase(context.Background())
+	if err != nil {
+		c.Remove()
+		return nil, err
+	}
+	fmt.Printf("postgres: a throwaway cluster in %s, database %s (removed after the round)\n", c.Dir, url)
+	return &database{cluster: c, url: url}, nil
+}
+
+func (d *database) count() (int, error) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, d.url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, "SELECT count(*) FROM bets").Scan(&n)
+	return n, err
+}
+
+func (d *database) remove() {
+	if err := d.cluster.Remove(); err != nil {
+		fmt.Println(err)
+	}
 }

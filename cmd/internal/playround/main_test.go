@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/datagen"
+	"quiniela/store/postgres/pgcluster"
 )
 
 // root is the repository root, where the Makefile is.
@@ -21,7 +24,12 @@ var root, _ = filepath.Abs("../../..")
 // makeRun runs `make run` on data with the binaries built into bin.
 func makeRun(t *testing.T, bin, data, port string) (string, error) {
 	t.Helper()
-	cmd := exec.Command("make", "--no-print-directory", "run", "BIN="+bin, "DATA="+data, "PORT="+port, "ADMIN_PORT="+proctest.FreePort(t))
+	return makeTarget(t, "run", bin, data, port)
+}
+
+func makeTarget(t *testing.T, target, bin, data, port string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("make", "--no-print-directory", target, "BIN="+bin, "DATA="+data, "PORT="+port, "ADMIN_PORT="+proctest.FreePort(t))
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -83,6 +91,27 @@ func TestMakeRun(t *testing.T) {
 		}
 		if n := strings.Count(out, "winners, as expected"); n != 5 || !strings.Contains(out, "round: success") {
 			t.Fatalf("%d agencies checked, want 5:\n%s", n, out)
+		}
+	})
+
+	t.Run("make run-pg plays the round on a throwaway PostgreSQL with a standby, and removes it", func(t *testing.T) {
+		if _, err := pgcluster.BinDir(); err != nil {
+			t.Skip("SKIP: ", err)
+		}
+		data := filepath.Join(t.TempDir(), "pg")
+		out, err := makeTarget(t, "run-pg", bin, data, proctest.FreePort(t))
+		if err != nil {
+			t.Fatalf("make run-pg: %v\n%s", err, out)
+		}
+		m := regexp.MustCompile(`postgres: a throwaway cluster in (\S+),`).FindStringSubmatch(out)
+		if n := strings.Count(out, "winners, as expected"); n != 5 || !strings.Contains(out, "draws: 1, bets stored: 79000") || m == nil {
+			t.Fatalf("%d agencies checked, want 5:\n%s", n, out)
+		}
+		if _, err := os.Stat(m[1]); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the cluster's folder %s is left behind: %v", m[1], err)
+		}
+		if standby, err := os.ReadFile(filepath.Join(data, "round", "standby.log")); err != nil || !strings.Contains(string(standby), "action: standby | result: in_progress") {
+			t.Errorf("the standby did not stand by: %v\n%s", err, standby)
 		}
 	})
 
