@@ -337,3 +337,81 @@ func TestTheSchemaIsVersionedAndANewerOneIsRefused(t *testing.T) {
 		t.Fatalf("opening a database of schema version 99: %v", err)
 	}
 }
+
+// BenchmarkIngest stores b.N bets from 100 concurrent streams of 63-bet
+// batches, several in flight each, as a large round's sessions do.
+func BenchmarkIngest(b *testing.B) {
+	c, err := shared.Get()
+	if err != nil {
+		b.Skip("SKIP: ", err)
+	}
+	url, err := c.NewDatabase(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(context.Background(), url, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	const streams, batch, inFlight = 100, 63, 8
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for i := range streams {
+		wg.Go(func() {
+			st := s.NewStream()
+			var pending []store.Pending
+			for doc := uint32(i); doc < uint32(b.N); doc += streams * batch {
+				bets := make([]lottery.Bet, 0, batch)
+				for d := doc; d < doc+streams*batch && d < uint32(b.N); d += streams {
+					bets = append(bets, bet(uint16(i+1), d))
+				}
+				pending = append(pending, st.Submit(context.Background(), bets))
+				if len(pending) == inFlight {
+					if err := pending[0].Wait(); err != nil {
+						b.Error(err)
+						return
+					}
+					pending = pending[1:]
+				}
+			}
+			for _, p := range pending {
+				if err := p.Wait(); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "bets/s")
+}
+
+// BenchmarkScanMillion reads back a million bets, as a central taking over
+// a large round does before it serves.
+func BenchmarkScanMillion(b *testing.B) {
+	c, err := shared.Get()
+	if err != nil {
+		b.Skip("SKIP: ", err)
+	}
+	url, err := c.NewDatabase(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(context.Background(), url, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	_, err = s.pool.Exec(context.Background(), `INSERT INTO bets (agency, first_name, last_name, document, birthdate, number)
+		SELECT 1 + g % 100, 'Ana', 'Pérez', g, '1990-01-02', g % 10000 FROM generate_series(1, 1000000) g`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		if err := s.Scan(func(lottery.Bet) error { n++; return nil }); err != nil || n != 1000000 {
+			b.Fatal(err, n)
+		}
+	}
+}

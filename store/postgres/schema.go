@@ -13,9 +13,12 @@ import (
 // is a new entry. The README documents the resulting schema.
 var migrations = []string{
 	// 1: the bets, each agency's end, the draw's announcement, and the lease
-	// that says which central is active.
+	// that says which central is active. A bet's id orders the bets as they
+	// were committed; its index is a BRIN, which costs next to nothing per
+	// insert (a B-tree cost 40 % of the ingest rate) and still lets an
+	// operator select a range of ids.
 	`CREATE TABLE bets (
-		id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		id         bigint GENERATED ALWAYS AS IDENTITY,
 		agency     integer NOT NULL CHECK (agency BETWEEN 0 AND 65535),
 		first_name text    NOT NULL,
 		last_name  text    NOT NULL,
@@ -23,6 +26,7 @@ var migrations = []string{
 		birthdate  date    NOT NULL,
 		number     integer NOT NULL CHECK (number BETWEEN 0 AND 65535)
 	);
+	CREATE INDEX bets_id ON bets USING brin (id);
 	CREATE TABLE ends (
 		agency   integer PRIMARY KEY CHECK (agency BETWEEN 0 AND 65535),
 		ended_at timestamptz NOT NULL DEFAULT now()

@@ -4,12 +4,15 @@
 // second, batch acknowledgement latency (median of the agencies' p50, worst
 // of their p99), peak RSS of the central and of the largest agency, and
 // fsyncs per batch, and the CPU time of the central and of all agencies
-// (on a 2-core machine the round is CPU-bound). Every round is checked: each agency must exit 0 with
+// (on a 2-core machine the round is CPU-bound), and of PostgreSQL's
+// processes where the bets go to a throwaway cluster instead of the CSV
+// file (rows "PostgreSQL", when its server binaries are installed). Every round is checked: each agency must exit 0 with
 // the winners datagen promised. It is run by `make bench`.
 package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -28,12 +31,14 @@ import (
 
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/lottery/datagen"
+	"quiniela/store/postgres/pgcluster"
 )
 
 type size struct {
 	agencies, bets int // bets per agency; 0: official-like
 	tls            bool
 	scraped        bool // the admin endpoint's /metrics and /status read every 100 ms
+	postgres       bool // the bets in PostgreSQL (a new database of a throwaway cluster) instead of the CSV file
 }
 
 type result struct {
@@ -46,6 +51,7 @@ type result struct {
 	fsyncsPerBatch float64
 	serverCPU      time.Duration
 	clientsCPU     time.Duration // all agencies together
+	databaseCPU    time.Duration // PostgreSQL's processes, with postgres
 }
 
 func main() {
@@ -71,8 +77,22 @@ func run(runs int) error {
 	if out, err := exec.Command(filepath.Join(dir, "certs"), "-out", filepath.Join(dir, "tls"), "-agencies", "100").CombinedOutput(); err != nil {
 		return fmt.Errorf("certs: %v\n%s", err, out)
 	}
+	db, err := pgcluster.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "roundbench: no PostgreSQL rows: %v\n", err)
+	} else {
+		defer db.Remove()
+	}
+	sizes := []size{
+		{agencies: 5}, {agencies: 5, tls: true}, {agencies: 5, postgres: true},
+		{agencies: 100, bets: 10000}, {agencies: 100, bets: 10000, tls: true}, {agencies: 100, bets: 10000, scraped: true},
+		{agencies: 100, bets: 10000, postgres: true},
+	}
 	var results []result
-	for _, sz := range []size{{5, 0, false, false}, {5, 0, true, false}, {100, 10000, false, false}, {100, 10000, true, false}, {100, 10000, false, true}} {
+	for _, sz := range sizes {
+		if sz.postgres && db == nil {
+			continue
+		}
 		data := filepath.Join(dir, fmt.Sprintf("data-%d", sz.agencies))
 		if _, err := os.Stat(data); err != nil {
 			args := []string{"-out", data, "-agencies", strconv.Itoa(sz.agencies), "-bets", strconv.Itoa(sz.bets)}
@@ -82,7 +102,7 @@ func run(runs int) error {
 		}
 		var rs []result
 		for i := range runs {
-			r, err := round(dir, data, sz)
+			r, err := round(dir, data, sz, db)
 			if err != nil {
 				return fmt.Errorf("round %d of %d agencies: %w", i+1, sz.agencies, err)
 			}
@@ -91,8 +111,8 @@ func run(runs int) error {
 		slices.SortFunc(rs, func(a, b result) int { return int(a.wall - b.wall) })
 		results = append(results, rs[len(rs)/2])
 	}
-	fmt.Printf("| agencies | mode | bets | wall s | bets/s | ack p50 ms | ack p99 ms | server peak RSS MiB | largest client peak RSS MiB | fsyncs/batch | server CPU s | agencies' CPU s |\n")
-	fmt.Printf("|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| agencies | store | mode | bets | wall s | bets/s | ack p50 ms | ack p99 ms | server peak RSS MiB | largest client peak RSS MiB | fsyncs (commits)/batch | server CPU s | agencies' CPU s | database CPU s |\n")
+	fmt.Printf("|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		tls := "plain"
 		if r.tls {
@@ -101,9 +121,13 @@ func run(runs int) error {
 		if r.scraped {
 			tls += ", admin scraped every 100 ms"
 		}
-		fmt.Printf("| %d | %s | %d | %.3f | %.0f | %.2f | %.2f | %.1f | %.1f | %.3f | %.2f | %.2f |\n",
-			r.agencies, tls, r.total, r.wall.Seconds(), float64(r.total)/r.wall.Seconds(), r.p50, r.p99,
-			float64(r.serverRSS)/1024, float64(r.clientRSS)/1024, r.fsyncsPerBatch, r.serverCPU.Seconds(), r.clientsCPU.Seconds())
+		store, dbCPU := "CSV file", "-"
+		if r.postgres {
+			store, dbCPU = "PostgreSQL", fmt.Sprintf("%.2f", r.databaseCPU.Seconds())
+		}
+		fmt.Printf("| %d | %s | %s | %d | %.3f | %.0f | %.2f | %.2f | %.1f | %.1f | %.3f | %.2f | %.2f | %s |\n",
+			r.agencies, store, tls, r.total, r.wall.Seconds(), float64(r.total)/r.wall.Seconds(), r.p50, r.p99,
+			float64(r.serverRSS)/1024, float64(r.clientRSS)/1024, r.fsyncsPerBatch, r.serverCPU.Seconds(), r.clientsCPU.Seconds(), dbCPU)
 	}
 	fmt.Println()
 	for _, useTLS := range []bool{false, true} {
@@ -122,22 +146,31 @@ func run(runs int) error {
 }
 
 var (
-	flushLine   = regexp.MustCompile(`action: flush_store \| result: success \| path: \S+ \| bets: (\d+) \| batches: (\d+) \| fsyncs: (\d+)`)
+	flushLine   = regexp.MustCompile(`action: flush_store \| result: success \| (?:path: \S+ \| )?bets: (\d+) \| batches: (\d+) \| (?:fsyncs|commits): (\d+)`)
 	summaryLine = regexp.MustCompile(`action: resumen \| result: success \| enviadas: (\d+) .*latencia_p50_ms: ([\d.]+) \| latencia_p99_ms: ([\d.]+)`)
 	winnersLine = regexp.MustCompile(`cant_ganadores: (\d+)`)
 )
 
 // round runs one whole round: the central, then every agency at once.
-func round(dir, data string, sz size) (result, error) {
+func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 	res := result{size: sz}
 	port := freePort()
 	store := filepath.Join(dir, "bets.csv")
 	os.Remove(store)
 	os.Remove(store + ".ends")
+	var storageURL string
+	var dbCPU time.Duration
+	if sz.postgres {
+		var err error
+		if storageURL, err = db.NewDatabase(context.Background()); err != nil {
+			return res, err
+		}
+		dbCPU = db.CPU()
+	}
 
 	start := time.Now()
 	server := exec.Command(filepath.Join(dir, "server"), "--env-file", os.DevNull)
-	server.Env = []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(sz.agencies)}
+	server.Env = []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(sz.agencies), "STORAGE_URL=" + storageURL}
 	cert := func(name string) string { return filepath.Join(dir, "tls", name) }
 	if sz.tls {
 		server.Env = append(server.Env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
@@ -225,6 +258,9 @@ func round(dir, data string, sz size) (result, error) {
 		return res, fmt.Errorf("central: %v\n%s", err, strings.Join(lines, "\n"))
 	}
 	res.serverRSS = server.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	if sz.postgres {
+		res.databaseCPU = db.CPU() - dbCPU
+	}
 	res.serverCPU = server.ProcessState.UserTime() + server.ProcessState.SystemTime()
 	for _, c := range clients {
 		res.clientsCPU += c.ProcessState.UserTime() + c.ProcessState.SystemTime()

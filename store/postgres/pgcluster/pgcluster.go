@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -288,6 +289,31 @@ func (c *Cluster) Restart() error {
 func (c *Cluster) Remove() error {
 	return errors.Join(c.Stop(), os.RemoveAll(c.Dir))
 }
+
+// CPU is the processor time the server's processes have used so far: the
+// postmaster's, and that of its children (the sessions) that have ended.
+func (c *Cluster) CPU() time.Duration {
+	if c.cmd == nil {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command's closing parenthesis; utime, stime, cutime
+	// and cstime are the 14th to 17th of the whole line.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	var ticks int64
+	for _, f := range fields[11:15] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times (100 on
+// every Linux that Go runs on).
+const clockTicks = 100
 
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
