@@ -13,11 +13,12 @@
 // Several centrals may open one database: exactly one is active, holding
 // the lease (table central_lease: an epoch, a holder, an expiry in the
 // database's clock); Open waits, standing by, until the lease is free or
-// has expired, and takes it with a new epoch. Every transaction that
-// writes renews the lease only if the epoch is still its own, in the same
-// transaction, so a central that lost the lease cannot commit anything
-// after the next one took it over: it is fenced. Lost says when that
-// happened. The package knows the database, not the network.
+// has expired, or the active central is gone (liveness.go), and takes it
+// with a new epoch. Every transaction that writes renews the lease only if
+// the epoch is still its own, in the same transaction, so a central that
+// lost the lease cannot commit anything after the next one took it over:
+// it is fenced. Lost says when that happened. The package knows the
+// database, not the network.
 package postgres
 
 import (
@@ -48,9 +49,11 @@ import (
 var ErrFenced = fmt.Errorf("%w: another central took over the database (fenced)", store.ErrClosed)
 
 // DefaultLease is how long a central stays active without renewing its
-// lease; a standby takes over at most this long after the active central
-// stopped renewing (crashed, paused or cut off), plus one poll.
-const DefaultLease = time.Second
+// lease: a standby takes over at most this long after the active central
+// stopped renewing (paused, or cut off from the database), plus one poll.
+// A central that died is noticed sooner, by its liveness lock: once its
+// last renewal is two renewals old.
+const DefaultLease = 3 * time.Second
 
 // maxGroupBytes bounds one group's COPY and the rows waiting for it, as in
 // the CSV store.
@@ -105,6 +108,7 @@ type Store struct {
 	queued                 atomic.Int64
 	batches, bets, commits atomic.Int64
 	onCommit               atomic.Pointer[func(time.Duration)]
+	live                   *liveness // the standby's, then the renewer's
 	renewStop, renewDone   chan struct{}
 	stopRenewing           sync.Once
 }
@@ -146,7 +150,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// A central paused between its fencing update and its commit holds the
 	// lease row; the database ends such a transaction rather than keep a
 	// standby waiting for it.
-	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.Itoa(int(5 * opts.Lease / time.Millisecond))
+	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.Itoa(int(2 * opts.Lease / time.Millisecond))
 	cfg.ConnConfig.RuntimeParams["application_name"] = "quiniela central " + opts.Holder
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -159,8 +163,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		closing:   closing, markClose: markClose,
 		wake: make(chan struct{}, 1), stopped: make(chan struct{}), lost: make(chan struct{}),
 		renewStop: make(chan struct{}), renewDone: make(chan struct{}),
+		live: &liveness{cfg: cfg.ConnConfig.Copy()},
 	}
 	if err := s.open(ctx); err != nil {
+		s.live.drop()
 		pool.Close()
 		markClose()
 		return nil, err
@@ -204,12 +210,15 @@ func (s *Store) open(ctx context.Context) error {
 	return nil
 }
 
-// standbyPoll is how often a standby asks whether the lease is free.
-func (s *Store) standbyPoll() time.Duration { return s.lease / 5 }
+// The lease's rhythm: the active central renews it every renewEvery, a
+// standby asks every standbyPoll whether it may take it.
+func (s *Store) renewEvery() time.Duration  { return s.lease / 12 }
+func (s *Store) standbyPoll() time.Duration { return s.lease / 15 }
 
-// takeLease waits until the lease is free or expired and takes it with the
-// next epoch. A database that cannot be reached is waited for too: a
-// standby outlives its database's restart.
+// takeLease waits until the lease is free or expired, or the active
+// central is gone (its liveness lock free, its last renewal two renewals
+// old), and takes it with the next epoch. A database that cannot be
+// reached is waited for too: a standby outlives its database's restart.
 func (s *Store) takeLease(ctx context.Context) error {
 	start := time.Now()
 	var lastHolder string
@@ -220,13 +229,17 @@ func (s *Store) takeLease(ctx context.Context) error {
 		err := s.pool.QueryRow(ctx, `
 			WITH taken AS (
 				UPDATE central_lease SET epoch = epoch + 1, holder = $1, expires_at = clock_timestamp() + $2::interval
-				WHERE expires_at < clock_timestamp() RETURNING epoch)
+				WHERE expires_at < clock_timestamp()
+					OR ($3 AND expires_at < clock_timestamp() + $2::interval - $4::interval)
+				RETURNING epoch)
 			SELECT coalesce((SELECT epoch FROM taken), 0), holder, greatest(expires_at, clock_timestamp()) - clock_timestamp() FROM central_lease`,
-			s.holder, s.lease).Scan(&s.epoch, &holder, &left)
-		switch {
-		case err == nil && s.epoch != 0:
+			s.holder, s.lease, s.live.hold(ctx), 2*s.renewEvery()).Scan(&s.epoch, &holder, &left)
+		if err == nil && s.epoch != 0 {
 			s.log.Info("leadership", "result", "success", "epoch", s.epoch, "holder", s.holder, "waited", time.Since(start).Round(time.Millisecond).String())
 			return nil
+		}
+		s.live.release()
+		switch {
 		case err == nil && holder != lastHolder:
 			lastHolder = holder
 			s.log.Info("standby", "result", "in_progress", "active", holder, "lease_left", left.Round(time.Millisecond).String())
@@ -278,12 +291,13 @@ func (s *Store) fenced() bool {
 	}
 }
 
-// renewLoop renews the lease four times a lease. A database that cannot be
+// renewLoop renews the lease every renewEvery, and keeps the liveness lock. A database that cannot be
 // reached is no reason to stop: commits fail meanwhile, and the epoch
 // decides once it is back.
 func (s *Store) renewLoop() {
 	defer close(s.renewDone)
-	tick := time.NewTicker(s.lease / 4)
+	defer s.live.drop()
+	tick := time.NewTicker(s.renewEvery())
 	defer tick.Stop()
 	var lastReport time.Time
 	for {
@@ -294,6 +308,9 @@ func (s *Store) renewLoop() {
 		}
 		ctx, cancel := context.WithTimeout(s.closing, s.lease)
 		tag, err := s.pool.Exec(ctx, renewSQL, s.epoch, s.lease)
+		if err == nil && tag.RowsAffected() > 0 {
+			s.live.hold(ctx) // taken again if it was lost, or first held by a paused predecessor
+		}
 		cancel()
 		switch {
 		case err == nil && tag.RowsAffected() == 0:
@@ -532,8 +549,7 @@ func (s *Store) commitGroup(group []*commit) {
 			s.batches.Add(1)
 			s.bets.Add(int64(c.bets))
 		}
-		c.rows = nil
-		c.done <- err
+		c.done <- err // its rows stay: pgx's copy reader may still be reading them
 	}
 }
 

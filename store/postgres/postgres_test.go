@@ -415,3 +415,24 @@ func BenchmarkScanMillion(b *testing.B) {
 		}
 	}
 }
+
+func TestAStandbyTakesOverFromADeadCentralBeforeItsLeaseExpires(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	const lease = 10 * time.Second // renewed every 0.83 s: stale after 1.7 s
+	dead, err := Open(context.Background(), url, Options{Holder: "dead", Lease: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process dies: its connections close, its lease stays as it was.
+	dead.stopRenewal()
+	dead.pool.Close()
+	// Well before the lease's 10 s are over, or the standby waited for it.
+	ctx, cancel := context.WithTimeout(context.Background(), lease*8/10)
+	defer cancel()
+	next, err := Open(ctx, url, Options{Holder: "next", Lease: lease})
+	if err != nil {
+		t.Fatalf("the standby did not take over from a dead central before its lease expired: %v", err)
+	}
+	next.Close(context.Background())
+}
