@@ -170,7 +170,11 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres bool) 
 	defer server.cmd.Process.Kill()
 	if db != nil {
 		// The standby stands by on the next port but one, taking over if
-		// the central stops; the agencies know both.
+		// the central stops; the agencies know both. It starts once the
+		// central is active, or it could be the one to take the lease.
+		if err := awaitListen(server); err != nil {
+			return err
+		}
 		standby, err := start(filepath.Join(bin, "server"), filepath.Join(out, "standby.log"), append(serverEnv, "SERVER_PORT="+strconv.Itoa(port+2))...)
 		if err != nil {
 			return err
@@ -213,7 +217,8 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres bool) 
 		fmt.Printf("the central exited with code %d: %s\n", code, lastFailure(server.log))
 		ok = false
 	}
-	draws := len(find(server.log, "sorteo", "success"))
+	// With a standby, the draw is the one of whichever central was active.
+	draws := len(find(server.log, "sorteo", "success")) + len(find(filepath.Join(out, "standby.log"), "sorteo", "success"))
 	var stored int
 	if db != nil {
 		stored, err = db.count()
@@ -339,4 +344,19 @@ func (d *database) remove() {
 	if err := d.cluster.Remove(); err != nil {
 		fmt.Println(err)
 	}
+}
+
+// awaitListen waits until the central's log says it listens.
+func awaitListen(server *process) error {
+	deadline := time.After(30 * time.Second)
+	for len(find(server.log, "listen", "success")) == 0 {
+		select {
+		case <-server.done:
+			return fmt.Errorf("the central exited with code %d before it listened: %s", server.exitCode(), lastFailure(server.log))
+		case <-deadline:
+			return fmt.Errorf("the central did not listen within 30 s (log in %s)", server.log)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
 }
