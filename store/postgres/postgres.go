@@ -94,7 +94,6 @@ type Store struct {
 	stopped   chan struct{} // the committer has returned
 	closeOnce sync.Once
 	finish    sync.Once
-	err       error // Close's result once finished
 
 	lost     chan struct{} // closed when the lease is lost
 	lostOnce sync.Once
@@ -202,6 +201,7 @@ func (s *Store) open(ctx context.Context) error {
 	var ended []int32
 	err = s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(agency ORDER BY agency), '{}'), EXISTS (SELECT FROM draw) FROM ends`).Scan(&ended, &s.drawn)
 	if err != nil {
+		s.releaseLease(ctx)
 		return fmt.Errorf("store: reading the round's records: %w", err)
 	}
 	for _, a := range ended {
@@ -685,8 +685,8 @@ func (s *Store) Scan(fn func(lottery.Bet) error) error {
 
 // Close stops taking batches, commits those already submitted, gives the
 // lease up (a standby takes over at once rather than when it expires),
-// and closes the connections. If ctx ends first it returns an error; once
-// closed it returns the first result.
+// and closes the connections. It returns an error only if ctx ends before
+// the queued batches are answered; a later Close may wait again.
 func (s *Store) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -709,16 +709,22 @@ func (s *Store) Close(ctx context.Context) error {
 		s.stopRenewal()
 		s.log.Info("flush_store", "result", "success", "bets", s.bets.Load(), "batches", s.batches.Load(), "commits", s.commits.Load())
 		if !s.fenced() {
-			if _, err := s.pool.Exec(ctx, `UPDATE central_lease SET expires_at = '-infinity' WHERE epoch = $1`, s.epoch); err != nil {
-				// Not a failure of the round: the lease expires on its own.
-				s.log.Warn("release_lease", "result", "fail", "epoch", s.epoch, "error", err)
-			} else {
-				s.log.Info("release_lease", "result", "success", "epoch", s.epoch)
-			}
+			s.releaseLease(ctx)
 		}
 		s.pool.Close()
 	})
-	return s.err
+	return nil
+}
+
+// releaseLease gives the lease up, so that a standby takes over at once
+// rather than when it expires.
+func (s *Store) releaseLease(ctx context.Context) {
+	if _, err := s.pool.Exec(ctx, `UPDATE central_lease SET expires_at = '-infinity' WHERE epoch = $1`, s.epoch); err != nil {
+		// Not a failure of the round: the lease expires on its own.
+		s.log.Warn("release_lease", "result", "fail", "epoch", s.epoch, "error", err)
+		return
+	}
+	s.log.Info("release_lease", "result", "success", "epoch", s.epoch)
 }
 
 // QueuedBytes is how many bytes of rows wait for the committer.

@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/lottery/datagen"
 	"quiniela/store/postgres/pgcluster"
@@ -162,7 +164,7 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 	var dbCPU time.Duration
 	if sz.postgres {
 		var err error
-		if storageURL, err = db.NewDatabase(context.Background()); err != nil {
+		if storageURL, err = emptyDatabase(db); err != nil {
 			return res, err
 		}
 		dbCPU = db.CPU()
@@ -259,6 +261,9 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 	}
 	res.serverRSS = server.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
 	if sz.postgres {
+		if err := awaitSessionsEnded(storageURL); err != nil {
+			return res, err
+		}
 		res.databaseCPU = db.CPU() - dbCPU
 	}
 	res.serverCPU = server.ProcessState.UserTime() + server.ProcessState.SystemTime()
@@ -384,4 +389,52 @@ func freePort() string {
 	}
 	defer ln.Close()
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// roundDatabase is the database of the PostgreSQL rounds: created, and its
+// schema made by the first round's central; emptied before each later one
+// as an operator starts a new round (TRUNCATE), so that every round but
+// the first runs on a database in its steady state.
+var roundDatabase string
+
+func emptyDatabase(db *pgcluster.Cluster) (string, error) {
+	ctx := context.Background()
+	if roundDatabase == "" {
+		var err error
+		roundDatabase, err = db.NewDatabase(ctx)
+		return roundDatabase, err
+	}
+	conn, err := pgx.Connect(ctx, roundDatabase)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "TRUNCATE bets, ends, draw; CHECKPOINT")
+	return roundDatabase, err
+}
+
+// awaitSessionsEnded waits until the central's database sessions have
+// ended, so that their processor time is counted whole.
+func awaitSessionsEnded(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	for {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'quiniela central%'`).Scan(&n); err != nil {
+			return fmt.Errorf("waiting for the central's sessions to end: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the central's database sessions did not end: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
