@@ -178,6 +178,9 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 		{"a store held by another server", []string{"STORAGE_FILEPATH=" + filepath.Join(firstDir, "bets.csv")}, 1, `action: open_store \| result: fail .*locked by another process`},
 		{"a busy port", []string{"SERVER_PORT=" + busyPort}, 1, `action: listen \| result: fail \| address: 127\.0\.0\.1\.` + busyPort + ` \| error: .*address already in use`},
 		{"an address not on this machine", []string{"SERVER_IP=192.0.2.1"}, 1, `action: listen \| result: fail .*cannot assign requested address`},
+		{"a database that does not answer", []string{"STORAGE_URL=postgres://lottery:s3cret@127.0.0.1:" + closedPort(t) + "/quiniela"}, 1,
+			`action: open_store \| result: fail \| url: postgres.//lottery.xxxxx@127\.0\.0\.1\.\d+/quiniela \| error: .*connect`},
+		{"a URL that is not PostgreSQL's", []string{"STORAGE_URL=mysql://db/quiniela"}, 2, `STORAGE_URL="mysql.//db/quiniela" - want a PostgreSQL URL`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,6 +190,9 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 			out, _ := cmd.Output()
 			if cmd.ProcessState.ExitCode() != tt.code || !regexp.MustCompile(tt.says).Match(out) {
 				t.Fatalf("exit %d, output:\n%s\nwant exit %d and %q", cmd.ProcessState.ExitCode(), out, tt.code, tt.says)
+			}
+			if strings.Contains(string(out), "s3cret") {
+				t.Errorf("the output shows the database's password:\n%s", out)
 			}
 			if strings.Contains(string(out), "<nil>") {
 				t.Errorf("the output names a nil error:\n%s", out)
@@ -200,4 +206,16 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 	if code, _ := first.Wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
+}
+
+// closedPort is a loopback port nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	return port
 }

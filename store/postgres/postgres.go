@@ -59,8 +59,15 @@ const DefaultLease = 3 * time.Second
 // the CSV store.
 const maxGroupBytes = 4 << 20
 
-// recordTimeout bounds the writing of an end or of the draw's announcement.
-const recordTimeout = 10 * time.Second
+// recordTimeout bounds the writing of an end or of the draw's announcement,
+// and commitTimeout a group's transaction (a few MiB: well under a second
+// on a healthy database), so that a database that stops answering without
+// closing its connections cannot hold the central forever. A commit cut
+// short by them is resolved as any other of unknown outcome.
+const (
+	recordTimeout = 10 * time.Second
+	commitTimeout = 30 * time.Second
+)
 
 // Options are the store's settings beyond its URL.
 type Options struct {
@@ -532,8 +539,10 @@ func (s *Store) commitGroup(group []*commit) {
 		return
 	}
 	start := time.Now()
-	err := s.fencedTx(context.Background(), func(tx pgx.Tx) error {
-		_, err := tx.Conn().PgConn().CopyFrom(context.Background(), &groupReader{group: live}, copySQL)
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	err := s.fencedTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Conn().PgConn().CopyFrom(ctx, &groupReader{group: live}, copySQL)
 		return err
 	})
 	if err == nil {
