@@ -95,11 +95,12 @@ func run() int {
 }
 
 // listenAndOpen takes the central's addresses (the admin endpoint's too,
-// when set) and opens its store, logging what fails. With the CSV file,
-// the addresses come first: one that cannot be taken leaves no store
-// behind. With PostgreSQL, the store comes first: a standby must not
-// listen (agencies would find a central that does not answer) until it
-// holds the lease.
+// when set) and opens its store, logging what fails. The addresses come
+// first: one that cannot be taken leaves no store behind, and agencies
+// that come early wait in the accept queue while the store opens. A
+// PostgreSQL central that has to stand by lets go of them while it waits
+// (agencies must not find a central that does not answer) and takes them
+// again once it holds the lease.
 func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger) (ln, admin net.Listener, st store.Store, err error) {
 	listen := func() error {
 		if ln, err = supervisor.Listen(cfg.Address(), cfg.ListenBacklog); err != nil {
@@ -122,10 +123,10 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger) (ln, a
 		}
 	}
 
+	if err := listen(); err != nil {
+		return nil, nil, nil, err
+	}
 	if cfg.StorageURL == "" {
-		if err := listen(); err != nil {
-			return nil, nil, nil, err
-		}
 		if st, err = csvfile.Open(cfg.StoragePath, log); err != nil {
 			closeListeners()
 			log.Error("open_store", "result", "fail", "path", cfg.StoragePath, "error", err)
@@ -134,17 +135,25 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger) (ln, a
 		return ln, admin, st, nil
 	}
 	host, _ := os.Hostname()
+	standingBy := false
 	pg, err := postgres.Open(ctx, string(cfg.StorageURL), postgres.Options{
-		Holder: fmt.Sprintf("%s/%d %s", host, os.Getpid(), cfg.Address()), Log: log})
+		Holder: fmt.Sprintf("%s/%d %s", host, os.Getpid(), cfg.Address()), Log: log,
+		OnStandby: func() { closeListeners(); standingBy = true },
+	})
 	if err != nil {
+		if !standingBy {
+			closeListeners()
+		}
 		if ctx.Err() == nil {
 			log.Error("open_store", "result", "fail", "url", cfg.StorageURL.String(), "error", err)
 		}
 		return nil, nil, nil, err
 	}
-	if err := listen(); err != nil {
-		pg.Close(context.Background())
-		return nil, nil, nil, err
+	if standingBy {
+		if err := listen(); err != nil {
+			pg.Close(context.Background())
+			return nil, nil, nil, err
+		}
 	}
 	return ln, admin, pg, nil
 }

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -78,6 +79,9 @@ type Options struct {
 	Lease time.Duration
 	// Log receives the lease's, recovery's and close's lines; nil discards.
 	Log *slog.Logger
+	// OnStandby, when set, is called once if Open has to stand by, before
+	// it waits: a central lets go of its port there.
+	OnStandby func()
 }
 
 // Store is an open PostgreSQL store, active: it holds the lease.
@@ -171,7 +175,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		renewStop: make(chan struct{}), renewDone: make(chan struct{}),
 		live: &liveness{cfg: cfg.ConnConfig.Copy()},
 	}
-	if err := s.open(ctx); err != nil {
+	if err := s.open(ctx, opts); err != nil {
 		s.live.drop()
 		pool.Close()
 		markClose()
@@ -182,7 +186,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) open(ctx context.Context) error {
+func (s *Store) open(ctx context.Context, opts Options) error {
 	var version int
 	var encoding string
 	err := s.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_encoding')`).Scan(&version, &encoding)
@@ -202,7 +206,7 @@ func (s *Store) open(ctx context.Context) error {
 	if from != to {
 		s.log.Info("migrate_store", "result", "success", "from_version", from, "to_version", to)
 	}
-	if err := s.takeLease(ctx); err != nil {
+	if err := s.takeLease(ctx, opts.OnStandby); err != nil {
 		return err
 	}
 	var ended []int32
@@ -226,7 +230,7 @@ func (s *Store) standbyPoll() time.Duration { return s.lease / 15 }
 // central is gone (its liveness lock free, its last renewal two renewals
 // old), and takes it with the next epoch. A database that cannot be
 // reached is waited for too: a standby outlives its database's restart.
-func (s *Store) takeLease(ctx context.Context) error {
+func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 	start := time.Now()
 	var lastHolder string
 	var lastReport time.Time
@@ -246,6 +250,10 @@ func (s *Store) takeLease(ctx context.Context) error {
 			return nil
 		}
 		s.live.release()
+		if onStandby != nil {
+			onStandby()
+			onStandby = nil
+		}
 		switch {
 		case err == nil && holder != lastHolder:
 			lastHolder = holder
@@ -663,22 +671,28 @@ func (s *Store) record(fn func(tx pgx.Tx) error) error {
 // each agency's in the order submitted.
 func (s *Store) Scan(fn func(lottery.Bet) error) error {
 	ctx := context.Background()
-	// The ids' index is a BRIN (cheap to keep up at every insert, where a
-	// B-tree halved the ingest), so the order comes from a sort.
-	rows, err := s.pool.Query(ctx, `SELECT `+copyColumns+` FROM bets ORDER BY id`)
+	// Without an index on id (it would slow every insert), the order comes
+	// from a sort.
+	rows, err := s.pool.Query(ctx, `SELECT id, `+copyColumns+` FROM bets ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("store: reading the bets: %w", err)
 	}
 	defer rows.Close()
 	var (
+		id             int64
 		agency, number int32
 		document       int64
 		birthdate      time.Time
 		b              lottery.Bet
 	)
 	for rows.Next() {
-		if err := rows.Scan(&agency, &b.FirstName, &b.LastName, &document, &birthdate, &number); err != nil {
+		if err := rows.Scan(&id, &agency, &b.FirstName, &b.LastName, &document, &birthdate, &number); err != nil {
 			return fmt.Errorf("store: reading the bets: %w", err)
+		}
+		// Rows this store wrote are always in range; one written by hand
+		// may not be, and must not wrap around.
+		if agency < 0 || agency > math.MaxUint16 || document < 0 || document > math.MaxUint32 || number < 0 || number > math.MaxUint16 {
+			return fmt.Errorf("store: bet id %d is out of range (agency %d, document %d, number %d)", id, agency, document, number)
 		}
 		b.Agency, b.Document, b.Number = uint16(agency), uint32(document), uint16(number)
 		b.Birthdate = birthdate.Format(time.DateOnly)

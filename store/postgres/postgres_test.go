@@ -436,3 +436,17 @@ func TestAStandbyTakesOverFromADeadCentralBeforeItsLeaseExpires(t *testing.T) {
 	}
 	next.Close(context.Background())
 }
+
+func TestABetWrittenByHandOutOfRangeStopsTheRestoreWithItsID(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	s := open(t, url, "a", nil)
+	if _, err := s.pool.Exec(context.Background(), `INSERT INTO bets (agency, first_name, last_name, document, birthdate, number)
+		VALUES (70000, 'Ana', 'Pérez', 1, '1990-01-02', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Scan(func(lottery.Bet) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "bet id 1 is out of range (agency 70000") {
+		t.Fatalf("scanning a bet of agency 70000: %v", err)
+	}
+}
