@@ -4,12 +4,12 @@
 // have sent their end and of the draw's announcement.
 //
 // A batch is all-or-nothing and on disk (fsync) before it is reported
-// stored, and concurrent appenders share fsyncs: one committer goroutine
-// writes every batch queued while it was busy with one write and one fsync
-// (group commit). Submit queues a batch without waiting, so one caller can
-// keep several batches in flight; they are stored in the order submitted.
-// The rows queued are bounded (a byte budget, semaphore.Weighted): Submit
-// waits for room, or for its context to end. The file is held under an
+// stored, and concurrent appenders share fsyncs: through package
+// groupcommit, one writer goroutine writes every batch queued while it was
+// busy with one write and one fsync. Submit queues a batch without
+// waiting, so one caller can keep several batches in flight; they are
+// stored in the order submitted. The rows queued are bounded (a byte
+// budget): Submit waits for room, or for its context to end. The file is held under an
 // exclusive advisory lock (flock) for the life of the File. A torn last line
 // left by a crash is cut off on Open; nothing else in the file is ever
 // rewritten. The package knows files, not the network.
@@ -34,10 +34,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/sync/semaphore"
-
 	"quiniela/lottery"
 	"quiniela/store"
+	"quiniela/store/groupcommit"
 )
 
 // ErrLocked is returned by Open when another process holds the file.
@@ -57,50 +56,21 @@ type File struct {
 	file *os.File
 	ends *ends
 	log  *slog.Logger
+	q    *groupcommit.Queue // streams, the byte budget, and the one writer
 
-	// admission is the byte budget of the rows queued: Submit takes a
-	// batch's bytes, the committer gives them back as it takes the batch.
-	admission *semaphore.Weighted
-	closing   context.Context // ended by Close: waiting Submits give up
-	markClose context.CancelFunc
+	finishOnce sync.Once
+	err        error // Close's result once finished
 
-	mu                    sync.Mutex
-	queue                 []*commit     // submitted, not yet taken by the committer
-	closed                bool          // Close was called: Submit refuses
-	wake                  chan struct{} // cap 1: the queue has work, or Close was called
-	stopped               chan struct{} // closed when the committer has returned
-	closeOnce, finishOnce sync.Once
-	err                   error // Close's result once finished
-
-	// Owned by the committer goroutine.
+	// Owned by the writer goroutine (write).
 	fault  func(op string) error // set by tests: stall the disk, or fail its "write" or "sync"
 	size   int64                 // bytes on disk, all of them whole rows
 	buf    []byte
 	failed error
 
-	committed            atomic.Int64 // size, for readers
-	syncs, batches, bets atomic.Int64
-	queued               atomic.Int64                        // bytes of rows waiting for the committer
-	onSync               atomic.Pointer[func(time.Duration)] // told each fsync's duration
+	committed atomic.Int64                        // size, for readers
+	syncs     atomic.Int64                        // fsyncs of appended data
+	onSync    atomic.Pointer[func(time.Duration)] // told each fsync's duration
 }
-
-// rowBuffers recycles the encoded rows of batches once written.
-var rowBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
-
-// commit is one submitted batch; it is its own store.Pending.
-type commit struct {
-	stream *stream
-	n      uint64  // its number in the stream
-	buf    *[]byte // rows' buffer, back to rowBuffers once written
-	rows   []byte
-	bets   int
-	weight int64      // bytes taken from the admission budget
-	done   chan error // buffered: the committer never blocks on it
-}
-
-// Wait blocks until the batch is on disk (nil) or refused (an error, and
-// none of it stored). It may be called once.
-func (c *commit) Wait() error { return <-c.done }
 
 // Stats counts the work of a Store since Open.
 type Stats struct {
@@ -127,14 +97,7 @@ func Open(path string, log *slog.Logger) (*File, error) {
 		}
 		return nil, fmt.Errorf("store: locking %s: %w", path, err)
 	}
-	closing, markClose := context.WithCancel(context.Background())
-	s := &File{
-		closing: closing, markClose: markClose,
-		path: path, file: f, log: log,
-		admission: semaphore.NewWeighted(maxGroupBytes),
-		wake:      make(chan struct{}, 1),
-		stopped:   make(chan struct{}),
-	}
+	s := &File{path: path, file: f, log: log}
 	if err := s.recover(); err != nil {
 		f.Close() // also releases the lock
 		return nil, err
@@ -148,7 +111,7 @@ func Open(path string, log *slog.Logger) (*File, error) {
 		log.Warn("store_recover", "result", "success", "path", path+EndsSuffix, "torn_bytes_cut", torn)
 	}
 	s.ends = e
-	go s.commitLoop()
+	s.q = groupcommit.New(maxGroupBytes, AppendRows, s.write)
 	return s, nil
 }
 
@@ -213,7 +176,8 @@ func (s *File) Path() string { return s.path }
 
 // Stats returns the counters since Open.
 func (s *File) Stats() Stats {
-	return Stats{Syncs: s.syncs.Load(), Batches: s.batches.Load(), Bets: s.bets.Load()}
+	st := s.q.Stats()
+	return Stats{Syncs: s.syncs.Load(), Batches: st.Batches, Bets: st.Bets}
 }
 
 // Append stores one batch on a stream of its own: when it returns nil,
@@ -223,187 +187,22 @@ func (s *File) Append(ctx context.Context, bets []lottery.Bet) error {
 	return s.NewStream().Submit(ctx, bets).Wait()
 }
 
-// stream is one submitter's batches (store.Stream). Its batches are
-// numbered from 1 in the order submitted.
-type stream struct {
-	file *File
-	last uint64 // the number of the last batch submitted; the submitter's own
-	// brokenAt is the number of the first batch refused (0: none yet), by
-	// Submit or by the committer when the batch's group failed. Batches
-	// numbered after it are refused; those before it are still written.
-	brokenAt atomic.Uint64
-}
-
-// breakAt records that batch n was refused, keeping the earliest.
-func (st *stream) breakAt(n uint64) {
-	for {
-		at := st.brokenAt.Load()
-		if at != 0 && at <= n || st.brokenAt.CompareAndSwap(at, n) {
-			return
-		}
-	}
-}
-
-// refuses reports whether batch n comes after a refused one.
-func (st *stream) refuses(n uint64) bool {
-	at := st.brokenAt.Load()
-	return at != 0 && n > at
-}
-
-// NewStream returns a new stream of batches (store.Stream).
-func (s *File) NewStream() store.Stream { return &stream{file: s} }
-
-// Submit queues a batch for the committer and returns once it is queued.
-// The rows are encoded here, in the caller's goroutine, so that encoding
-// runs in parallel. The stream's batches are stored in the order
-// submitted, each only if the earlier ones were. While the queue holds its
-// budget of rows, Submit waits for room; if ctx ends (or the file is
-// closed) first, the batch is refused whole, and the stream broken.
-func (st *stream) Submit(ctx context.Context, bets []lottery.Bet) store.Pending {
-	st.last++
-	if st.refuses(st.last) {
-		return store.Done{Err: store.ErrBroken}
-	}
-	p := st.file.submit(ctx, st, st.last, bets)
-	if d, refused := p.(store.Done); refused && d.Err != nil {
-		st.breakAt(st.last)
-	}
-	return p
-}
-
-func (s *File) submit(ctx context.Context, st *stream, n uint64, bets []lottery.Bet) store.Pending {
-	if err := ctx.Err(); err != nil {
-		return store.Done{Err: err}
-	}
-	if len(bets) == 0 {
-		return store.Done{}
-	}
-	buf := rowBuffers.Get().(*[]byte)
-	rows, err := AppendRows((*buf)[:0], bets)
-	if err != nil {
-		rowBuffers.Put(buf)
-		return store.Done{Err: err}
-	}
-	*buf = rows
-	c := &commit{stream: st, n: n, buf: buf, rows: rows, bets: len(bets), weight: min(int64(len(rows)), maxGroupBytes), done: make(chan error, 1)}
-	if err := s.admit(ctx, c.weight); err != nil {
-		rowBuffers.Put(buf)
-		return store.Done{Err: err}
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		s.admission.Release(c.weight)
-		rowBuffers.Put(buf)
-		return store.Done{Err: store.ErrClosed}
-	}
-	s.queue = append(s.queue, c)
-	s.queued.Add(c.weight)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default: // already signalled
-	}
-	return c
-}
-
-// admit takes n bytes of the queue's budget, waiting for room until ctx
-// ends or the file is closed.
-func (s *File) admit(ctx context.Context, n int64) error {
-	if s.admission.TryAcquire(n) {
-		return nil // the common case: no context to watch
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(s.closing, func() { cancel(store.ErrClosed) })
-	defer stop()
-	if err := s.admission.Acquire(ctx, n); err != nil {
-		return fmt.Errorf("store: waiting for room in the queue: %w", context.Cause(ctx))
-	}
-	return nil
-}
-
-// commitLoop is the only writer of the file. Each time it wakes it takes
-// the whole queue (up to maxGroupBytes) and stores it with one write and
-// one fsync. After Close it stores what was queued before, then returns.
-func (s *File) commitLoop() {
-	defer close(s.stopped)
-	var group []*commit
-	for range s.wake {
-		for {
-			s.mu.Lock()
-			size, n := 0, 0
-			var weight int64
-			for n < len(s.queue) && (n == 0 || size+len(s.queue[n].rows) <= maxGroupBytes) {
-				size += len(s.queue[n].rows)
-				weight += s.queue[n].weight
-				n++
-			}
-			group = append(group[:0], s.queue[:n]...)
-			s.queue = s.queue[n:]
-			if len(s.queue) == 0 {
-				s.queue = nil // let the backing array go
-			}
-			closed := s.closed
-			s.queued.Add(-weight)
-			s.mu.Unlock()
-			s.admission.Release(weight)
-			if len(group) == 0 {
-				if closed {
-					return
-				}
-				break
-			}
-			s.commitGroup(group)
-			clear(group)
-		}
-	}
-}
-
-// commitGroup writes the group's batches but those of broken streams, and
-// answers each. A failed write breaks the stream of every batch in it, so
-// that no later batch of theirs is stored after a hole.
-func (s *File) commitGroup(group []*commit) {
-	live := group[:0:0]
-	for _, c := range group {
-		if c.stream.refuses(c.n) {
-			s.answer(c, store.ErrBroken)
-			continue
-		}
-		live = append(live, c)
-	}
-	if len(live) == 0 {
-		return
-	}
-	err := s.write(live)
-	for _, c := range live {
-		if err != nil {
-			c.stream.breakAt(c.n)
-		} else {
-			s.batches.Add(1)
-			s.bets.Add(int64(c.bets))
-		}
-		s.answer(c, err)
-	}
-}
-
-func (s *File) answer(c *commit, err error) {
-	rowBuffers.Put(c.buf)
-	c.buf, c.rows = nil, nil
-	c.done <- err
-}
+// NewStream returns a new stream of batches (store.Stream): Submit
+// encodes a batch's rows in the caller's goroutine and queues them for
+// the one writer, waiting while the queue holds its budget of rows.
+func (s *File) NewStream() store.Stream { return s.q.NewStream() }
 
 // write appends the rows of a group and syncs them. On any failure it cuts
 // the file back to where the group began, so nothing of it is half-stored.
 // A failed fsync leaves the page cache in an unknown state, so the store
 // refuses every later append rather than acknowledge on top of it.
-func (s *File) write(group []*commit) error {
+func (s *File) write(group [][]byte) error {
 	if s.failed != nil {
 		return s.failed
 	}
 	s.buf = s.buf[:0]
-	for _, c := range group {
-		s.buf = append(s.buf, c.rows...)
+	for _, rows := range group {
+		s.buf = append(s.buf, rows...)
 	}
 	_, err := s.doWrite(s.buf)
 	if err == nil {
@@ -441,20 +240,8 @@ func (s *File) Drawn() bool { return s.ends.isDrawn() }
 // returns an error and leaves the file open: a later Close may wait again.
 // Once closed, Close returns the first result.
 func (s *File) Close(ctx context.Context) error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.markClose() // a Submit waiting for room refuses now
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	})
-	select {
-	case <-s.stopped:
-	case <-ctx.Done():
-		err := fmt.Errorf("store: %s: the queued batches were not written in time: %w", s.path, ctx.Err())
+	if err := s.q.Close(ctx); err != nil {
+		err = fmt.Errorf("store: %s: %w", s.path, err)
 		s.log.Error("flush_store", "result", "fail", "path", s.path, "error", err)
 		return err
 	}
@@ -463,7 +250,8 @@ func (s *File) Close(ctx context.Context) error {
 			s.err = fmt.Errorf("store: syncing %s: %w", s.path, err)
 			s.log.Error("flush_store", "result", "fail", "path", s.path, "error", err)
 		} else {
-			s.log.Info("flush_store", "result", "success", "path", s.path, "bets", s.bets.Load(), "batches", s.batches.Load(), "fsyncs", s.syncs.Load())
+			st := s.Stats()
+			s.log.Info("flush_store", "result", "success", "path", s.path, "bets", st.Bets, "batches", st.Batches, "fsyncs", st.Syncs)
 		}
 		if err := s.ends.close(); err != nil {
 			s.err = errors.Join(s.err, fmt.Errorf("store: closing %s%s: %w", s.path, EndsSuffix, err))
@@ -624,8 +412,8 @@ func (s *File) doSync() error {
 	return err
 }
 
-// QueuedBytes is how many bytes of rows wait for the committer.
-func (s *File) QueuedBytes() int64 { return s.queued.Load() }
+// QueuedBytes is how many bytes of rows wait for the writer.
+func (s *File) QueuedBytes() int64 { return s.q.QueuedBytes() }
 
 // ObserveSyncs has fn told the duration of every fsync of bets.
 func (s *File) ObserveSyncs(fn func(time.Duration)) { s.onSync.Store(&fn) }

@@ -259,38 +259,6 @@ func TestAMalformedEndsJournalIsRefusedWithItsLine(t *testing.T) {
 	}
 }
 
-func TestSubmittingMoreThanTheQueueHoldsWaitsForRoomInsteadOfGrowing(t *testing.T) {
-	t.Parallel()
-	s, _ := openTemp(t)
-	batch := make([]lottery.Bet, 63)
-	for i := range batch {
-		batch[i] = bet(1, uint32(i+1))
-	}
-	rows, _ := AppendRows(nil, batch)
-	n := 3*maxGroupBytes/len(rows) + 1 // three queues' worth, submitted without waiting
-	pending := make([]store.Pending, 0, n)
-	for range n {
-		pending = append(pending, s.NewStream().Submit(bg, batch))
-		s.mu.Lock()
-		queued := 0
-		for _, c := range s.queue {
-			queued += len(c.rows)
-		}
-		s.mu.Unlock()
-		if queued > maxGroupBytes {
-			t.Fatalf("%d bytes queued, more than the %d allowed", queued, maxGroupBytes)
-		}
-	}
-	for _, p := range pending {
-		if err := p.Wait(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if st := s.Stats(); st.Bets != int64(n*63) {
-		t.Fatalf("stored %d bets, want %d", st.Bets, n*63)
-	}
-}
-
 func TestAnEmptyBatchStoresNothingAndSucceeds(t *testing.T) {
 	t.Parallel()
 	s, _ := openTemp(t)
@@ -299,31 +267,6 @@ func TestAnEmptyBatchStoresNothingAndSucceeds(t *testing.T) {
 	}
 	if st := s.Stats(); st.Syncs != 0 || st.Batches != 0 {
 		t.Fatalf("an empty batch cost %+v", st)
-	}
-}
-
-func TestAWaitingSubmitGivesUpWhenItsContextEndsOrTheFileCloses(t *testing.T) {
-	t.Parallel()
-	s, path := openTemp(t)
-	// The queue is full: its whole budget is taken.
-	if err := s.admission.Acquire(bg, maxGroupBytes); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
-	defer cancel()
-	if err := s.NewStream().Submit(ctx, []lottery.Bet{bet(1, 1)}).Wait(); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("a Submit whose context ended: %v, want DeadlineExceeded", err)
-	}
-	refused := make(chan error, 1)
-	go func() { refused <- s.NewStream().Submit(bg, []lottery.Bet{bet(1, 2)}).Wait() }()
-	if err := s.Close(bg); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-refused; !errors.Is(err, store.ErrClosed) {
-		t.Fatalf("a Submit waiting when the file closed: %v, want ErrClosed", err)
-	}
-	if raw, _ := os.ReadFile(path); len(raw) != 0 {
-		t.Fatalf("refused batches were stored: %q", raw)
 	}
 }
 

@@ -3,6 +3,8 @@ package postgres
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
+	"sync"
 	"time"
 
 	"quiniela/lottery"
@@ -89,4 +91,57 @@ func dateDays(s string) (int32, error) {
 	}
 	// Seconds, not t.Sub: a Duration holds only ±292 years.
 	return int32((t.Unix() - postgresEpoch.Unix()) / secondsPerDay), nil
+}
+
+// copyReader reads a group as one binary COPY stream: header, every
+// batch's rows, trailer. Once stopped it reads nothing more.
+type copyReader struct {
+	mu      sync.Mutex
+	rows    [][]byte
+	header  bool // sent
+	part    int  // the batch being read; len(rows): the trailer
+	off     int  // within the part
+	stopped bool
+}
+
+func (r *copyReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for n < len(p) && !r.stopped {
+		var cur []byte
+		switch {
+		case !r.header:
+			cur = copyHeader
+		case r.part < len(r.rows):
+			cur = r.rows[r.part]
+		case r.part == len(r.rows):
+			cur = copyTrailer
+		default:
+			r.stopped = true
+			continue
+		}
+		k := copy(p[n:], cur[r.off:])
+		n += k
+		r.off += k
+		if r.off == len(cur) {
+			r.off = 0
+			if !r.header {
+				r.header = true
+			} else {
+				r.part++
+			}
+		}
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// stop waits for a Read in progress and makes every later one read EOF.
+func (r *copyReader) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
 }

@@ -25,7 +25,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -38,10 +37,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/sync/semaphore"
-
 	"quiniela/lottery"
 	"quiniela/store"
+	"quiniela/store/groupcommit"
 )
 
 // ErrFenced is the error of everything a central does once another one has
@@ -92,19 +90,14 @@ type Store struct {
 	epoch  int64
 	holder string
 
-	admission *semaphore.Weighted
-	closing   context.Context // ended by Close: waiting Submits, and waits for an unknown commit, give up
+	q         *groupcommit.Queue // streams, the byte budget, and the one writer
+	closing   context.Context    // ended by Close: a wait for an unknown commit gives up
 	markClose context.CancelFunc
 
-	mu        sync.Mutex
-	queue     []*commit
-	closed    bool
-	ended     []uint16
-	drawn     bool
-	wake      chan struct{} // cap 1
-	stopped   chan struct{} // the committer has returned
-	closeOnce sync.Once
-	finish    sync.Once
+	mu     sync.Mutex
+	ended  []uint16
+	drawn  bool
+	finish sync.Once
 
 	lost     chan struct{} // closed when the lease is lost
 	lostOnce sync.Once
@@ -115,25 +108,11 @@ type Store struct {
 	// pauses the central there.
 	pause func(stage string)
 
-	queued                 atomic.Int64
-	batches, bets, commits atomic.Int64
-	onCommit               atomic.Pointer[func(time.Duration)]
-	live                   *liveness // the standby's, then the renewer's
-	renewStop, renewDone   chan struct{}
-	stopRenewing           sync.Once
+	onCommit             atomic.Pointer[func(time.Duration)]
+	live                 *liveness // the standby's, then the renewer's
+	renewStop, renewDone chan struct{}
+	stopRenewing         sync.Once
 }
-
-// commit is one submitted batch; it is its own store.Pending.
-type commit struct {
-	stream *stream
-	n      uint64
-	rows   []byte
-	bets   int
-	weight int64
-	done   chan error // buffered
-}
-
-func (c *commit) Wait() error { return <-c.done }
 
 // Open connects to the database at url, migrates its schema, waits until
 // this central may be active (logging that it stands by), and takes the
@@ -169,9 +148,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	closing, markClose := context.WithCancel(context.Background())
 	s := &Store{
 		pool: pool, log: opts.Log, lease: opts.Lease, holder: opts.Holder,
-		admission: semaphore.NewWeighted(maxGroupBytes),
-		closing:   closing, markClose: markClose,
-		wake: make(chan struct{}, 1), stopped: make(chan struct{}), lost: make(chan struct{}),
+		closing: closing, markClose: markClose,
+		lost:      make(chan struct{}),
 		renewStop: make(chan struct{}), renewDone: make(chan struct{}),
 		live: &liveness{cfg: cfg.ConnConfig.Copy()},
 	}
@@ -181,7 +159,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		markClose()
 		return nil, err
 	}
-	go s.commitLoop()
+	s.q = groupcommit.New(maxGroupBytes, appendCopyRows, s.write)
 	go s.renewLoop()
 	return s, nil
 }
@@ -417,198 +395,30 @@ func (s *Store) resolve(xid string, commitErr error) error {
 	}
 }
 
-// stream is one submitter's batches (store.Stream), numbered from 1.
-type stream struct {
-	s        *Store
-	last     uint64
-	brokenAt atomic.Uint64 // the first refused batch (0: none)
-}
+// NewStream returns a new stream of batches (store.Stream): Submit
+// encodes a batch's COPY rows in the caller's goroutine and queues them
+// for the one writer, waiting while the queue holds its budget of rows.
+func (s *Store) NewStream() store.Stream { return s.q.NewStream() }
 
-func (st *stream) breakAt(n uint64) {
-	for {
-		at := st.brokenAt.Load()
-		if at != 0 && at <= n || st.brokenAt.CompareAndSwap(at, n) {
-			return
-		}
-	}
-}
-
-func (st *stream) refuses(n uint64) bool {
-	at := st.brokenAt.Load()
-	return at != 0 && n > at
-}
-
-// NewStream returns a new stream of batches.
-func (s *Store) NewStream() store.Stream { return &stream{s: s} }
-
-// Submit queues a batch for the committer (see store.Stream).
-func (st *stream) Submit(ctx context.Context, bets []lottery.Bet) store.Pending {
-	st.last++
-	if st.refuses(st.last) {
-		return store.Done{Err: store.ErrBroken}
-	}
-	p := st.s.submit(ctx, st, st.last, bets)
-	if d, refused := p.(store.Done); refused && d.Err != nil {
-		st.breakAt(st.last)
-	}
-	return p
-}
-
-func (s *Store) submit(ctx context.Context, st *stream, n uint64, bets []lottery.Bet) store.Pending {
-	if err := ctx.Err(); err != nil {
-		return store.Done{Err: err}
-	}
-	if s.fenced() {
-		return store.Done{Err: ErrFenced}
-	}
-	if len(bets) == 0 {
-		return store.Done{}
-	}
-	rows, err := appendCopyRows(make([]byte, 0, len(bets)*(copyRowFixed+24)), bets)
-	if err != nil {
-		return store.Done{Err: err}
-	}
-	c := &commit{stream: st, n: n, rows: rows, bets: len(bets), weight: min(int64(len(rows)), maxGroupBytes), done: make(chan error, 1)}
-	if !s.admission.TryAcquire(c.weight) {
-		actx, cancel := context.WithCancelCause(ctx)
-		stop := context.AfterFunc(s.closing, func() { cancel(store.ErrClosed) })
-		err := s.admission.Acquire(actx, c.weight)
-		stop()
-		cancel(nil)
-		if err != nil {
-			return store.Done{Err: fmt.Errorf("store: waiting for room in the queue: %w", context.Cause(actx))}
-		}
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		s.admission.Release(c.weight)
-		return store.Done{Err: store.ErrClosed}
-	}
-	s.queue = append(s.queue, c)
-	s.queued.Add(c.weight)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-	return c
-}
-
-// commitLoop is the only writer of bets: each time it wakes it takes the
-// queue (up to maxGroupBytes) and stores it in one transaction. After
-// Close it stores what was queued before, then returns.
-func (s *Store) commitLoop() {
-	defer close(s.stopped)
-	var group []*commit
-	for range s.wake {
-		for {
-			s.mu.Lock()
-			size, n := 0, 0
-			var weight int64
-			for n < len(s.queue) && (n == 0 || size+len(s.queue[n].rows) <= maxGroupBytes) {
-				size += len(s.queue[n].rows)
-				weight += s.queue[n].weight
-				n++
-			}
-			group = append(group[:0], s.queue[:n]...)
-			s.queue = s.queue[n:]
-			if len(s.queue) == 0 {
-				s.queue = nil
-			}
-			closed := s.closed
-			s.queued.Add(-weight)
-			s.mu.Unlock()
-			s.admission.Release(weight)
-			if len(group) == 0 {
-				if closed {
-					return
-				}
-				break
-			}
-			s.commitGroup(group)
-			clear(group)
-		}
-	}
-}
-
-// commitGroup stores the group's batches but those of broken streams, and
-// answers each; a failure breaks the stream of every batch in it.
-func (s *Store) commitGroup(group []*commit) {
-	live := group[:0:0]
-	for _, c := range group {
-		if c.stream.refuses(c.n) {
-			c.done <- store.ErrBroken
-			continue
-		}
-		live = append(live, c)
-	}
-	if len(live) == 0 {
-		return
-	}
+// write stores a group with one COPY in one fenced transaction.
+func (s *Store) write(rows [][]byte) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
+	r := &copyReader{rows: rows}
 	err := s.fencedTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Conn().PgConn().CopyFrom(ctx, &groupReader{group: live}, copySQL)
+		_, err := tx.Conn().PgConn().CopyFrom(ctx, r, copySQL)
 		return err
 	})
+	// pgx's goroutine that reads r may outlive CopyFrom when the
+	// connection breaks; the rows are reused once write returns.
+	r.stop()
 	if err == nil {
 		if observe := s.onCommit.Load(); observe != nil {
 			(*observe)(time.Since(start))
 		}
-		s.commits.Add(1)
 	}
-	for _, c := range live {
-		if err != nil {
-			c.stream.breakAt(c.n)
-		} else {
-			s.batches.Add(1)
-			s.bets.Add(int64(c.bets))
-		}
-		c.done <- err // its rows stay: pgx's copy reader may still be reading them
-	}
-}
-
-// groupReader reads a group as one binary COPY stream: header, every
-// batch's rows, trailer.
-type groupReader struct {
-	group  []*commit
-	header bool // sent
-	part   int  // the batch being read; len(group): the trailer
-	off    int  // within the part
-}
-
-func (r *groupReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		var cur []byte
-		switch {
-		case !r.header:
-			cur = copyHeader
-		case r.part < len(r.group):
-			cur = r.group[r.part].rows
-		case r.part == len(r.group):
-			cur = copyTrailer
-		default:
-			if n == 0 {
-				return 0, io.EOF
-			}
-			return n, nil
-		}
-		k := copy(p[n:], cur[r.off:])
-		n += k
-		r.off += k
-		if r.off == len(cur) {
-			r.off = 0
-			if !r.header {
-				r.header = true
-			} else {
-				r.part++
-			}
-		}
-	}
-	return n, nil
+	return err
 }
 
 // RecordEnd makes durable that the agency sent its end.
@@ -656,10 +466,7 @@ func (s *Store) Drawn() bool {
 }
 
 func (s *Store) record(fn func(tx pgx.Tx) error) error {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.q.Closed() {
 		return store.ErrClosed
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
@@ -711,26 +518,15 @@ func (s *Store) Scan(fn func(lottery.Bet) error) error {
 // and closes the connections. It returns an error only if ctx ends before
 // the queued batches are answered; a later Close may wait again.
 func (s *Store) Close(ctx context.Context) error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.markClose()
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	})
-	select {
-	case <-s.stopped:
-	case <-ctx.Done():
-		err := fmt.Errorf("store: the queued batches were not committed in time: %w", ctx.Err())
+	s.markClose()
+	if err := s.q.Close(ctx); err != nil {
 		s.log.Error("flush_store", "result", "fail", "error", err)
 		return err
 	}
 	s.finish.Do(func() {
 		s.stopRenewal()
-		s.log.Info("flush_store", "result", "success", "bets", s.bets.Load(), "batches", s.batches.Load(), "commits", s.commits.Load())
+		st := s.q.Stats()
+		s.log.Info("flush_store", "result", "success", "bets", st.Bets, "batches", st.Batches, "commits", st.Groups)
 		if !s.fenced() {
 			s.releaseLease(ctx)
 		}
@@ -750,8 +546,8 @@ func (s *Store) releaseLease(ctx context.Context) {
 	s.log.Info("release_lease", "result", "success", "epoch", s.epoch)
 }
 
-// QueuedBytes is how many bytes of rows wait for the committer.
-func (s *Store) QueuedBytes() int64 { return s.queued.Load() }
+// QueuedBytes is how many bytes of rows wait for the writer.
+func (s *Store) QueuedBytes() int64 { return s.q.QueuedBytes() }
 
 // ObserveSyncs has fn told how long each group's commit took: a commit is
 // this store's point of durability, as an fsync is the file's.

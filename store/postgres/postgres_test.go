@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 // freshDatabase creates a new database in c (the shared cluster when nil)
 // and returns its URL; it skips the test where PostgreSQL is not
 // installed.
-func freshDatabase(t *testing.T, c *pgcluster.Cluster) string {
+func freshDatabase(t testing.TB, c *pgcluster.Cluster) string {
 	t.Helper()
 	if c == nil {
 		var err error
@@ -341,15 +341,7 @@ func TestTheSchemaIsVersionedAndANewerOneIsRefused(t *testing.T) {
 // BenchmarkIngest stores b.N bets from 100 concurrent streams of 63-bet
 // batches, several in flight each, as a large round's sessions do.
 func BenchmarkIngest(b *testing.B) {
-	c, err := shared.Get()
-	if err != nil {
-		b.Skip("SKIP: ", err)
-	}
-	url, err := c.NewDatabase(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := Open(context.Background(), url, Options{})
+	s, err := Open(context.Background(), freshDatabase(b, nil), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -389,15 +381,7 @@ func BenchmarkIngest(b *testing.B) {
 // BenchmarkScanMillion reads back a million bets, as a central taking over
 // a large round does before it serves.
 func BenchmarkScanMillion(b *testing.B) {
-	c, err := shared.Get()
-	if err != nil {
-		b.Skip("SKIP: ", err)
-	}
-	url, err := c.NewDatabase(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := Open(context.Background(), url, Options{})
+	s, err := Open(context.Background(), freshDatabase(b, nil), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
