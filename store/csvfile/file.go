@@ -9,10 +9,10 @@
 // busy with one write and one fsync. Submit queues a batch without
 // waiting, so one caller can keep several batches in flight; they are
 // stored in the order submitted. The rows queued are bounded (a byte
-// budget): Submit waits for room, or for its context to end. The file is held under an
-// exclusive advisory lock (flock) for the life of the File. A torn last line
-// left by a crash is cut off on Open; nothing else in the file is ever
-// rewritten. The package knows files, not the network.
+// budget): Submit waits for room, or for its context to end. The file is
+// held under an exclusive advisory lock (flock) for the life of the File.
+// A torn last line left by a crash is cut off on Open; nothing else in the
+// file is ever rewritten. The package knows files, not the network.
 package csvfile
 
 import (
@@ -46,7 +46,7 @@ var ErrLocked = errors.New("store: file is locked by another process (is another
 const Fields = 1 + lottery.AgencyFields
 
 // maxGroupBytes bounds one group commit's write, and the rows waiting for
-// the committer: Submit waits while that much is queued, so that the
+// the writer: Submit waits while that much is queued, so that the
 // central's memory stays flat however many agencies send at once.
 const maxGroupBytes = 4 << 20
 
@@ -80,7 +80,7 @@ type Stats struct {
 }
 
 // Open opens (creating if needed) the bet file at path, takes its lock, cuts
-// off a torn last line, and starts the committer. log receives the recovery
+// off a torn last line, and starts the writer. log receives the recovery
 // and close lines; nil discards them.
 func Open(path string, log *slog.Logger) (*File, error) {
 	if log == nil {
@@ -385,7 +385,7 @@ func parseRow(rec []string) (lottery.Bet, error) {
 	return lottery.ParseAgencyRecord(uint16(agency), rec[1:])
 }
 
-// doWrite and doSync are the committer's writes to the file, through the
+// doWrite and doSync are the writer's writes to the file, through the
 // tests' fault hook when one is set. A failed write may have written part
 // of its bytes, as a full disk does.
 func (s *File) doWrite(b []byte) (int, error) {

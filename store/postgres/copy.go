@@ -11,7 +11,7 @@ import (
 )
 
 // The rows of a batch are encoded in Submit, in the submitter's goroutine,
-// in PostgreSQL's binary COPY format: the committer only concatenates them
+// in PostgreSQL's binary COPY format: the writer only reads them in turn
 // between a header and a trailer. Text fields go as their bytes, integers
 // big-endian, a date as days since 2000-01-01.
 

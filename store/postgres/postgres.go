@@ -3,10 +3,10 @@
 // ends, the draw's announcement a row of draw, and the schema is created
 // or migrated at Open (schema.go, versioned).
 //
-// Batches are stored the way the CSV file stores them: Submit encodes a
-// batch (binary COPY rows) and queues it; one committer takes everything
-// queued while it was busy and stores it with one COPY in one transaction
-// (group commit). Acknowledged means committed. Each stream's batches are
+// Batches are stored the way the CSV file stores them, through package
+// groupcommit: Submit encodes a batch (binary COPY rows) and queues it;
+// one writer takes everything queued while it was busy and stores it with
+// one COPY in one transaction. Acknowledged means committed. Each stream's batches are
 // stored in the order submitted, and a bet's id orders them, so Scan gives
 // every agency's bets back in its order.
 //
@@ -37,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"quiniela/lottery"
 	"quiniela/store"
 	"quiniela/store/groupcommit"
