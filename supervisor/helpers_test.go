@@ -14,6 +14,7 @@ import (
 
 	"quiniela/lottery"
 	"quiniela/protocol"
+	"quiniela/store"
 	"quiniela/store/csvfile"
 )
 
@@ -88,6 +89,15 @@ func startServerAt(t testing.TB, cfg Config, path string, hook func(uint16, prot
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts := startServerWith(t, cfg, st, log, logs, hook)
+	ts.store = st
+	return ts
+}
+
+// startServerWith runs a central on a free loopback port with store st,
+// closed when the test ends.
+func startServerWith(t testing.TB, cfg Config, st store.Store, log *slog.Logger, logs *syncBuffer, hook func(uint16, protocol.Request)) *testServer {
+	t.Helper()
 	srv := New(cfg, st, log)
 	srv.beforeHandle = hook
 	ctx, cancel := context.WithCancel(context.Background())
@@ -104,7 +114,7 @@ func startServerAt(t testing.TB, cfg Config, path string, hook func(uint16, prot
 		t.Fatal(err)
 	}
 	var once sync.Once
-	ts := &testServer{srv: srv, store: st, addr: addr.String(), logs: logs}
+	ts := &testServer{srv: srv, addr: addr.String(), logs: logs}
 	ts.stop = func() {
 		once.Do(func() {
 			cancel()

@@ -159,6 +159,7 @@ func (s *session) settleSilently(a ack) {
 func (s *session) settleBatch(a ack) protocol.Code {
 	log := s.logger()
 	defer s.inFlightWinners.Add(-int64(len(a.winners)))
+	defer s.srv.round.answered(a.batch.Agency) // after record has counted it
 	if err := a.pending.Wait(); err != nil {
 		code := protocol.CodeStorage
 		if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) {

@@ -37,6 +37,15 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 	settle(acks) // the requests below read what earlier batches changed
 	switch req.Action {
 	case protocol.ActionStatus:
+		// An older connection of this agency may still have batches in the
+		// store's hands (a store that hangs, a commit being resolved): the
+		// count must wait for them, or the agency resends them. Past the
+		// frame's bound, the agency is told to come back (-8).
+		if !s.srv.round.awaitSettled(ctx, req.Agency, s.srv.cfg.FrameTimeout) {
+			s.logger().Warn("consulta_estado", "result", "fail", "code", int(protocol.CodeStorage),
+				"error", "batches of an earlier connection of this agency are still being stored")
+			return reply(protocol.CodeStorage)
+		}
 		stored, ended := s.srv.round.status(req.Agency)
 		s.logger().Info("consulta_estado", "result", "success", "almacenadas", stored, "finalizo", ended)
 		return ack{reply: protocol.AppendStatus(nil, protocol.Status{Stored: stored, Ended: ended})}
@@ -144,8 +153,9 @@ func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
 		}
 	}
 	// Only what the acker needs is kept: Submit encodes the rows before it
-	// returns, so the bets buffer is free again. Submit comes last, so that
-	// a batch is never stored without its ack to count it.
+	// returns, so the bets buffer is free again. The round counts the
+	// batch in flight, then Submit comes last, so that a batch is never
+	// stored without its ack to count it.
 	a := ack{batch: req.Header, read: time.Now()}
 	for _, b := range bets {
 		if b.Won() {
@@ -161,6 +171,7 @@ func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
 	if s.logger().Enabled(context.Background(), slog.LevelDebug) {
 		a.logged = slices.Clone(bets)
 	}
+	s.srv.round.submitted(req.Agency)
 	a.pending = s.batches.Submit(ctx, bets)
 	return a
 }

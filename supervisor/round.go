@@ -27,6 +27,11 @@ type round struct {
 	stored   map[uint16]uint32
 	lastSeen map[uint16]time.Time // each agency's last valid frame, for the operator
 	drawTime time.Time            // when this central ran (or reopened) the draw
+	// inFlight counts each agency's batches handed to the store and not
+	// yet answered, on any of its connections; settled is closed and
+	// replaced whenever a count drops, to wake awaitSettled.
+	inFlight map[uint16]int
+	settled  chan struct{}
 }
 
 func newRound(agencies int) *round {
@@ -37,6 +42,50 @@ func newRound(agencies int) *round {
 		winners:  make(map[uint16][]uint32),
 		stored:   make(map[uint16]uint32),
 		lastSeen: make(map[uint16]time.Time),
+		inFlight: make(map[uint16]int),
+		settled:  make(chan struct{}),
+	}
+}
+
+// submitted notes a batch of agency handed to the store; answered notes
+// that the store answered it (and, if stored, that record counted it).
+func (d *round) submitted(agency uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.inFlight[agency]++
+}
+
+func (d *round) answered(agency uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inFlight[agency]--; d.inFlight[agency] <= 0 {
+		delete(d.inFlight, agency)
+	}
+	close(d.settled)
+	d.settled = make(chan struct{})
+}
+
+// awaitSettled waits until no batch of agency is in the store's hands, on
+// any connection, for at most bound: an agency's status must count every
+// batch an older connection of it left in flight, or the agency would
+// send them again. It reports whether it is so.
+func (d *round) awaitSettled(ctx context.Context, agency uint16, bound time.Duration) bool {
+	timeout := time.NewTimer(bound)
+	defer timeout.Stop()
+	for {
+		d.mu.Lock()
+		n, changed := d.inFlight[agency], d.settled
+		d.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 
