@@ -362,12 +362,16 @@ func (s *Store) fencedTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		s.pause("commit")
 	}
 	err = tx.Commit(ctx)
+	// Only the database's own ERROR says the transaction was not committed.
+	// Anything else may have come after the commit: even pgx's "conn
+	// closed", which it reports as safe to retry, when the connection
+	// broke while the COMMIT's reply was on its way (TestACommitWhoseReply…).
 	var pgErr *pgconn.PgError
-	if err == nil || pgconn.SafeToRetry(err) || errors.As(err, &pgErr) {
-		if err != nil {
-			return fmt.Errorf("store: committing: %w", err)
-		}
+	switch {
+	case err == nil:
 		return nil
+	case errors.As(err, &pgErr) && pgErr.Severity == "ERROR":
+		return fmt.Errorf("store: committing: %w", err)
 	}
 	return s.resolve(xid, err)
 }

@@ -1,14 +1,19 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	neturl "net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -432,5 +437,92 @@ func TestABetWrittenByHandOutOfRangeStopsTheRestoreWithItsID(t *testing.T) {
 	err := s.Scan(func(lottery.Bet) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "bet id 1 is out of range (agency 70000") {
 		t.Fatalf("scanning a bet of agency 70000: %v", err)
+	}
+}
+
+// replyDropper forwards connections to a database, and once armed cuts
+// the first connection whose database says COMMIT, before that reply goes
+// back: the transaction is committed, and its client cannot know.
+type replyDropper struct {
+	ln      net.Listener
+	target  string
+	armed   atomic.Bool
+	dropped atomic.Bool
+}
+
+func startReplyDropper(t *testing.T, target string) *replyDropper {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &replyDropper{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go d.forward(client)
+		}
+	}()
+	return d
+}
+
+func (d *replyDropper) forward(client net.Conn) {
+	defer client.Close()
+	server, err := net.Dial("tcp", d.target)
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	done := make(chan struct{}, 2)
+	go func() {
+		io.Copy(server, client)
+		done <- struct{}{}
+	}()
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := server.Read(buf)
+			if err != nil {
+				break
+			}
+			// CommandComplete's tag of a committed transaction.
+			if d.armed.Load() && bytes.Contains(buf[:n], []byte("COMMIT\x00")) && d.dropped.CompareAndSwap(false, true) {
+				break
+			}
+			if _, err := client.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+		done <- struct{}{}
+	}()
+	<-done
+}
+
+func TestACommitWhoseReplyWasLostIsAskedAboutAndAcknowledgedOnce(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startReplyDropper(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	log := newEvents()
+	s := open(t, u.String(), "a", slog.New(log))
+	proxy.armed.Store(true)
+	batch := []lottery.Bet{bet(1, 1), bet(1, 2)}
+	if err := s.NewStream().Submit(context.Background(), batch).Wait(); err != nil {
+		t.Fatalf("a batch committed whose reply was lost: %v, want it acknowledged", err)
+	}
+	if !proxy.dropped.Load() {
+		t.Fatal("the proxy cut no commit: the test tested nothing")
+	}
+	log.await(t, "store_commit") // in_progress: asking the database
+	if got := scanAll(t, s); !slices.Equal(got, batch) {
+		t.Fatalf("the database holds %v, want the batch once", got)
 	}
 }
