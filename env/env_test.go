@@ -159,6 +159,9 @@ func TestTheStorageURLIsCheckedAndLoggedWithoutItsPassword(t *testing.T) {
 	if line := fmt.Sprint(Attrs(s)); strings.Contains(line, "s3cret") || !strings.Contains(line, "postgres://lottery:xxxxx@db:5432/quiniela") {
 		t.Fatalf("config attributes %s", line)
 	}
+	if err := load(&s, writeFile(t, ""), []string{"STORAGE_URL=postgresql:///quiniela?host=/var/run/postgresql"}); err != nil {
+		t.Fatalf("a Unix socket's URL: %v", err)
+	}
 	for _, bad := range []string{"mysql://db/x", "postgres:///x", "host=db user=x", "postgres://a:b@db:5432/%zz"} {
 		err := load(&s, writeFile(t, ""), []string{"STORAGE_URL=" + bad})
 		if err == nil || !strings.Contains(err.Error(), "STORAGE_URL") {

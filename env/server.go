@@ -71,7 +71,8 @@ func (s *Server) validate(p *problems) {
 	checkRange(p, "SERVER_MAX_CONNECTIONS", s.MaxConnections, 1, 1<<20)
 	allOrNone(p, "mutual TLS", []string{"SERVER_TLS_CERT", "SERVER_TLS_KEY", "SERVER_TLS_CLIENT_CA"}, s.TLSCert, s.TLSKey, s.TLSClientCA)
 	if s.StorageURL != "" {
-		if u, err := url.Parse(string(s.StorageURL)); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		// The host is in the authority, or in ?host= (a Unix socket's folder).
+		if u, err := url.Parse(string(s.StorageURL)); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
 			p.addf("STORAGE_URL", s.StorageURL.String(), "want a PostgreSQL URL such as postgres://user@host:5432/db (empty: the CSV file)")
 		}
 	}

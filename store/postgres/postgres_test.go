@@ -526,3 +526,22 @@ func TestACommitWhoseReplyWasLostIsAskedAboutAndAcknowledgedOnce(t *testing.T) {
 		t.Fatalf("the database holds %v, want the batch once", got)
 	}
 }
+
+func TestACentralReachesItsDatabaseOverAUnixSocket(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The cluster's socket is in its folder, named after its port.
+	c, _ := shared.Get()
+	q := u.Query()
+	q.Set("host", c.Dir)
+	q.Set("port", u.Port())
+	u.Host, u.RawQuery = "", q.Encode()
+	s := open(t, u.String(), "a", nil)
+	if err := s.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
+		t.Fatalf("over %s: %v", u, err)
+	}
+}
