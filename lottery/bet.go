@@ -110,25 +110,39 @@ func checkName(name string, maxBytes int) error {
 }
 
 // CheckBirthdate reports whether s is a real calendar date in YYYY-MM-DD form
-// that is not after today. It parses by hand: it runs for every bet, and
-// time.Parse is several times slower.
+// that is not after today.
 func CheckBirthdate(s string, today Day) error {
+	day, err := ParseDate(s)
+	if err != nil {
+		return err
+	}
+	if day > today {
+		return fmt.Errorf("%s is in the future", s)
+	}
+	return nil
+}
+
+// ParseDate reads a real calendar date in YYYY-MM-DD form. It parses by
+// hand: it runs for every bet, and time.Parse is several times slower.
+func ParseDate(s string) (Day, error) {
 	if len(s) != DateLen || s[4] != '-' || s[7] != '-' {
-		return fmt.Errorf("%q is not YYYY-MM-DD", s)
+		return 0, fmt.Errorf("%q is not YYYY-MM-DD", s)
 	}
 	y, okY := digits(s[0:4])
 	m, okM := digits(s[5:7])
 	d, okD := digits(s[8:10])
 	if !okY || !okM || !okD {
-		return fmt.Errorf("%q is not YYYY-MM-DD", s)
+		return 0, fmt.Errorf("%q is not YYYY-MM-DD", s)
 	}
 	if m < 1 || m > 12 || d < 1 || d > daysIn(time.Month(m), y) {
-		return fmt.Errorf("%q is not a calendar date", s)
+		return 0, fmt.Errorf("%q is not a calendar date", s)
 	}
-	if Day(y*10000+m*100+d) > today {
-		return fmt.Errorf("%s is in the future", s)
-	}
-	return nil
+	return Day(y*10000 + m*100 + d), nil
+}
+
+// Date splits a day into its year, month and day of the month.
+func (d Day) Date() (year int, month time.Month, day int) {
+	return int(d) / 10000, time.Month(int(d) / 100 % 100), int(d) % 100
 }
 
 // digits parses a run of ASCII digits.

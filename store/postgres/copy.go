@@ -73,22 +73,12 @@ func appendText(dst []byte, s string) []byte {
 // dateDays turns YYYY-MM-DD into days since PostgreSQL's epoch, in the
 // proleptic Gregorian calendar both Go and PostgreSQL use.
 func dateDays(s string) (int32, error) {
-	if len(s) != lottery.DateLen || s[4] != '-' || s[7] != '-' {
-		return 0, fmt.Errorf("birthdate %q is not YYYY-MM-DD", s)
+	day, err := lottery.ParseDate(s)
+	if err != nil {
+		return 0, fmt.Errorf("birthdate %w", err)
 	}
-	var n [3]int
-	for i, part := range []string{s[0:4], s[5:7], s[8:10]} {
-		for _, c := range []byte(part) {
-			if c < '0' || c > '9' {
-				return 0, fmt.Errorf("birthdate %q is not YYYY-MM-DD", s)
-			}
-			n[i] = n[i]*10 + int(c-'0')
-		}
-	}
-	t := time.Date(n[0], time.Month(n[1]), n[2], 0, 0, 0, 0, time.UTC)
-	if t.Year() != n[0] || int(t.Month()) != n[1] || t.Day() != n[2] {
-		return 0, fmt.Errorf("birthdate %q is not a calendar date", s)
-	}
+	y, m, d := day.Date()
+	t := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	// Seconds, not t.Sub: a Duration holds only ±292 years.
 	return int32((t.Unix() - postgresEpoch.Unix()) / secondsPerDay), nil
 }
