@@ -45,11 +45,6 @@ var ErrLocked = errors.New("store: file is locked by another process (is another
 // Fields is the number of CSV fields of a stored row.
 const Fields = 1 + lottery.AgencyFields
 
-// maxGroupBytes bounds one group commit's write, and the rows waiting for
-// the writer: Submit waits while that much is queued, so that the
-// central's memory stays flat however many agencies send at once.
-const maxGroupBytes = 4 << 20
-
 // File is an open bet file. Its methods are safe for concurrent use.
 type File struct {
 	path string
@@ -111,7 +106,7 @@ func Open(path string, log *slog.Logger) (*File, error) {
 		log.Warn("store_recover", "result", "success", "path", path+EndsSuffix, "torn_bytes_cut", torn)
 	}
 	s.ends = e
-	s.q = groupcommit.New(maxGroupBytes, AppendRows, s.write)
+	s.q = groupcommit.New(groupcommit.GroupBytes, AppendRows, s.write)
 	return s, nil
 }
 

@@ -30,6 +30,11 @@ type Encode func(dst []byte, bets []lottery.Bet) ([]byte, error)
 // reused.
 type Write func(rows [][]byte) error
 
+// GroupBytes is the stores' bound on one group's rows, and on the rows
+// waiting for the writer: Submit waits while that much is queued, so that
+// the central's memory stays flat however many agencies send at once.
+const GroupBytes = 4 << 20
+
 // Queue is a backend's write path. Its methods are safe for concurrent
 // use.
 type Queue struct {

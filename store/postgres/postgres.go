@@ -55,10 +55,6 @@ var ErrFenced = fmt.Errorf("%w: another central took over the database (fenced)"
 // last renewal is two renewals old.
 const DefaultLease = 3 * time.Second
 
-// maxGroupBytes bounds one group's COPY and the rows waiting for it, as in
-// the CSV store.
-const maxGroupBytes = 4 << 20
-
 // recordTimeout bounds the writing of an end or of the draw's announcement,
 // and commitTimeout a group's transaction (a few MiB: well under a second
 // on a healthy database), so that a database that stops answering without
@@ -160,7 +156,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		markClose()
 		return nil, err
 	}
-	s.q = groupcommit.New(maxGroupBytes, appendCopyRows, s.write)
+	s.q = groupcommit.New(groupcommit.GroupBytes, appendCopyRows, s.write)
 	go s.renewLoop()
 	return s, nil
 }
