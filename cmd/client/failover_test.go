@@ -96,6 +96,17 @@ func (r *faultRound) storedRows() []string {
 	return lines
 }
 
+// startActiveAndStandby starts a central that becomes active, then one
+// that stands by, and returns them with the agencies' list of both.
+func (r *faultRound) startActiveAndStandby() (active, standby *proctest.Process, centrals string) {
+	portA, portB := proctest.FreePort(r.t), proctest.FreePort(r.t)
+	active = r.startCentral(portA)
+	active.WaitFor(r.t, listenSuccess)
+	standby = r.startCentral(portB)
+	standby.WaitFor(r.t, standbyLine)
+	return active, standby, "127.0.0.1:" + portA + ",127.0.0.1:" + portB
+}
+
 const (
 	leadershipLine = `action: leadership \| result: success`
 	standbyLine    = `action: standby \| result: in_progress`
@@ -106,13 +117,9 @@ const (
 func TestAStandbyCentralTakesOverWithinTwoSecondsWhenTheActiveOneIsKilled(t *testing.T) {
 	t.Parallel()
 	r := newPostgresRound(t, nil, 3000, 3)
-	portA, portB := proctest.FreePort(t), proctest.FreePort(t)
-	active := r.startCentral(portA)
-	active.WaitFor(t, listenSuccess)
-	standby := r.startCentral(portB)
-	standby.WaitFor(t, standbyLine)
+	active, standby, centrals := r.startActiveAndStandby()
 	for i := 1; i <= 5; i++ {
-		r.startClient(i, "127.0.0.1:"+portA+",127.0.0.1:"+portB)
+		r.startClient(i, centrals)
 	}
 	active.WaitForN(t, batchStored, 40)
 	active.Cmd.Process.Signal(syscall.SIGKILL)
@@ -138,15 +145,11 @@ func TestAStandbyCentralTakesOverWithinTwoSecondsWhenTheActiveOneIsKilled(t *tes
 func TestACentralPausedWhileAStandbyTookOverIsFencedAndExits(t *testing.T) {
 	t.Parallel()
 	r := newPostgresRound(t, nil, 3000, 2)
-	portA, portB := proctest.FreePort(t), proctest.FreePort(t)
-	paused := r.startCentral(portA)
-	paused.WaitFor(t, listenSuccess)
-	standby := r.startCentral(portB)
-	standby.WaitFor(t, standbyLine)
+	paused, standby, centrals := r.startActiveAndStandby()
 	for i := 1; i <= 5; i++ {
 		// A reply timeout short enough that agencies leave the paused
 		// central before the round's end.
-		r.clients[i] = proctest.Start(t, bins["client"], r.dir, clientEnv(i, "127.0.0.1:"+portA+",127.0.0.1:"+portB,
+		r.clients[i] = proctest.Start(t, bins["client"], r.dir, clientEnv(i, centrals,
 			fmt.Sprintf("CLI_DATA_FILE=%s/agency-%d.csv", r.data, i), "CLI_CONNECT_TIMEOUT=60s",
 			"CLI_WINNERS_TIMEOUT=120s", "CLI_IO_TIMEOUT=1s")...)
 	}
