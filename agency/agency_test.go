@@ -22,7 +22,9 @@ import (
 
 // fakeCentral answers an agency as the central would, recording every batch.
 // refuse, when set, is the code every batch gets; stall makes it read the
-// first batch and never answer.
+// first batch and answer nothing more until the test ends. It stops with
+// its test: the listener and every connection closed, every goroutine
+// returned.
 type fakeCentral struct {
 	ln      net.Listener
 	mu      sync.Mutex
@@ -32,6 +34,11 @@ type fakeCentral struct {
 	stall   bool
 	gotOne  chan struct{}
 	pending int // winners queries answered -1 before the draw
+
+	stop    chan struct{} // closed when the test ends
+	conns   map[net.Conn]bool
+	stopped bool // under mu: a connection accepted now is closed at once
+	wg      sync.WaitGroup
 }
 
 func startCentral(t *testing.T, fc *fakeCentral) string {
@@ -42,17 +49,48 @@ func startCentral(t *testing.T, fc *fakeCentral) string {
 	}
 	fc.ln = ln
 	fc.gotOne = make(chan struct{})
-	t.Cleanup(func() { ln.Close() })
+	fc.stop = make(chan struct{})
+	fc.conns = map[net.Conn]bool{}
+	t.Cleanup(fc.close)
+	fc.wg.Add(1)
 	go func() {
+		defer fc.wg.Done()
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go fc.serve(conn)
+			fc.mu.Lock()
+			if fc.stopped {
+				fc.mu.Unlock()
+				conn.Close()
+				return
+			}
+			fc.conns[conn] = true
+			fc.wg.Add(1) // the accept loop's own count keeps the group open
+			fc.mu.Unlock()
+			go func() {
+				defer fc.wg.Done()
+				fc.serve(conn)
+			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// close stops the central and waits for its goroutines: the accept loop
+// wakes on the closed listener, a reader on its closed connection, and a
+// stalled answer on stop.
+func (fc *fakeCentral) close() {
+	fc.ln.Close()
+	close(fc.stop)
+	fc.mu.Lock()
+	fc.stopped = true
+	for conn := range fc.conns {
+		conn.Close()
+	}
+	fc.mu.Unlock()
+	fc.wg.Wait()
 }
 
 func (fc *fakeCentral) serve(conn net.Conn) {
@@ -78,7 +116,8 @@ func (fc *fakeCentral) serve(conn net.Conn) {
 				close(fc.gotOne)
 			}
 			if fc.stall {
-				select {} // never answer; the agency must not hang on it past cancellation
+				<-fc.stop // no answer; the agency must not hang on it past cancellation
+				return
 			}
 			out = protocol.AppendCode(nil, fc.refuse)
 		case protocol.ActionStatus:
