@@ -19,6 +19,15 @@ const (
 	maxAcceptBackoff = time.Second
 )
 
+// sendBuffer is each connection's kernel send buffer (SO_SNDBUF, which
+// the kernel doubles): what a peer that never reads its replies can pin of
+// the central's memory. Left to itself the kernel grows it to megabytes,
+// and the write deadline only starts once it is full; the central's
+// replies are a few bytes a batch, and the largest (every winner of an
+// agency, 256 KiB) still goes out within a frame timeout to any peer that
+// reads.
+const sendBuffer = 32 << 10
+
 // acceptor holds the listener and hands each connection to a new session in
 // the agencies supervisor. The Server closes the listener on shutdown; an
 // Accept error after that is the normal way out. Other Accept errors (out
@@ -74,6 +83,9 @@ func (a *acceptor) Serve(ctx context.Context) error {
 // bound it evicts the oldest connection that has not spoken for an agency,
 // or refuses conn when every one has.
 func (a *acceptor) start(conn net.Conn) {
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		tcp.SetWriteBuffer(sendBuffer)
+	}
 	if a.srv.cfg.TLS != nil {
 		conn = tls.Server(conn, a.srv.cfg.TLS) // the session completes the handshake
 	}

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -177,9 +179,23 @@ type adminServer struct {
 func (a *adminServer) String() string { return "admin@" + a.ln.Addr().String() }
 
 func (a *adminServer) Serve(ctx context.Context) error {
-	hs := &http.Server{Handler: a.srv.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{
+		Handler: a.srv.adminHandler(),
+		// A peer that holds a connection open, silent or kept alive, lets
+		// go of it within these.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	limited := newLogLimit()
+	ln := &boundedListener{Listener: a.ln, slots: make(chan struct{}, maxAdminConns), refused: func(peer net.Addr) {
+		limited.log(a.srv.log, slog.LevelWarn, "admin_limit", "result", "fail", "peer", peer.String(),
+			"max_admin_connections", maxAdminConns, "error", "the admin endpoint has all the connections it takes; this one is closed")
+	}}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(a.ln) }()
+	go func() { served <- hs.Serve(ln) }()
 	select {
 	case err := <-served:
 		// The lottery goes on without its operator's view.
@@ -193,4 +209,48 @@ func (a *adminServer) Serve(ctx context.Context) error {
 		hs.Close()
 	}
 	return fmt.Errorf("%w: admin endpoint closed", suture.ErrDoNotRestart)
+}
+
+// maxAdminConns bounds the admin endpoint's open connections: a scraper
+// and a few browsers need a handful. Past it a connection is closed as
+// soon as it is accepted, so that the admin port never takes the file
+// descriptors the agencies' connections count on.
+const maxAdminConns = 64
+
+// boundedListener accepts at most cap(slots) open connections; the ones
+// beyond are closed at once (rather than left in the accept queue, where a
+// flood would hold them for as long as it likes).
+type boundedListener struct {
+	net.Listener
+	slots   chan struct{}
+	refused func(peer net.Addr)
+}
+
+func (l *boundedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &slotConn{Conn: c, free: func() { <-l.slots }}, nil
+		default:
+			c.Close()
+			l.refused(c.RemoteAddr())
+		}
+	}
+}
+
+// slotConn gives its listener's slot back when it is first closed.
+type slotConn struct {
+	net.Conn
+	once sync.Once
+	free func()
+}
+
+func (c *slotConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.free)
+	return err
 }

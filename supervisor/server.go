@@ -46,9 +46,12 @@ type Config struct {
 	// IdleTimeout closes a connection that sends no frame for this long,
 	// before its first frame or between two (0: never).
 	IdleTimeout time.Duration
-	// MaxConnections bounds the open connections (0: no bound). When full,
-	// a new connection evicts the oldest one that has not yet sent a valid
-	// frame, or is refused if there is none.
+	// MaxConnections bounds the open connections (0: as many as the
+	// open-files limit leaves room for, which also caps a larger value).
+	// When full, a new connection evicts the oldest one that does not
+	// speak for an agency, or is refused if there is none. Under TLS, one
+	// certificate's agency holds at most maxIdlePerIdentity connections
+	// that do not speak for it.
 	MaxConnections int
 	// TLS, when set, makes every connection complete a TLS handshake within
 	// FrameTimeout before its first frame. A peer whose certificate names
@@ -69,8 +72,9 @@ type Config struct {
 // timeout.
 const DefaultWinnersHold = time.Second
 
-// filesReserve is the file descriptors kept beside the connections: the
-// listener, the store and its journal, and room to accept and refuse.
+// filesReserve is the file descriptors kept beside the connections and the
+// admin endpoint's: the listeners, the store and its journal (or its
+// database connections), and room to accept and refuse.
 const filesReserve = 64
 
 // Server is the central. Create it with New and run it with Serve.
@@ -85,6 +89,9 @@ type Server struct {
 	// strangers limits the WARN lines of connections that have not spoken
 	// for an agency: a flood of them shares one budget.
 	strangers *logLimit
+	// identityLimited limits the lines of connections evicted at the bound
+	// of one certificate's agency.
+	identityLimited *logLimit
 
 	shuttingDown atomic.Bool
 	ready        chan struct{} // closed once the listener is open
@@ -103,13 +110,14 @@ func New(cfg Config, st store.Store, log *slog.Logger) *Server {
 		cfg.WinnersHold = DefaultWinnersHold
 	}
 	s := &Server{
-		cfg:       cfg,
-		store:     st,
-		log:       log,
-		round:     newRound(cfg.Agencies),
-		conns:     newSessions(cfg.MaxConnections),
-		strangers: newLogLimit(),
-		ready:     make(chan struct{}),
+		cfg:             cfg,
+		store:           st,
+		log:             log,
+		round:           newRound(cfg.Agencies),
+		conns:           newSessions(cfg.MaxConnections),
+		strangers:       newLogLimit(),
+		identityLimited: newLogLimit(),
+		ready:           make(chan struct{}),
 	}
 	s.metrics = newMetrics(s)
 	return s
@@ -162,18 +170,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	s.addr = ln.Addr()
 	host, port, _ := net.SplitHostPort(s.addr.String())
-	// Go raises the soft limit of open files to the hard one at start; say
-	// what it is, and whether the connection bound fits under it.
+	// Go raises the soft limit of open files to the hard one at start. The
+	// agencies' connections keep their share of it whatever else happens:
+	// their bound is lowered to what the limit leaves beside the reserve
+	// and the admin endpoint's connections, so that at worst a connection
+	// is refused or evicted, and the listener never runs out of files.
 	var files syscall.Rlimit
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &files)
-	s.log.Info("listen", "result", "success", "ip", host, "port", port, "max_connections", s.cfg.MaxConnections, "open_files_limit", files.Cur)
+	room := int(min(files.Cur, 1<<30)) - filesReserve - maxAdminConns
+	if s.cfg.MaxConnections == 0 || s.cfg.MaxConnections > room {
+		s.conns.max = max(room, 1)
+		s.log.Warn("connection_limit", "result", "in_progress", "max_connections", s.conns.max, "configured", s.cfg.MaxConnections, "open_files_limit", files.Cur,
+			"error", "lowered to fit the open-files limit (raise the hard limit, ulimit -Hn, for more)")
+	}
+	s.log.Info("listen", "result", "success", "ip", host, "port", port, "max_connections", s.conns.max, "open_files_limit", files.Cur)
 	if tcp, ok := s.addr.(*net.TCPAddr); ok && s.cfg.TLS == nil && !tcp.IP.IsLoopback() {
 		s.log.Warn("tls_disabled", "result", "in_progress", "ip", host,
 			"error", "listening beyond loopback without TLS: any peer can act as any agency (set SERVER_TLS_CERT, SERVER_TLS_KEY and SERVER_TLS_CLIENT_CA)")
-	}
-	if s.cfg.MaxConnections == 0 || uint64(s.cfg.MaxConnections)+filesReserve > files.Cur {
-		s.log.Warn("connection_limit", "result", "in_progress", "max_connections", s.cfg.MaxConnections, "open_files_limit", files.Cur,
-			"error", "the process may run out of file descriptors before the connection limit: lower SERVER_MAX_CONNECTIONS or raise the hard limit (ulimit -Hn)")
 	}
 
 	// Suture's timeouts nest inside the shutdown bound: sessions drain first,
@@ -188,7 +201,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		EventHook: s.eventHook,
 		Timeout:   drain + s.cfg.ShutdownTimeout/3,
 	})
-	s.conns.agencies = agencies
 	root.Add(&acceptor{srv: s, ln: ln, agencies: agencies, drain: drain, limited: newLogLimit()})
 	root.Add(agencies)
 	if s.cfg.Admin != nil {

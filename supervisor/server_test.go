@@ -35,33 +35,10 @@ func TestFiveAgenciesEachGetExactlyTheirOwnWinnersAfterOneDraw(t *testing.T) {
 	results := make(chan result, 5)
 	var wg sync.WaitGroup
 	for a := uint16(1); a <= 5; a++ {
+		c := dial(t, ts.addr) // on the test's goroutine: dial may end the test
 		wg.Go(func() {
-			c := dial(t, ts.addr)
-			all := bets(a, uint32(a)*1_000_000, perAgency)
-			r := result{agency: a, sent: all}
-			for i := 0; i < len(all); i += protocol.MaxBatchCount {
-				if code := c.batch(a, all[i:min(i+protocol.MaxBatchCount, len(all))]); code != protocol.CodeOK {
-					r.err = fmt.Errorf("agency %d batch at %d: %v", a, i, code)
-					results <- r
-					return
-				}
-			}
-			if code := c.end(a); code != protocol.CodeOK {
-				r.err = fmt.Errorf("agency %d end: %v", a, code)
-				results <- r
-				return
-			}
-			for {
-				code, docs := c.winners(a)
-				if code == protocol.CodeOK {
-					r.winners = docs
-					break
-				}
-				if code != protocol.CodeDrawPending {
-					r.err = fmt.Errorf("agency %d winners: %v", a, code)
-					break
-				}
-			}
+			r := result{agency: a, sent: bets(a, uint32(a)*1_000_000, perAgency)}
+			r.winners, r.err = playRound(c.conn, a, r.sent)
 			results <- r
 		})
 	}
@@ -81,6 +58,44 @@ func TestFiveAgenciesEachGetExactlyTheirOwnWinnersAfterOneDraw(t *testing.T) {
 	}
 	if got := len(ts.storedBets(t)); got != 5*perAgency {
 		t.Fatalf("stored %d bets, want %d", got, 5*perAgency)
+	}
+}
+
+// playRound plays an agency's round on conn, off the test's goroutine (so
+// it returns errors rather than failing the test): its bets in full
+// batches, its end, then winners queries until the draw.
+func playRound(conn net.Conn, agency uint16, all []lottery.Bet) ([]uint32, error) {
+	ask := func(frame []byte) (protocol.Code, error) {
+		if _, err := conn.Write(frame); err != nil {
+			return 0, err
+		}
+		return protocol.ReadCode(conn)
+	}
+	for i := 0; i < len(all); i += protocol.MaxBatchCount {
+		frame, err := protocol.AppendBatch(nil, agency, all[i:min(i+protocol.MaxBatchCount, len(all))])
+		if err != nil {
+			return nil, err
+		}
+		if code, err := ask(frame); err != nil || code != protocol.CodeOK {
+			return nil, fmt.Errorf("agency %d batch at %d: %v %v", agency, i, code, err)
+		}
+	}
+	if code, err := ask(protocol.AppendEnd(nil, agency)); err != nil || code != protocol.CodeOK {
+		return nil, fmt.Errorf("agency %d end: %v %v", agency, code, err)
+	}
+	for {
+		if _, err := conn.Write(protocol.AppendWinnersQuery(nil, agency)); err != nil {
+			return nil, err
+		}
+		code, docs, err := protocol.ReadWinners(conn)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("agency %d winners: %w", agency, err)
+		case code == protocol.CodeOK:
+			return docs, nil
+		case code != protocol.CodeDrawPending:
+			return nil, fmt.Errorf("agency %d winners: %v", agency, code)
+		}
 	}
 }
 

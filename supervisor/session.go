@@ -44,10 +44,11 @@ var errIdle = errors.New("no frame within the idle timeout")
 // boundary, and the restarted session answers that frame CodeInternal and
 // carries on.
 type session struct {
-	srv   *Server
-	conn  net.Conn
-	peer  string
-	drain time.Duration
+	srv      *Server
+	conn     net.Conn
+	peer     string
+	accepted time.Time
+	drain    time.Duration
 	deadlines
 
 	agency     atomic.Uint32               // bound agency, 0 until the first agency frame
@@ -74,7 +75,7 @@ type session struct {
 
 func newSession(srv *Server, conn net.Conn, drain time.Duration) *session {
 	s := &session{
-		srv: srv, conn: conn, peer: conn.RemoteAddr().String(), drain: drain,
+		srv: srv, conn: conn, peer: conn.RemoteAddr().String(), accepted: time.Now(), drain: drain,
 		deadlines: deadlines{conn: conn, frameTimeout: srv.cfg.FrameTimeout, idleTimeout: srv.cfg.IdleTimeout},
 		warnings:  newLogLimit(),
 		first:     bufio.NewReaderSize(conn, 16),
@@ -128,6 +129,13 @@ func (s *session) handshake(ctx context.Context) error {
 		return nil
 	}
 	s.certAgency.Store(uint32(agency))
+	if evicted := s.srv.conns.identified(s, agency); evicted != nil {
+		s.srv.metrics.connsLimited.WithLabelValues("evicted_identity").Inc()
+		s.srv.identityLimited.log(s.srv.log, slog.LevelWarn, "connection_limit", "result", "in_progress", "peer", evicted.peer,
+			"agency", agency, "max_idle_per_agency", maxIdlePerIdentity,
+			"error", "evicted, the oldest connection of this agency's certificate that does not speak for it")
+		evicted.closeConn(s.srv.log, "evicted at the agency's connection limit")
+	}
 	return nil
 }
 
