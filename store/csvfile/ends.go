@@ -23,10 +23,12 @@ const drawLine = "draw"
 
 // ends is the append-only journal of finished agencies: one agency number
 // per line, each on disk before RecordEnd returns. It shares the bet file's
-// lock.
+// lock. Its appends fail as the bet file's do (appender): a failed write is
+// cut back to the last whole line, and a failed fsync, or a failed cut,
+// refuses every later record.
 type ends struct {
 	mu     sync.Mutex
-	file   *os.File
+	app    appender
 	agency map[uint16]bool
 	drawn  bool
 	closed bool
@@ -52,7 +54,7 @@ func openEnds(path string) (*ends, int64, error) {
 		f.Close()
 		return nil, 0, fmt.Errorf("store: recovering %s: %w", path, err)
 	}
-	e := &ends{file: f, agency: map[uint16]bool{}}
+	e := &ends{app: appender{path: path, file: f, size: keep}, agency: map[uint16]bool{}}
 	sc := bufio.NewScanner(io.NewSectionReader(f, 0, keep))
 	for line := 1; sc.Scan(); line++ {
 		if strings.TrimSpace(sc.Text()) == drawLine {
@@ -106,10 +108,7 @@ func (e *ends) appendLine(line string) error {
 	if e.closed {
 		return store.ErrClosed
 	}
-	if _, err := e.file.WriteString(line + "\n"); err != nil {
-		return err
-	}
-	return e.file.Sync()
+	return e.app.append([]byte(line + "\n"))
 }
 
 func (e *ends) isDrawn() bool {
@@ -126,8 +125,8 @@ func (e *ends) close() error {
 		return nil
 	}
 	e.closed = true
-	err := e.file.Sync()
-	if cerr := e.file.Close(); err == nil {
+	err := e.app.sync() // refuses, without an fsync, if one failed before
+	if cerr := e.app.file.Close(); err == nil {
 		err = cerr
 	}
 	return err

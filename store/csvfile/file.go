@@ -56,11 +56,9 @@ type File struct {
 	finishOnce sync.Once
 	err        error // Close's result once finished
 
-	// Owned by the writer goroutine (write).
-	fault  func(op string) error // set by tests: stall the disk, or fail its "write" or "sync"
-	size   int64                 // bytes on disk, all of them whole rows
-	buf    []byte
-	failed error
+	// Owned by the writer goroutine (write), and by Close once it stopped.
+	app appender // the file's appends: cut back on a failed write, latched on a failed fsync
+	buf []byte
 
 	committed atomic.Int64                        // size, for readers
 	syncs     atomic.Int64                        // fsyncs of appended data
@@ -93,6 +91,11 @@ func Open(path string, log *slog.Logger) (*File, error) {
 		return nil, fmt.Errorf("store: locking %s: %w", path, err)
 	}
 	s := &File{path: path, file: f, log: log}
+	s.app = appender{path: path, file: f, observe: func(d time.Duration) {
+		if observe := s.onSync.Load(); observe != nil {
+			(*observe)(d)
+		}
+	}}
 	if err := s.recover(); err != nil {
 		f.Close() // also releases the lock
 		return nil, err
@@ -131,7 +134,7 @@ func (s *File) recover() error {
 		}
 		s.log.Warn("store_recover", "result", "success", "path", s.path, "torn_bytes_cut", size-keep)
 	}
-	s.size = keep
+	s.app.size = keep
 	s.committed.Store(keep)
 	return syncDir(filepath.Dir(s.path))
 }
@@ -187,32 +190,24 @@ func (s *File) Append(ctx context.Context, bets []lottery.Bet) error {
 // the one writer, waiting while the queue holds its budget of rows.
 func (s *File) NewStream() store.Stream { return s.q.NewStream() }
 
-// write appends the rows of a group and syncs them. On any failure it cuts
-// the file back to where the group began, so nothing of it is half-stored.
-// A failed fsync leaves the page cache in an unknown state, so the store
-// refuses every later append rather than acknowledge on top of it.
+// write appends the rows of a group and syncs them. On any failure the
+// file is cut back to where the group began, so nothing of it is
+// half-stored; after a failed fsync, or a cut that failed, the store
+// refuses every later append (see appender).
 func (s *File) write(group [][]byte) error {
-	if s.failed != nil {
-		return s.failed
+	if s.app.failed != nil {
+		return s.app.failed
 	}
 	s.buf = s.buf[:0]
 	for _, rows := range group {
 		s.buf = append(s.buf, rows...)
 	}
-	_, err := s.doWrite(s.buf)
-	if err == nil {
-		if err = s.doSync(); err == nil {
-			s.syncs.Add(1)
-			s.size += int64(len(s.buf))
-			s.committed.Store(s.size)
-			return nil
-		}
-		s.failed = fmt.Errorf("store: %s failed an fsync earlier and takes no more bets: %w", s.path, err)
+	if err := s.app.append(s.buf); err != nil {
+		return fmt.Errorf("store: appending to %s: %w", s.path, err)
 	}
-	if terr := s.file.Truncate(s.size); terr != nil {
-		s.failed = fmt.Errorf("store: %s could not be cut back after a failed write (%v) and takes no more bets: %w", s.path, err, terr)
-	}
-	return fmt.Errorf("store: appending to %s: %w", s.path, err)
+	s.syncs.Add(1)
+	s.committed.Store(s.app.size)
+	return nil
 }
 
 // RecordEnd makes durable that the agency has sent its end, before the
@@ -230,7 +225,9 @@ func (s *File) RecordDraw() error { return s.ends.recordDraw() }
 func (s *File) Drawn() bool { return s.ends.isDrawn() }
 
 // Close stops taking batches, stores those already submitted, syncs the
-// file, releases its lock and closes it, and logs each step. If ctx ends
+// file, releases its lock and closes it, and logs each step. A file or
+// journal whose fsync failed earlier is not synced again: Close returns
+// that failure (after releasing the lock). If ctx ends
 // while queued batches are still being written (a disk that hangs), it
 // returns an error and leaves the file open: a later Close may wait again.
 // Once closed, Close returns the first result.
@@ -241,8 +238,10 @@ func (s *File) Close(ctx context.Context) error {
 		return err
 	}
 	s.finishOnce.Do(func() {
-		if err := s.file.Sync(); err != nil {
-			s.err = fmt.Errorf("store: syncing %s: %w", s.path, err)
+		// After a failed fsync this refuses rather than fsync again: its
+		// success would prove nothing, and the flush is not vouched for.
+		if err := s.app.sync(); err != nil {
+			s.err = err
 			s.log.Error("flush_store", "result", "fail", "path", s.path, "error", err)
 		} else {
 			st := s.Stats()
@@ -378,33 +377,6 @@ func parseRow(rec []string) (lottery.Bet, error) {
 		return lottery.Bet{}, fmt.Errorf("agency %q is not a number", rec[0])
 	}
 	return lottery.ParseAgencyRecord(uint16(agency), rec[1:])
-}
-
-// doWrite and doSync are the writer's writes to the file, through the
-// tests' fault hook when one is set. A failed write may have written part
-// of its bytes, as a full disk does.
-func (s *File) doWrite(b []byte) (int, error) {
-	if s.fault != nil {
-		if err := s.fault("write"); err != nil {
-			n, _ := s.file.Write(b[:len(b)/2])
-			return n, err
-		}
-	}
-	return s.file.Write(b)
-}
-
-func (s *File) doSync() error {
-	if s.fault != nil {
-		if err := s.fault("sync"); err != nil {
-			return err
-		}
-	}
-	start := time.Now()
-	err := s.file.Sync()
-	if observe := s.onSync.Load(); observe != nil {
-		(*observe)(time.Since(start))
-	}
-	return err
 }
 
 // QueuedBytes is how many bytes of rows wait for the writer.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -275,7 +276,7 @@ func TestCloseIsBoundedWhenTheDiskHangs(t *testing.T) {
 	s, path := openTemp(t)
 	release := make(chan struct{})
 	writing := make(chan struct{})
-	s.fault = func(op string) error {
+	s.app.fault = func(op string) error {
 		if op == "write" {
 			close(writing)
 			<-release
@@ -321,12 +322,13 @@ func TestBatchesInFlightShareFsyncs(t *testing.T) {
 	}
 }
 
-// faults fails the committer's writes or syncs while fail is set, and
-// holds the committer before each write until step is given, so a test
-// can queue batches behind one that will fail.
+// faults is an appender's fault hook: it fails each "write", "sync" or
+// "truncate" while an error is set for it, and logs every operation it
+// is asked about.
 type faults struct {
 	mu   sync.Mutex
 	fail map[string]error
+	ops  []string
 }
 
 func (f *faults) set(op string, err error) {
@@ -338,14 +340,28 @@ func (f *faults) set(op string, err error) {
 func (f *faults) hook(op string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.ops = append(f.ops, op)
 	return f.fail[op]
+}
+
+// since returns the operations asked about from the n-th on.
+func (f *faults) since(n int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ops[n:])
+}
+
+func (f *faults) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.ops)
 }
 
 func TestAFailedWriteCutsTheFileBackAndBreaksTheStreamsInIt(t *testing.T) {
 	t.Parallel()
 	s, path := openTemp(t)
 	f := &faults{fail: map[string]error{}}
-	s.fault = f.hook
+	s.app.fault = f.hook
 	one, two := s.NewStream(), s.NewStream()
 	if err := one.Submit(bg, []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
 		t.Fatal(err)
@@ -373,7 +389,7 @@ func TestBatchesQueuedBehindAFailedOneOfTheirStreamAreRefused(t *testing.T) {
 	release := make(chan struct{})
 	writing := make(chan struct{}, 1)
 	var once sync.Once
-	s.fault = func(op string) error {
+	s.app.fault = func(op string) error {
 		if op != "write" {
 			return nil
 		}
@@ -411,7 +427,7 @@ func TestAFailedFsyncStopsTheStoreTakingBets(t *testing.T) {
 	t.Parallel()
 	s, path := openTemp(t)
 	f := &faults{fail: map[string]error{}}
-	s.fault = f.hook
+	s.app.fault = f.hook
 	f.set("sync", syscall.EIO)
 	if err := s.Append(bg, []lottery.Bet{bet(1, 1)}); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("a batch whose fsync failed: %v", err)
