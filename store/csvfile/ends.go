@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,14 +34,9 @@ type ends struct {
 }
 
 func openEnds(path string) (*ends, int64, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	f, info, err := openRegular(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: opening %s: %w", path, err)
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, fmt.Errorf("store: %w", err)
+		return nil, 0, err
 	}
 	keep, err := lastNewlineEnd(f, info.Size())
 	if err == nil && keep < info.Size() {

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -79,9 +80,9 @@ func Open(path string, log *slog.Logger) (*File, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	f, _, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("store: opening %s: %w", path, err)
+		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
@@ -111,6 +112,49 @@ func Open(path string, log *slog.Logger) (*File, error) {
 	s.ends = e
 	s.q = groupcommit.New(groupcommit.GroupBytes, AppendRows, s.write)
 	return s, nil
+}
+
+// openRegular opens (creating if needed) path for appending, and refuses
+// it unless it is a regular file, or a symbolic link to one. A device
+// would take every write or none (/dev/null would discard the bets and
+// acknowledge them), and a directory, FIFO or socket is no place for a
+// round: each is refused before it is opened, and checked again once open
+// in case it was swapped in between.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	if info, err := os.Stat(path); err == nil && !info.Mode().IsRegular() {
+		return nil, nil, notRegular(path, info.Mode())
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, notRegular(path, info.Mode())
+	}
+	return f, info, nil
+}
+
+func notRegular(path string, mode fs.FileMode) error {
+	kind := "an irregular file"
+	switch {
+	case mode.IsDir():
+		kind = "a directory"
+	case mode&fs.ModeNamedPipe != 0:
+		kind = "a named pipe (FIFO)"
+	case mode&fs.ModeSocket != 0:
+		kind = "a socket"
+	case mode&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case mode&fs.ModeDevice != 0:
+		kind = "a block device"
+	}
+	return fmt.Errorf("store: %s is %s, not a regular file: the store keeps its bets and ends only in regular files", path, kind)
 }
 
 // recover cuts a torn last line (one without its newline) and makes the
