@@ -58,11 +58,14 @@ const DefaultLease = 3 * time.Second
 // recordTimeout bounds the writing of an end or of the draw's announcement,
 // and commitTimeout a group's transaction (a few MiB: well under a second
 // on a healthy database), so that a database that stops answering without
-// closing its connections cannot hold the central forever. A commit cut
-// short by them is resolved as any other of unknown outcome.
+// closing its connections cannot hold the central forever: every statement
+// of the transaction runs under them. A commit cut short by them is
+// resolved as any other of unknown outcome. rollbackTimeout bounds the
+// rollback of a transaction that failed.
 const (
-	recordTimeout = 10 * time.Second
-	commitTimeout = 30 * time.Second
+	recordTimeout   = 10 * time.Second
+	commitTimeout   = 30 * time.Second
+	rollbackTimeout = 5 * time.Second
 )
 
 // Options are the store's settings beyond its URL.
@@ -104,6 +107,8 @@ type Store struct {
 	// (before it) and at "commit" (after its fence, before COMMIT): a test
 	// pauses the central there.
 	pause func(stage string)
+	// recordTimeout is recordTimeout, shortened by tests.
+	recordTimeout time.Duration
 
 	onCommit             atomic.Pointer[func(time.Duration)]
 	live                 *liveness // the standby's, then the renewer's
@@ -146,8 +151,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	s := &Store{
 		pool: pool, log: opts.Log, lease: opts.Lease, holder: opts.Holder,
 		closing: closing, markClose: markClose,
-		lost:      make(chan struct{}),
-		renewStop: make(chan struct{}), renewDone: make(chan struct{}),
+		lost:          make(chan struct{}),
+		recordTimeout: recordTimeout,
+		renewStop:     make(chan struct{}), renewDone: make(chan struct{}),
 		live: &liveness{cfg: cfg.ConnConfig.Copy()},
 	}
 	if err := s.open(ctx, opts); err != nil {
@@ -326,11 +332,12 @@ var errTakenOver = errors.New("another central took over the lease")
 const renewSQL = `UPDATE central_lease SET expires_at = clock_timestamp() + $2::interval WHERE epoch = $1`
 
 // fencedTx runs fn in a transaction that commits only if this central
-// still holds the lease. When the commit's outcome is unknown (the
+// still holds the lease; fn runs its statements with the ctx it is given,
+// so that ctx bounds the whole transaction. When the commit's outcome is unknown (the
 // connection broke while committing), it asks the database what became of
 // the transaction, as long as it takes, so that nothing is ever reported
 // refused that was stored, or stored that was refused.
-func (s *Store) fencedTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+func (s *Store) fencedTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	if s.pause != nil {
 		s.pause("begin")
 	}
@@ -341,8 +348,15 @@ func (s *Store) fencedTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	defer tx.Rollback(context.Background())
-	if err := fn(tx); err != nil {
+	defer func() {
+		// Bounded too, and apart from ctx, which may have ended: a
+		// rollback that fails closes the connection, which ends the
+		// transaction as well.
+		ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
+		defer cancel()
+		tx.Rollback(ctx)
+	}()
+	if err := fn(ctx, tx); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	var xid string
@@ -407,7 +421,7 @@ func (s *Store) write(rows [][]byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	r := &copyReader{rows: rows}
-	err := s.fencedTx(ctx, func(tx pgx.Tx) error {
+	err := s.fencedTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Conn().PgConn().CopyFrom(ctx, r, copySQL)
 		return err
 	})
@@ -424,8 +438,8 @@ func (s *Store) write(rows [][]byte) error {
 
 // RecordEnd makes durable that the agency sent its end.
 func (s *Store) RecordEnd(agency uint16) error {
-	if err := s.record(func(tx pgx.Tx) error {
-		_, err := tx.Exec(context.Background(), `INSERT INTO ends (agency) VALUES ($1) ON CONFLICT DO NOTHING`, int32(agency))
+	if err := s.record(func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO ends (agency) VALUES ($1) ON CONFLICT DO NOTHING`, int32(agency))
 		return err
 	}); err != nil {
 		return err
@@ -447,8 +461,8 @@ func (s *Store) Ended() []uint16 {
 
 // RecordDraw makes durable that the draw was announced.
 func (s *Store) RecordDraw() error {
-	if err := s.record(func(tx pgx.Tx) error {
-		_, err := tx.Exec(context.Background(), `INSERT INTO draw DEFAULT VALUES ON CONFLICT DO NOTHING`)
+	if err := s.record(func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO draw DEFAULT VALUES ON CONFLICT DO NOTHING`)
 		return err
 	}); err != nil {
 		return err
@@ -466,11 +480,13 @@ func (s *Store) Drawn() bool {
 	return s.drawn
 }
 
-func (s *Store) record(fn func(tx pgx.Tx) error) error {
+// record runs fn, the writing of a record, in a fenced transaction bounded
+// by the record timeout.
+func (s *Store) record(fn func(ctx context.Context, tx pgx.Tx) error) error {
 	if s.q.Closed() {
 		return store.ErrClosed
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.recordTimeout)
 	defer cancel()
 	return s.fencedTx(ctx, fn)
 }

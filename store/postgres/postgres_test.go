@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"quiniela/lottery"
 	"quiniela/store"
 	"quiniela/store/postgres/pgcluster"
@@ -544,4 +546,85 @@ func TestACentralReachesItsDatabaseOverAUnixSocket(t *testing.T) {
 	if err := s.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
 		t.Fatalf("over %s: %v", u, err)
 	}
+}
+
+func TestAnEndOrTheDrawIsRefusedWithinTheRecordTimeoutWhenTheDatabaseDoesNotAnswer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		blocker string // an uncommitted insert of the same row: the store's insert waits for it
+		record  func(s *Store) error
+		stored  func(s *Store) bool
+	}{
+		{"an end", `INSERT INTO ends (agency) VALUES (5)`, func(s *Store) error { return s.RecordEnd(5) },
+			func(s *Store) bool { return slices.Contains(s.Ended(), 5) }},
+		{"the draw", `INSERT INTO draw DEFAULT VALUES`, (*Store).RecordDraw, (*Store).Drawn},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url := freshDatabase(t, nil)
+			s := open(t, url, "a", nil)
+			blocker, err := pgx.Connect(context.Background(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer blocker.Close(context.Background())
+			tx, err := blocker.Begin(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(context.Background(), tt.blocker); err != nil {
+				t.Fatal(err)
+			}
+			// The record must be cut short while its insert waits in the
+			// database, not before it got there (a slow BEGIN on a busy
+			// machine): a short timeout is doubled until it was.
+			for timeout := 250 * time.Millisecond; ; timeout *= 2 {
+				if timeout > 10*time.Second {
+					t.Fatal("no record reached the database within its timeout: the test tested nothing")
+				}
+				s.recordTimeout = timeout
+				done := make(chan error, 1)
+				go func() { done <- tt.record(s) }()
+				select {
+				case err := <-done:
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Fatalf("a record the database did not answer: %v, want it refused at the record timeout", err)
+					}
+				case <-time.After(30 * time.Second):
+					tx.Rollback(context.Background()) // lets the record through, and the test end
+					<-done
+					t.Fatalf("a record the database did not answer was still waiting 30 s later, with a record timeout of %v", timeout)
+				}
+				if waitingInserts(t, s) > 0 {
+					break
+				}
+			}
+			if tt.stored(s) {
+				t.Fatal("a refused record counts as stored")
+			}
+			// Once the database answers again, the same record is stored.
+			if err := tx.Rollback(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.record(s); err != nil || !tt.stored(s) {
+				t.Fatalf("the record once the database answers: %v (stored %v)", err, tt.stored(s))
+			}
+		})
+	}
+}
+
+// waitingInserts counts the sessions of s's database whose insert waits
+// for a lock. A session whose client gave up keeps waiting: pgx closes
+// the connection, and the database notices only once the lock is free.
+func waitingInserts(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
