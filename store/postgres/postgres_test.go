@@ -108,17 +108,29 @@ func (e *events) Handle(_ context.Context, r slog.Record) error {
 func (e *events) WithAttrs([]slog.Attr) slog.Handler { return e }
 func (e *events) WithGroup(string) slog.Handler      { return e }
 
+// await waits up to 30 s for an event of the action, and fails the test
+// without it. It must be called from the test's goroutine (it may call
+// t.Fatal); elsewhere, use wait.
 func (e *events) await(t *testing.T, action string) {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.wait(ctx, action); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wait waits for an event of the action, or returns an error once ctx
+// ends. It is safe on any goroutine.
+func (e *events) wait(ctx context.Context, action string) error {
 	for {
 		select {
 		case got := <-e.ch:
 			if got == action {
-				return
+				return nil
 			}
-		case <-timeout:
-			t.Fatalf("no %s event within 30 s", action)
+		case <-ctx.Done():
+			return fmt.Errorf("no %s event: %w", action, ctx.Err())
 		}
 	}
 }
@@ -172,9 +184,24 @@ func TestAStandbyGivesUpWhenItsContextEnds(t *testing.T) {
 	url := freshDatabase(t, nil)
 	open(t, url, "a", nil)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	log := newEvents()
-	go func() { log.await(t, "standby"); cancel() }()
-	if _, err := Open(ctx, url, Options{Holder: "b", Lease: testLease, Log: slog.New(log)}); !errors.Is(err, context.Canceled) {
+	// The wait runs beside Open, so it reports to the test's goroutine
+	// rather than fail the test itself.
+	standingBy := make(chan error, 1)
+	go func() {
+		waitCtx, stop := context.WithTimeout(ctx, 30*time.Second)
+		defer stop()
+		err := log.wait(waitCtx, "standby")
+		cancel() // the standby gives up now, or, without its event, the test does
+		standingBy <- err
+	}()
+	_, err := Open(ctx, url, Options{Holder: "b", Lease: testLease, Log: slog.New(log)})
+	cancel()
+	if werr := <-standingBy; werr != nil && errors.Is(err, context.Canceled) {
+		t.Fatalf("the second central never stood by: %v", werr)
+	}
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("a standby whose context ended: %v", err)
 	}
 }
