@@ -11,7 +11,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"quiniela/cmd/internal/cli"
 	"quiniela/cmd/internal/logline"
@@ -78,10 +80,17 @@ func run() int {
 		PeerAgency:      tlsfiles.PeerAgency,
 		Admin:           admin,
 	}, st, log)
+	// SERVER_SHUTDOWN_TIMEOUT bounds the whole shutdown, from the signal
+	// (or the tree's failure) to the store closed.
+	var shutdownBy atomic.Pointer[time.Time]
+	context.AfterFunc(ctx, func() { by := time.Now().Add(cfg.ShutdownTimeout); shutdownBy.CompareAndSwap(nil, &by) })
 	serveErr := srv.Serve(ctx, ln)
+	by := time.Now().Add(cfg.ShutdownTimeout)
+	shutdownBy.CompareAndSwap(nil, &by)
 	// The store outlives the tree: it is closed last, once no session can
-	// append any more, within its own bound.
-	closeCtx, cancelClose := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	// append any more, in what is left of the bound (the tree takes at
+	// most five sixths of it).
+	closeCtx, cancelClose := context.WithDeadline(context.Background(), *shutdownBy.Load())
 	defer cancelClose()
 	if pg, ok := st.(*postgres.Store); ok && pg.LostErr() != nil {
 		serveErr = errors.Join(serveErr, fmt.Errorf("lost the lease: %w", pg.LostErr()))
