@@ -70,6 +70,7 @@ type session struct {
 	handling *protocol.Header // the frame being handled, for a restart after a panic
 
 	closeOnce sync.Once
+	closed    atomic.Bool   // closeConn has begun
 	done      chan struct{} // closed when the session has ended for good
 }
 
@@ -189,7 +190,9 @@ func (s *session) end(cause error) error {
 	case errors.Is(cause, errIdle):
 		reason = "idle"
 	}
-	if reason == "error" {
+	// A connection closed from outside (evicted at a bound, or at the end
+	// of the shutdown) fails its read or handshake for that reason alone.
+	if reason == "error" && !s.closed.Load() {
 		s.warn("session", "result", "fail", "error", cause)
 	}
 	s.warnings.flush(s.logger())
@@ -208,6 +211,7 @@ func (s *session) end(cause error) error {
 // readable.
 func (s *session) closeConn(log *slog.Logger, reason string) {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		// Every success line of one action has the same keys (SPEC §3):
 		// agency 0 is a connection that never spoke for an agency.
 		a := s.agency.Load()
@@ -218,12 +222,24 @@ func (s *session) closeConn(log *slog.Logger, reason string) {
 		if a == 0 && reason != "stopped" && reason != "forced" {
 			level = slog.LevelDebug
 		}
-		if err := s.conn.Close(); err != nil {
+		if err := closeSocket(s.conn); err != nil {
 			l.Error("close_connection", "result", "fail", "reason", reason, "error", err)
 			return
 		}
 		l.Log(context.Background(), level, "close_connection", "result", "success", "reason", reason)
 	})
+}
+
+// closeSocket closes a connection's socket. A TLS connection is closed
+// without its close_notify alert: to a peer that has gone, the alert fails
+// (after the socket is closed all the same), and to one that does not read
+// it blocks for up to five seconds, in the shutdown's last step too. The
+// protocol's frames carry their own lengths, so a cut reply is seen anyway.
+func closeSocket(conn net.Conn) error {
+	if tc, ok := conn.(*tls.Conn); ok {
+		return tc.NetConn().Close()
+	}
+	return conn.Close()
 }
 
 // deadlines owns when a session's connection may block: IdleTimeout while
