@@ -25,7 +25,7 @@ IMAGE_PREFIX ?= $(PROJECT)
 IMAGE_USER   := 65532:65532
 STORAGE      ?= .storage
 
-.PHONY: help build test unit fuzz lint bench run run-pg run-server run-client data certs status clean \
+.PHONY: help build test unit fuzz lint bench soak run run-pg run-server run-client data certs status clean \
 	docker-image docker-compose-up docker-compose-down docker-compose-logs docker-storage-reset
 
 help: ## list the targets
@@ -88,6 +88,13 @@ run-client: build ## run agency ID (make run-client ID=3) with ./.env (if any)
 
 run-server: build ## run the central with ./.env (if any) and the defaults; stop it with Ctrl-C or kill -TERM
 	$(BIN)/server
+
+# Two real centrals (plain and TLS) left running under churn: health checks
+# every 100 ms, agencies that come and go, strangers, admin scrapes; fails
+# when heap, RSS, goroutines or open files grow (cmd/internal/soak).
+SOAK ?= 5m
+soak: build ## leave two centrals running SOAK long (default 5m) under churn, and fail if any resource grows
+	@$(BIN)/soak -bin $(BIN) -duration $(SOAK)
 
 bench: ## Go benchmarks of the hot paths, then whole rounds (5 agencies/79,000 bets and 100/1,000,000) in one table
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./...

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -75,7 +76,10 @@ func newMetrics(s *Server) *metrics {
 				}
 				return 0
 			}),
-		collectors.NewGoCollector(),
+		// go_gc_heap_live_bytes, the heap the last GC kept: what a leak
+		// grows, unlike the heap in use, which swings with every GC.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	if q, ok := s.store.(queueReporter); ok {

@@ -1,0 +1,555 @@
+// Command soak leaves two real centrals running for a while under churn, as
+// a deployment lives, and fails when one of them grows without bound. One
+// central speaks plain TCP and one mutual TLS; each gets, all along:
+//
+//   - the real health check binary every 100 ms (a container's HEALTHCHECK
+//     does this every few seconds, for weeks);
+//   - agencies that connect, send a little, sometimes hang up mid-batch and
+//     resume from their status on the next visit, end, and once the round
+//     is drawn keep coming back for their winners (checked);
+//   - strangers that connect and say nothing, or send garbage, past the
+//     connection bound;
+//   - scrapes of /metrics, /status and the page at /.
+//
+// Every -every it prints each central's heap after GC, RSS, goroutines,
+// open files and sessions. At the end it compares the last fifth of the
+// run with a window after the draw and fails if any grew beyond a fixed
+// allowance, or if anything went wrong on the way (a failed health check,
+// an agency's error, wrong winners, a central that did not exit 0 on
+// SIGTERM).
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/lottery"
+	"quiniela/protocol"
+)
+
+// What may grow between the window after the draw and the end of the run:
+// more is a leak.
+var allowance = map[string]float64{
+	"heap_live": 8 << 20, "rss": 32 << 20, "goroutines": 50, "open_files": 50,
+}
+
+// The metrics sampled, with their series in /metrics.
+var sampled = []struct{ name, series string }{
+	{"heap_live", "go_gc_heap_live_bytes"},
+	{"rss", "process_resident_memory_bytes"},
+	{"goroutines", "go_goroutines"},
+	{"open_files", "process_open_fds"},
+	{"sessions", "quiniela_sessions_open"},
+}
+
+func main() {
+	bin := flag.String("bin", "bin", "folder holding the server, healthcheck and certs binaries")
+	duration := flag.Duration("duration", 5*time.Minute, "how long the centrals run under churn")
+	every := flag.Duration("every", 0, "how often to sample and print (0: a twentieth of -duration, at least 2 s)")
+	agencies := flag.Int("agencies", 16, "agencies of each central's round")
+	keep := flag.Bool("keep", false, "keep the run's folder (stores, logs, certificates) even when it passes")
+	flag.Parse()
+	if *every == 0 {
+		*every = max(*duration/20, 2*time.Second)
+	}
+	dir, err := os.MkdirTemp("", "quiniela-soak-")
+	if err != nil {
+		fmt.Println("soak:", err)
+		os.Exit(1)
+	}
+	problems, err := soak(*bin, dir, *duration, *every, *agencies)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 || *keep {
+		fmt.Println("the run's folder, with the centrals' logs:", dir)
+	} else {
+		os.RemoveAll(dir)
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Println("  -", p)
+		}
+		fmt.Println("soak: fail")
+		os.Exit(1)
+	}
+	fmt.Println("soak: success")
+}
+
+// central is one running central and what was done to it.
+type central struct {
+	name     string
+	addr     string
+	admin    string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	tls      func(agency int) *tls.Config // nil: plain TCP
+	healthCA string                       // HEALTHCHECK_TLS_CA, when TLS
+	samples  []map[string]float64
+	at       []time.Duration
+
+	visits, healthOK, strangers, scrapes atomic.Int64
+	mu                                   sync.Mutex
+	problems                             []string
+}
+
+func (c *central) fail(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.problems) < 20 {
+		c.problems = append(c.problems, c.name+": "+fmt.Sprintf(format, args...))
+	}
+}
+
+func soak(bin, dir string, duration, every time.Duration, agencies int) ([]string, error) {
+	certs := filepath.Join(dir, "certs")
+	if out, err := exec.Command(filepath.Join(bin, "certs"), "-out", certs, "-agencies", strconv.Itoa(agencies)).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("making certificates: %v\n%s", err, out)
+	}
+	plain, err := startCentral(bin, dir, "plain", agencies, nil)
+	if err != nil {
+		return nil, err
+	}
+	withTLS, err := startCentral(bin, dir, "tls", agencies, []string{
+		"SERVER_TLS_CERT=" + filepath.Join(certs, "server.crt"), "SERVER_TLS_KEY=" + filepath.Join(certs, "server.key"),
+		"SERVER_TLS_CLIENT_CA=" + filepath.Join(certs, "ca.crt"),
+	})
+	if err != nil {
+		stop(plain)
+		return nil, err
+	}
+	withTLS.healthCA = filepath.Join(certs, "ca.crt")
+	withTLS.tls = func(agency int) *tls.Config {
+		name := filepath.Join(certs, "agency-"+strconv.Itoa(agency))
+		cfg, err := tlsfiles.Client(name+".crt", name+".key", filepath.Join(certs, "ca.crt"))
+		if err != nil {
+			withTLS.fail("agency %d's certificate: %v", agency, err)
+			return nil
+		}
+		cfg.ServerName = "127.0.0.1"
+		return cfg
+	}
+	centrals := []*central{plain, withTLS}
+
+	// Each agency sends enough bets for its round to be drawn about a
+	// quarter into the run, so that most of it runs after the draw.
+	perVisit := 2 * protocol.MaxBatchCount
+	visitsPerAgency := max(3, int(duration/4/visitEvery)*workers/agencies)
+	betsPerAgency := perVisit * visitsPerAgency
+	fmt.Printf("soak: %s, two centrals (plain %s, TLS %s), %d agencies of %d bets each, health checks every %s\n",
+		duration, plain.addr, withTLS.addr, agencies, betsPerAgency, healthEvery)
+
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, c := range centrals {
+		wg.Go(func() { healthChecks(ctx, bin, c) })
+		for w := range workers {
+			wg.Go(func() { playAgencies(ctx, c, agencies, w, betsPerAgency, perVisit) })
+		}
+		wg.Go(func() { strangers(ctx, c) })
+		wg.Go(func() { scrape(ctx, c) })
+	}
+	start := time.Now()
+	fmt.Printf("%8s %-6s %10s %10s %10s %10s %9s %8s %8s\n", "t", "mode", "heap_live", "rss", "goroutines", "open_files", "sessions", "visits", "health")
+	tick := time.NewTicker(every)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+		}
+		for _, c := range centrals {
+			s, err := metricsOf(c.admin)
+			if err != nil {
+				c.fail("sampling /metrics: %v", err)
+				continue
+			}
+			c.samples, c.at = append(c.samples, s), append(c.at, time.Since(start))
+			fmt.Printf("%8s %-6s %10s %10s %10.0f %10.0f %9.0f %8d %8d\n", time.Since(start).Round(time.Second), c.name,
+				mib(s["heap_live"]), mib(s["rss"]), s["goroutines"], s["open_files"], s["sessions"], c.visits.Load(), c.healthOK.Load())
+		}
+	}
+	tick.Stop()
+	wg.Wait()
+
+	var problems []string
+	for _, c := range centrals {
+		if code := stop(c); code != 0 {
+			c.fail("exited %d on SIGTERM", code)
+		}
+		problems = append(problems, c.problems...)
+		problems = append(problems, judge(c)...)
+		if c.healthOK.Load() == 0 || c.visits.Load() == 0 {
+			problems = append(problems, c.name+": nothing was driven")
+		}
+		fmt.Printf("%s: %d agency visits, %d health checks, %d strangers, %d scrapes\n",
+			c.name, c.visits.Load(), c.healthOK.Load(), c.strangers.Load(), c.scrapes.Load())
+	}
+	return problems, nil
+}
+
+func mib(b float64) string { return fmt.Sprintf("%.1fMiB", b/(1<<20)) }
+
+// judge compares the median of the last fifth of the samples with the
+// median of a window from 30 % to 50 % of the run (after the draw).
+func judge(c *central) []string {
+	n := len(c.samples)
+	if n < 5 {
+		return []string{fmt.Sprintf("%s: only %d samples, too few to judge", c.name, n)}
+	}
+	median := func(from, to int, key string) float64 {
+		var v []float64
+		for _, s := range c.samples[from:to] {
+			v = append(v, s[key])
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	var problems []string
+	for key, allowed := range allowance {
+		base := median(n*3/10, max(n/2, n*3/10+1), key)
+		end := median(n*4/5, n, key)
+		verdict := "flat"
+		if end-base > allowed {
+			verdict = "GROWING"
+			problems = append(problems, fmt.Sprintf("%s: %s grew from %.0f to %.0f (allowed %.0f)", c.name, key, base, end, allowed))
+		}
+		fmt.Printf("%s %-10s mid-run %.0f, end %.0f: %s\n", c.name, key, base, end, verdict)
+	}
+	return problems
+}
+
+func startCentral(bin, dir, name string, agencies int, extra []string) (*central, error) {
+	folder := filepath.Join(dir, name)
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return nil, err
+	}
+	c := &central{name: name, addr: "127.0.0.1:" + freePort(), admin: "127.0.0.1:" + freePort(), exited: make(chan struct{})}
+	host, port, _ := net.SplitHostPort(c.addr)
+	log, err := os.Create(filepath.Join(folder, "central.log"))
+	if err != nil {
+		return nil, err
+	}
+	c.cmd = exec.Command(filepath.Join(bin, "server"), "--env-file", os.DevNull)
+	c.cmd.Env = append([]string{
+		"SERVER_IP=" + host, "SERVER_PORT=" + port, "SERVER_ADMIN_ADDRESS=" + c.admin,
+		"STORAGE_FILEPATH=" + filepath.Join(folder, "bets.csv"), "AGENCIES=" + strconv.Itoa(agencies),
+		"SERVER_LISTEN_BACKLOG=1024", "SERVER_MAX_CONNECTIONS=64", "SERVER_IDLE_TIMEOUT=5s", "SERVER_FRAME_TIMEOUT=2s",
+	}, extra...)
+	out, err := c.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	c.cmd.Stderr = log
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	listening := make(chan bool, 1)
+	go func() {
+		defer close(c.exited)
+		sc := bufio.NewScanner(out)
+		said := false
+		for sc.Scan() {
+			fmt.Fprintln(log, sc.Text())
+			if !said && strings.Contains(sc.Text(), "action: listen | result: success") {
+				said = true
+				listening <- true
+			}
+		}
+		if !said {
+			listening <- false
+		}
+		c.cmd.Wait()
+		log.Close()
+	}()
+	if !<-listening {
+		<-c.exited
+		return nil, fmt.Errorf("the %s central did not start; see %s", name, log.Name())
+	}
+	return c, nil
+}
+
+// stop sends SIGTERM and returns the exit code (-1: killed after 30 s).
+func stop(c *central) int {
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+		return c.cmd.ProcessState.ExitCode()
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.exited
+		return -1
+	}
+}
+
+const (
+	healthEvery = 100 * time.Millisecond
+	visitEvery  = 20 * time.Millisecond // a worker's pace between two agency visits
+	workers     = 2                     // agency workers per central
+)
+
+// healthChecks runs the real health check binary, as Docker would.
+func healthChecks(ctx context.Context, bin string, c *central) {
+	tick := time.NewTicker(healthEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		cmd := exec.Command(filepath.Join(bin, "healthcheck"), "--env-file", os.DevNull)
+		cmd.Env = []string{"HEALTHCHECK_ADDRESS=" + c.addr}
+		if c.healthCA != "" {
+			cmd.Env = append(cmd.Env, "HEALTHCHECK_TLS_CA="+c.healthCA)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			if ctx.Err() == nil {
+				c.fail("health check: %v: %s", err, strings.TrimSpace(string(out)))
+			}
+			continue
+		}
+		c.healthOK.Add(1)
+	}
+}
+
+// betOf is bet i of an agency: deterministic, one in 97 a winner.
+func betOf(agency, i int) lottery.Bet {
+	doc := uint32(agency*10_000_000 + i)
+	number := uint16(i % 10000)
+	if i%97 == 0 {
+		number = lottery.WinningNumber
+	} else if number == lottery.WinningNumber {
+		number++
+	}
+	return lottery.Bet{Agency: uint16(agency), FirstName: "Soak " + strconv.Itoa(i), LastName: "Fornerón",
+		Document: doc, Birthdate: "1990-05-17", Number: number}
+}
+
+// playAgencies visits agencies w+1, w+1+workers, … in turn until ctx ends.
+func playAgencies(ctx context.Context, c *central, agencies, w, total, perVisit int) {
+	rng := rand.New(rand.NewPCG(uint64(w), uint64(len(c.name))))
+	for agency := w + 1; ctx.Err() == nil; agency += workers {
+		if agency > agencies {
+			agency = w + 1
+		}
+		if err := visit(ctx, c, agency, total, perVisit, rng); err != nil && ctx.Err() == nil {
+			c.fail("agency %d: %v", agency, err)
+		}
+		c.visits.Add(1)
+		select {
+		case <-ctx.Done():
+		case <-time.After(visitEvery):
+		}
+	}
+}
+
+// visit is one connection of an agency: its status, then either the next
+// bets (sometimes hanging up mid-batch, as a crashed agency does), its end
+// once all are sent, or, once ended, its winners.
+func visit(ctx context.Context, c *central, agency, total, perVisit int, rng *rand.Rand) error {
+	conn, err := dialAgency(c, agency)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := conn.Write(protocol.AppendStatusQuery(nil, uint16(agency))); err != nil {
+		return err
+	}
+	code, st, err := protocol.ReadStatus(conn)
+	if err != nil || code != protocol.CodeOK {
+		return fmt.Errorf("status: %v %v", code, err)
+	}
+	if st.Ended {
+		if _, err := conn.Write(protocol.AppendWinnersQuery(nil, uint16(agency))); err != nil {
+			return err
+		}
+		code, docs, err := protocol.ReadWinners(conn)
+		switch {
+		case err != nil:
+			return fmt.Errorf("winners: %w", err)
+		case code == protocol.CodeDrawPending:
+			return nil
+		case code != protocol.CodeOK:
+			return fmt.Errorf("winners: %v", code)
+		}
+		var want []uint32
+		for i := range total {
+			if b := betOf(agency, i); b.Won() {
+				want = append(want, b.Document)
+			}
+		}
+		if !slices.Equal(docs, want) {
+			return fmt.Errorf("%d winners, want %d", len(docs), len(want))
+		}
+		return nil
+	}
+	next := int(st.Stored)
+	if next >= total {
+		if _, err := conn.Write(protocol.AppendEnd(nil, uint16(agency))); err != nil {
+			return err
+		}
+		if code, err := protocol.ReadCode(conn); err != nil || code != protocol.CodeOK {
+			return fmt.Errorf("end: %v %v", code, err)
+		}
+		return nil
+	}
+	hangUp := rng.IntN(10) == 0 // a crashed agency: its batch half-sent
+	for sent := 0; sent < perVisit && next < total; {
+		n := min(protocol.MaxBatchCount, perVisit-sent, total-next)
+		batch := make([]lottery.Bet, n)
+		for i := range batch {
+			batch[i] = betOf(agency, next+i)
+		}
+		frame, err := protocol.AppendBatch(nil, uint16(agency), batch)
+		if err != nil {
+			return err
+		}
+		if hangUp {
+			conn.Write(frame[:len(frame)/2])
+			return nil
+		}
+		if _, err := conn.Write(frame); err != nil {
+			return err
+		}
+		if code, err := protocol.ReadCode(conn); err != nil || code != protocol.CodeOK {
+			return fmt.Errorf("batch at %d: %v %v", next, code, err)
+		}
+		sent, next = sent+n, next+n
+	}
+	return nil
+}
+
+func dialAgency(c *central, agency int) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if c.tls == nil {
+		return d.Dial("tcp", c.addr)
+	}
+	cfg := c.tls(agency)
+	if cfg == nil {
+		return nil, errors.New("no TLS configuration")
+	}
+	return tls.DialWithDialer(d, "tcp", c.addr, cfg)
+}
+
+// strangers connects without speaking for an agency: a silent socket held
+// a while, or garbage. Enough of them are held at once to reach the
+// central's connection bound, so that eviction runs too.
+func strangers(ctx context.Context, c *central) {
+	rng := rand.New(rand.NewPCG(7, uint64(len(c.name))))
+	var held []net.Conn
+	defer func() {
+		for _, h := range held {
+			h.Close()
+		}
+	}()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
+		if err != nil {
+			continue // refused at the bound is fine
+		}
+		c.strangers.Add(1)
+		if rng.IntN(3) == 0 {
+			conn.Write([]byte("GET / HTTP/1.1\r\nHost: central\r\n\r\n"))
+		}
+		held = append(held, conn)
+		if len(held) > 100 {
+			held[0].Close()
+			held = held[1:]
+		}
+	}
+}
+
+// scrape reads the admin endpoint as Prometheus and a browser would.
+func scrape(ctx context.Context, c *central) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, path := range []string{"/metrics", "/status", "/"} {
+			resp, err := client.Get("http://" + c.admin + path)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.fail("admin %s: %v", path, err)
+				}
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			c.scrapes.Add(1)
+		}
+	}
+}
+
+// metricsOf reads the sampled series from the admin endpoint.
+func metricsOf(admin string) (map[string]float64, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	values := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 2 {
+			continue
+		}
+		for _, m := range sampled {
+			if fields[0] == m.series {
+				values[m.name], _ = strconv.ParseFloat(fields[1], 64)
+			}
+		}
+	}
+	for _, m := range sampled {
+		if _, ok := values[m.name]; !ok {
+			return nil, fmt.Errorf("no %s in /metrics", m.series)
+		}
+	}
+	return values, sc.Err()
+}
+
+func freePort() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "0"
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
