@@ -1,7 +1,8 @@
 // Package pgcluster runs a throwaway PostgreSQL cluster from the machine's
 // own PostgreSQL server binaries (Debian's postgresql package): initdb in a
-// new folder, the server on a free loopback port with its socket in that
-// folder, run as a user other than root (PostgreSQL refuses root), and the
+// new folder, the server on a free loopback port outside the kernel's
+// ephemeral range (so that it stays free while the server restarts) with
+// its socket in that folder, run as a user other than root (PostgreSQL refuses root), and the
 // whole folder removed by Remove. The tests of the PostgreSQL store and of
 // a standby central use it, and so does `make run-pg`; nothing else of the
 // machine is touched.
@@ -12,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -39,6 +41,22 @@ const Superuser = "lottery"
 // startTimeout bounds the server's start.
 const startTimeout = 60 * time.Second
 
+// ErrPortMoved is the error of a Restart that found the cluster's port
+// taken for good, and started the server on another one: the cluster runs,
+// but URLs made before name the old port.
+var ErrPortMoved = errors.New("pgcluster: the server's port was taken while it was down")
+
+// errPortTaken is start's error when something else listens on the port.
+var errPortTaken = errors.New("pgcluster: the port is taken")
+
+// portRetries is how many times Restart tries its port again, every
+// portRetryEvery, before it moves to another one: whatever took it (a
+// port probe, a test binding ports of its own) may let go.
+const (
+	portRetries    = 50
+	portRetryEvery = 100 * time.Millisecond
+)
+
 // Cluster is a running throwaway cluster.
 type Cluster struct {
 	Dir  string // data directory, socket and log
@@ -48,6 +66,13 @@ type Cluster struct {
 	cmd  *exec.Cmd
 	exit chan error // the server's exit, once
 	dbs  atomic.Int64
+
+	// Restart's, set by tests: afterStop runs while the server is down,
+	// portTaken each time the port is found taken; portRetries replaces
+	// the package's.
+	afterStop   func()
+	portTaken   func()
+	portRetries int
 }
 
 // Shared is a cluster started on first use and shared by its users (the
@@ -108,22 +133,35 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgcluster: %w", err)
 	}
-	c := &Cluster{Dir: dir, bin: bin}
+	c := &Cluster{Dir: dir, bin: bin, portRetries: portRetries}
 	if err := c.init(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	// A free port can be taken between the probe and the server's bind:
-	// try a few.
+	if err := c.startOnNewPort(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+// startOnNewPort starts the server on a free port of its band (see
+// portBand), trying others while the one picked is taken before the
+// server binds it.
+func (c *Cluster) startOnNewPort() error {
 	for attempt := 0; ; attempt++ {
-		if c.Port, err = freePort(); err == nil {
-			if err = c.start(); err == nil {
-				return c, nil
-			}
+		port, err := reservePort()
+		if err != nil {
+			return err
 		}
-		if attempt == 2 {
-			os.RemoveAll(dir)
-			return nil, err
+		c.Port = port
+		err = c.start()
+		if err == nil {
+			return nil
+		}
+		releasePort(port)
+		if !errors.Is(err, errPortTaken) || attempt == 4 {
+			return err
 		}
 	}
 }
@@ -176,13 +214,24 @@ func (c *Cluster) data() string { return filepath.Join(c.Dir, "data") }
 // LogFile is the server's log.
 func (c *Cluster) LogFile() string { return filepath.Join(c.Dir, "server.log") }
 
-// start runs the server and waits until it takes connections.
+// start runs the server on c.Port and waits until it takes connections.
+// It returns errPortTaken, without starting it, if something else
+// listens there, and when the server fails to bind it.
 func (c *Cluster) start() error {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)))
+	if err != nil {
+		return fmt.Errorf("%w: %d: %v", errPortTaken, c.Port, err)
+	}
+	ln.Close()
 	logFile, err := os.OpenFile(c.LogFile(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("pgcluster: %w", err)
 	}
 	defer logFile.Close()
+	logStart, err := logFile.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
 	if c.cred != nil {
 		os.Chown(c.LogFile(), int(c.cred.Uid), int(c.cred.Gid))
 	}
@@ -215,8 +264,12 @@ func (c *Cluster) start() error {
 		}
 		select {
 		case err := <-c.exit:
-			c.exit <- err
+			c.cmd = nil
 			log, _ := os.ReadFile(c.LogFile())
+			log = log[min(logStart, int64(len(log))):]
+			if bytes.Contains(log, []byte("Address already in use")) {
+				return fmt.Errorf("%w: %d: %s", errPortTaken, c.Port, lastLines(log))
+			}
 			return fmt.Errorf("pgcluster: postgres exited at start (%v): %s", err, lastLines(log))
 		case <-ctx.Done():
 			c.Stop()
@@ -278,16 +331,44 @@ func isSignalExit(err error) bool {
 
 // Restart stops the server and starts it again on the same port: every
 // connection is cut, as a database restarted by its operator cuts them.
+// No outgoing connection can take the port meanwhile (it is outside the
+// kernel's ephemeral range), but a process binding ports on purpose can:
+// Restart then tries the port again for a while, and if it stays taken,
+// starts the server on another port and returns an error wrapping
+// ErrPortMoved that names both (the cluster runs there: see Port and URL).
 func (c *Cluster) Restart() error {
 	if err := c.Stop(); err != nil {
 		return err
 	}
-	return c.start()
+	if c.afterStop != nil {
+		c.afterStop()
+	}
+	var err error
+	for try := 0; try <= c.portRetries; try++ {
+		if try > 0 {
+			time.Sleep(portRetryEvery)
+		}
+		if err = c.start(); !errors.Is(err, errPortTaken) {
+			return err
+		}
+		if c.portTaken != nil {
+			c.portTaken()
+		}
+	}
+	old, taken := c.Port, err
+	if err := c.startOnNewPort(); err != nil {
+		c.Port = old
+		return fmt.Errorf("pgcluster: restarting: port %d stayed taken (%v), and on another port: %w", old, taken, err)
+	}
+	releasePort(old)
+	return fmt.Errorf("%w: port %d stayed taken (%v); the server now listens on port %d", ErrPortMoved, old, taken, c.Port)
 }
 
 // Remove stops the server and deletes its folder.
 func (c *Cluster) Remove() error {
-	return errors.Join(c.Stop(), os.RemoveAll(c.Dir))
+	err := errors.Join(c.Stop(), os.RemoveAll(c.Dir))
+	releasePort(c.Port)
+	return err
 }
 
 // CPU is the processor time the server's processes have used so far: the
@@ -355,15 +436,6 @@ func procTicks(pid int, withChildren bool) int64 {
 // clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times (100 on
 // every Linux that Go runs on).
 const clockTicks = 100
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgcluster: finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
 
 // lastLines is the tail of a tool's output, for an error message.
 func lastLines(out []byte) string {
