@@ -5,7 +5,9 @@ package proctest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -59,13 +61,19 @@ func build(root, dir string, race bool, names []string) (map[string]string, erro
 	return bins, nil
 }
 
-// Process is a running binary whose stdout lines are collected.
+// Process is a running binary whose stdout lines are collected, every one
+// of them, however many and however long: a test never passes, or fails,
+// on a log cut short.
 type Process struct {
-	Cmd   *exec.Cmd
-	mu    sync.Mutex
-	lines []string
-	seen  chan string
-	exit  chan struct{}
+	Cmd *exec.Cmd
+
+	mu      sync.Mutex
+	lines   []string
+	waited  int           // lines WaitFor has looked at: it goes on from there
+	more    chan struct{} // closed, and replaced, when a line arrives or the output ends
+	ended   bool          // the output ended (the process closed its stdout)
+	readErr error         // why reading the output stopped, other than its end
+	exit    chan struct{}
 }
 
 // Start runs bin in dir with exactly env (plus RaceNoExitSleep) and
@@ -83,19 +91,9 @@ func Start(t testing.TB, bin, dir string, env ...string) *Process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{Cmd: cmd, seen: make(chan string, 1<<16), exit: make(chan struct{})}
+	p := &Process{Cmd: cmd, more: make(chan struct{}), exit: make(chan struct{})}
 	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-			select {
-			case p.seen <- sc.Text():
-			default:
-			}
-		}
-		close(p.seen)
+		p.collect(out)
 		cmd.Wait()
 		close(p.exit)
 	}()
@@ -103,18 +101,58 @@ func Start(t testing.TB, bin, dir string, env ...string) *Process {
 	return p
 }
 
+// collect reads the output's lines until its end, keeping each, and wakes
+// whoever waits for one.
+func (p *Process) collect(out io.Reader) {
+	r := bufio.NewReaderSize(out, 64<<10)
+	for {
+		line, err := r.ReadString('\n')
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		p.mu.Lock()
+		if line != "" || err == nil {
+			p.lines = append(p.lines, line)
+		}
+		if err != nil {
+			p.ended = true
+			if !errors.Is(err, io.EOF) {
+				p.readErr = err
+			}
+		}
+		close(p.more)
+		p.more = make(chan struct{})
+		p.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
 // WaitFor returns the first line not yet waited past that matches pattern,
 // and fails the test when the process ends first.
 func (p *Process) WaitFor(t testing.TB, pattern string) string {
 	t.Helper()
 	re := regexp.MustCompile(pattern)
-	for line := range p.seen {
-		if re.MatchString(line) {
-			return line
+	for {
+		p.mu.Lock()
+		for p.waited < len(p.lines) {
+			line := p.lines[p.waited]
+			p.waited++
+			if re.MatchString(line) {
+				p.mu.Unlock()
+				return line
+			}
 		}
+		ended, readErr, more := p.ended, p.readErr, p.more
+		p.mu.Unlock()
+		if ended {
+			if readErr != nil {
+				t.Fatalf("%s: reading its output: %v; so far:\n%s", filepath.Base(p.Cmd.Path), readErr, p.Log())
+			}
+			t.Fatalf("%s ended without logging %q:\n%s", filepath.Base(p.Cmd.Path), pattern, p.Log())
+			return ""
+		}
+		<-more
 	}
-	t.Fatalf("%s ended without logging %q:\n%s", filepath.Base(p.Cmd.Path), pattern, p.Log())
-	return ""
 }
 
 // WaitForN waits past n lines matching pattern, as WaitFor.
@@ -177,9 +215,16 @@ func CourseFile(t testing.TB, path string, bets int, winning ...int) {
 }
 
 // Lines is every line so far, parsed as the course's parser reads them;
-// a line it would misread fails the test.
+// a line it would misread fails the test, and so does an output that could
+// not be read to its end.
 func (p *Process) Lines(t testing.TB) []logline.Line {
 	t.Helper()
+	p.mu.Lock()
+	readErr := p.readErr
+	p.mu.Unlock()
+	if readErr != nil {
+		t.Errorf("%s: reading its output: %v", filepath.Base(p.Cmd.Path), readErr)
+	}
 	var lines []logline.Line
 	for _, raw := range strings.Split(p.Log(), "\n") {
 		if raw == "" {
