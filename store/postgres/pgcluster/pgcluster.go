@@ -2,10 +2,10 @@
 // own PostgreSQL server binaries (Debian's postgresql package): initdb in a
 // new folder, the server on a free loopback port outside the kernel's
 // ephemeral range (so that it stays free while the server restarts) with
-// its socket in that folder, run as a user other than root (PostgreSQL refuses root), and the
-// whole folder removed by Remove. The tests of the PostgreSQL store and of
-// a standby central use it, and so does `make run-pg`; nothing else of the
-// machine is touched.
+// its socket in that folder, run as a user other than root (PostgreSQL
+// refuses root), and the whole folder removed by Remove. The tests of the
+// PostgreSQL store and of a standby central use it, and so does `make
+// run-pg`; nothing else of the machine is touched.
 package pgcluster
 
 import (
