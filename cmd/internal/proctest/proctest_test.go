@@ -52,7 +52,7 @@ func TestEveryLineIsKeptAndWaitedForHoweverManyAndLongTheyAre(t *testing.T) {
 		name        string
 		lines, long int
 	}{
-		{"more lines than the old buffer of 65,536 held", 70000, 0},
+		{"more than 65,536 lines", 70000, 0},
 		{"a line longer than a bufio.Scanner's 64 KiB", 3, 200 << 10},
 	}
 	for _, tt := range tests {
