@@ -6,11 +6,8 @@
 package agency
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -137,9 +134,6 @@ func (r Result) Latency(q float64) time.Duration {
 	slices.Sort(l)
 	return l[min(int(q*float64(len(l))), len(l)-1)]
 }
-
-// fileBuffer is how much of the bets file one read takes.
-const fileBuffer = 64 << 10
 
 // anyAgency bounds the agency number when an agency validates its own bets:
 // only the central knows AGENCIES.
@@ -459,15 +453,12 @@ func (a *Agency) reportEarlierEnd(ctx context.Context, r *round, res *Result, st
 	return nil
 }
 
-// utf8BOM is dropped from the start of a bets file: editors on Windows
-// write it.
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
-
 // eachBet streams the bets file from its start and calls fn with each valid
 // bet, its count among the valid ones (from 1), and the bytes of the file
-// read so far and in all. A malformed or invalid line is logged with its
-// number, once over all sessions, and skipped. Surrounding spaces of a
-// field are dropped. It returns how many valid bets it saw.
+// read so far and in all. A malformed or invalid line, one too long
+// included, is logged with its number, once over all sessions, and
+// skipped. Surrounding spaces of a field are dropped. It returns how many
+// valid bets it saw.
 func (a *Agency) eachBet(ctx context.Context, r *round, res *Result, fn func(n int, b lottery.Bet, read, size int64) error) (int, error) {
 	f, err := os.Open(a.cfg.DataFile)
 	if err != nil {
@@ -478,35 +469,33 @@ func (a *Agency) eachBet(ctx context.Context, r *round, res *Result, fn func(n i
 	if info, err := f.Stat(); err == nil {
 		size = info.Size()
 	}
-	br := bufio.NewReaderSize(f, fileBuffer)
-	var bom int64
-	if start, _ := br.Peek(len(utf8BOM)); bytes.Equal(start, utf8BOM) {
-		br.Discard(len(utf8BOM))
-		bom = int64(len(utf8BOM))
-	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	cr.TrimLeadingSpace = true
+	lines := newLineReader(f)
+	fields := newFieldReader()
 	today := lottery.DayOf(a.now())
 	valid := 0
 	for {
 		if ctx.Err() != nil {
 			return valid, ctx.Err()
 		}
-		rec, err := cr.Read()
+		line, err := lines.next()
 		if errors.Is(err, io.EOF) {
 			return valid, nil
 		}
-		var perr *csv.ParseError
-		if errors.As(err, &perr) {
-			a.skip(r, res, perr.StartLine, perr.Err)
+		if errors.Is(err, errLineTooLong) {
+			a.skip(r, res, lines.line, err)
 			continue
 		}
 		if err != nil {
 			return valid, fmt.Errorf("reading %s: %w", a.cfg.DataFile, err)
 		}
-		line, _ := cr.FieldPos(0)
+		rec, err := fields.fields(line)
+		if errors.Is(err, io.EOF) {
+			continue // a blank line
+		}
+		if err != nil {
+			a.skip(r, res, lines.line, err)
+			continue
+		}
 		for i := range rec {
 			rec[i] = strings.TrimSpace(rec[i])
 		}
@@ -515,11 +504,11 @@ func (a *Agency) eachBet(ctx context.Context, r *round, res *Result, fn func(n i
 			err = b.Validate(anyAgency, today)
 		}
 		if err != nil {
-			a.skip(r, res, line, err)
+			a.skip(r, res, lines.line, err)
 			continue
 		}
 		valid++
-		if err := fn(valid, b, bom+cr.InputOffset(), size); err != nil {
+		if err := fn(valid, b, lines.read, size); err != nil {
 			return valid, err
 		}
 	}

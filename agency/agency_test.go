@@ -160,6 +160,17 @@ func (fc *fakeCentral) serve(conn net.Conn) {
 	}
 }
 
+// stored is how many bets the central holds.
+func (fc *fakeCentral) stored() int {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	n := 0
+	for _, b := range fc.batches {
+		n += len(b)
+	}
+	return n
+}
+
 func (fc *fakeCentral) sizes() []int {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()

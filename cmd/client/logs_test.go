@@ -32,7 +32,7 @@ func TestEveryLineOfARoundReadsRightToTheCoursesParser(t *testing.T) {
 		"Ana,Pérez,12x,1990-01-01,5\n"+ // not a number
 		"Ana,Pérez,7,1990-02-30,5\n"+ // not a date
 		"only,three,fields\n"+
-		"\"Ana,Pérez,8,1990-01-01,5\n"+ // an unterminated quote swallows the rest
+		"\"Ana,Pérez,8,1990-01-01,5\n"+ // an unterminated quote spoils its own line
 		"Bo,Li,9,1990-01-01,1\n"), 0o644)
 	clean := filepath.Join(dir, "agency-2.csv")
 	proctest.CourseFile(t, clean, 70, 3, 69)

@@ -1,0 +1,99 @@
+package agency
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// maxLine is the longest line of a bets file, its line ending aside, that
+// the agency reads. A bet takes a few hundred bytes at most, so a longer
+// line is malformed; the bound keeps the file's memory constant whatever
+// the file holds.
+const maxLine = 64 << 10
+
+// errLineTooLong is the reason a line longer than maxLine is skipped.
+var errLineTooLong = fmt.Errorf("line too long (over %d KiB)", maxLine>>10)
+
+// utf8BOM is dropped from the start of a bets file: editors on Windows
+// write it.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// lineReader reads a bets file one line at a time through one buffer of
+// maxLine bytes and its line ending. A longer line is read past in
+// buffer-sized pieces, never held whole, and reported as too long. Lines
+// are numbered from 1, every one counted (blank and too long ones too).
+type lineReader struct {
+	br   *bufio.Reader
+	line int   // the number of the line last returned
+	read int64 // bytes of the file read past
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	lr := &lineReader{br: bufio.NewReaderSize(r, maxLine+len("\r\n"))}
+	if start, _ := lr.br.Peek(len(utf8BOM)); bytes.Equal(start, utf8BOM) {
+		lr.br.Discard(len(utf8BOM))
+		lr.read = int64(len(utf8BOM))
+	}
+	return lr
+}
+
+// next returns the next line without its line ending (valid until the
+// next call), errLineTooLong for a line longer than maxLine, and io.EOF
+// after the last line.
+func (lr *lineReader) next() ([]byte, error) {
+	line, err := lr.br.ReadSlice('\n')
+	lr.read += int64(len(line))
+	if len(line) == 0 && err != nil {
+		return nil, err
+	}
+	lr.line++
+	tooLong := false
+	for errors.Is(err, bufio.ErrBufferFull) {
+		tooLong = true
+		line, err = lr.br.ReadSlice('\n')
+		lr.read += int64(len(line))
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	if tooLong || len(line) > maxLine {
+		return nil, errLineTooLong
+	}
+	return line, nil
+}
+
+// fieldReader splits one line into its fields the way encoding/csv reads
+// a record, a line at a time: a quote left open spoils its own line only
+// (no bet spans lines: names hold no line breaks). One csv.Reader serves
+// every line: it reads each line through src, to its end, and src is then
+// given the next.
+type fieldReader struct {
+	src bytes.Reader
+	cr  *csv.Reader
+}
+
+func newFieldReader() *fieldReader {
+	fr := &fieldReader{}
+	fr.cr = csv.NewReader(&fr.src)
+	fr.cr.FieldsPerRecord = -1
+	fr.cr.ReuseRecord = true
+	fr.cr.TrimLeadingSpace = true
+	return fr
+}
+
+// fields returns the line's fields, valid until the next call, surrounding
+// spaces kept (the caller trims them), or io.EOF for a blank line.
+func (fr *fieldReader) fields(line []byte) ([]string, error) {
+	fr.src.Reset(line)
+	rec, err := fr.cr.Read()
+	var perr *csv.ParseError
+	if errors.As(err, &perr) {
+		return nil, perr.Err // the line number is the caller's
+	}
+	return rec, err
+}
