@@ -115,11 +115,14 @@ func (pr *progressReport) update(read, size int64, final bool) {
 
 // Result sums up a round.
 type Result struct {
-	Held     int      // bets the central already held when this run began
-	Sent     int      // bets this run had stored (acknowledged, or found stored on reconnecting)
-	Rejected int      // bets of batches the central refused
-	Skipped  int      // malformed or invalid lines of the file
-	Winners  []uint32 // documents of this agency's winners
+	Held     int // bets the central already held when this run began
+	Sent     int // bets this run had stored (acknowledged, or found stored on reconnecting)
+	Rejected int // bets of batches the central refused
+	// NotStored is, when the central refused bets for good (after this
+	// agency's end, say), how many valid bets of the file it does not hold.
+	NotStored int
+	Skipped   int      // malformed or invalid lines of the file
+	Winners   []uint32 // documents of this agency's winners
 
 	latencies []time.Duration // from sending each batch to its acknowledgement
 }
@@ -141,6 +144,19 @@ const anyAgency = math.MaxUint16
 
 // ErrRefused is wrapped by Run's error when the central refuses a request.
 var ErrRefused = errors.New("refused by the central")
+
+// RefusedError is a request the central refused, with its reply code. It
+// wraps ErrRefused.
+type RefusedError struct {
+	What string // the request: "end", "a batch of 63 bets", …
+	Code protocol.Code
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%v: %s: %v (code %d)", ErrRefused, e.What, e.Code, int16(e.Code))
+}
+
+func (e *RefusedError) Unwrap() error { return ErrRefused }
 
 // Backoff between connection attempts and between winners queries.
 const (
@@ -252,7 +268,7 @@ var errCentralGoingAway = errors.New("the central is going away")
 // stopping, recovered from a fault, or could not store a batch may take
 // the rest on a new connection: the agency resumes from its status.
 func refusal(what string, code protocol.Code) error {
-	err := fmt.Errorf("%w: %s: %v (code %d)", ErrRefused, what, code, int16(code))
+	var err error = &RefusedError{What: what, Code: code}
 	if code == protocol.CodeShuttingDown || code == protocol.CodeInternal || code == protocol.CodeStorage {
 		err = fmt.Errorf("%w: %w", errCentralGoingAway, err)
 	}
@@ -260,6 +276,13 @@ func refusal(what string, code protocol.Code) error {
 }
 
 func isGoingAway(err error) bool { return errors.Is(err, errCentralGoingAway) }
+
+// refusedForGood tells a refusal that no new session lifts (bets after
+// the agency's end, an invalid bet…) from one a restarted central does.
+func refusedForGood(err error) bool {
+	var re *RefusedError
+	return errors.As(err, &re) && !isGoingAway(err)
+}
 
 // session is one connection's share of the round: learn what the central
 // holds, send the rest, end, and wait for the winners.
@@ -280,14 +303,11 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	if r.first || st.Stored > r.stored {
 		r.progress, r.stored = time.Now(), st.Stored
 	}
+	endedBefore := false // the central held this agency's end before this run
 	if r.first {
 		r.first = false
 		res.Held = int(st.Stored)
-		if st.Ended {
-			if err := a.reportEarlierEnd(ctx, r, res, int(st.Stored)); err != nil {
-				return err
-			}
-		}
+		endedBefore = st.Ended
 	}
 	// What the central holds beyond what it held at the start, this run sent
 	// (a batch whose acknowledgement was lost included).
@@ -295,14 +315,26 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	if st.Stored > 0 || st.Ended {
 		a.log.Info("reanudar", "result", "success", "almacenadas", st.Stored, "finalizo", st.Ended)
 	}
+	// After the end too, the bets the central does not hold are sent: it
+	// refuses them, and its refusal fails the round with how many bets it
+	// lacks. An end the central holds and this run did not send (a stray
+	// process with this agency's number, a hostile peer) is no success.
+	valid, err := a.sendAll(ctx, c, r, int(st.Stored), res)
+	if res.Held+res.Sent > int(st.Stored) {
+		r.progress = time.Now() // acknowledgements came
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case endedBefore:
+		a.reportEarlierEnd(ctx, int(st.Stored), valid)
+	case valid < int(st.Stored) && !st.Ended:
+		a.log.Warn("ronda_anterior", "result", "fail", "almacenadas", st.Stored, "en_archivo", valid, "hint", freshRoundHint)
+		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: its store is from another round or file (%s)",
+			st.Stored, a.cfg.ID, a.cfg.DataFile, valid, freshRoundHint)
+	}
 	if !st.Ended {
-		err := a.sendAll(ctx, c, r, int(st.Stored), res)
-		if res.Held+res.Sent > int(st.Stored) {
-			r.progress = time.Now() // acknowledgements came
-		}
-		if err != nil {
-			return err
-		}
 		if err := c.end(); err != nil {
 			return err
 		}
@@ -324,23 +356,40 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 }
 
 // sendAll sends what the central does not hold yet: the single bet, or the
-// file's bets after the first `stored`.
-func (a *Agency) sendAll(ctx context.Context, c *client, r *round, stored int, res *Result) error {
+// file's bets after the first `stored`. It returns how many valid bets
+// there are to hold, and when the central refuses some for good, an error
+// that says how many it does not hold (also in res.NotStored).
+func (a *Agency) sendAll(ctx context.Context, c *client, r *round, stored int, res *Result) (int, error) {
 	if r.single == nil {
 		return a.sendFile(ctx, c, r, stored, res)
 	}
 	if stored == 0 {
 		p := a.startPipeline(c, res)
 		defer p.close() // on the early return; a second close returns the first's result
-		if err := p.send([]lottery.Bet{*r.single}); err != nil {
-			return err
+		err := p.send([]lottery.Bet{*r.single})
+		if err == nil {
+			err = p.close()
 		}
-		if err := p.close(); err != nil {
-			return err
+		if refusedForGood(err) {
+			return 1, a.notStored(1, res, err)
+		}
+		if err != nil {
+			return 1, err
 		}
 	}
 	a.log.Info("apuesta_enviada", "result", "success", "dni", r.single.Document, "numero", r.single.Number)
-	return nil
+	return 1, nil
+}
+
+// notStored sets res.NotStored, from the valid bets there are to hold and
+// what the central holds, and returns the error that says so.
+func (a *Agency) notStored(valid int, res *Result, refused error) error {
+	res.NotStored = max(0, valid-res.Held-res.Sent)
+	err := fmt.Errorf("%d of the agency's %d valid bets were not stored: %w", res.NotStored, valid, refused)
+	if re := (*RefusedError)(nil); errors.As(refused, &re) && re.Code == protocol.CodeAfterEnd {
+		err = fmt.Errorf("%w; the central already held an end of agency %d that this run did not send, from an earlier run or from another process with its number", err, a.cfg.ID)
+	}
+	return err
 }
 
 // connect dials the centrals in turn, from r.central, until one answers,
@@ -387,19 +436,25 @@ func (a *Agency) connect(ctx context.Context, r *round, giveUp time.Time) (net.C
 const retryReport = 5 * time.Second
 
 // sendFile streams the file from its start, skips the first `stored` valid
-// bets (the central holds them), and sends the rest in batches.
-func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, res *Result) error {
+// bets (the central holds them), and sends the rest in batches. After a
+// refusal for good it sends nothing more and reads on, to count the bets
+// the central does not hold. It returns how many valid bets the file has.
+func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, res *Result) (int, error) {
 	batch := make([]lottery.Bet, 0, a.cfg.BatchMaxAmount)
 	p := a.startPipeline(c, res)
 	defer p.close() // on the early returns; a second close returns the first's result
 	var read, size int64
+	var refused error
 	valid, err := a.eachBet(ctx, r, res, func(n int, b lottery.Bet, at, of int64) error {
 		read, size = at, of
-		if n <= stored {
-			return nil // the central holds it already
+		if n <= stored || refused != nil {
+			return nil // the central holds it already, or takes no more
 		}
 		if batch = append(batch, b); len(batch) == a.cfg.BatchMaxAmount {
-			if err := p.send(batch); err != nil {
+			if err := p.send(batch); refusedForGood(err) {
+				refused = err
+				return nil
+			} else if err != nil {
 				return err
 			}
 			r.report.sent += len(batch)
@@ -409,40 +464,37 @@ func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, 
 		return nil
 	})
 	if err != nil {
-		return err
+		return valid, err
 	}
-	if valid < stored {
-		a.log.Warn("ronda_anterior", "result", "fail", "almacenadas", stored, "en_archivo", valid, "hint", freshRoundHint)
-		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: its store is from another round or file (%s)",
-			stored, a.cfg.ID, a.cfg.DataFile, valid, freshRoundHint)
-	}
-	if len(batch) > 0 {
-		if err := p.send(batch); err != nil {
-			return err
+	if len(batch) > 0 && refused == nil {
+		if err := p.send(batch); refusedForGood(err) {
+			refused = err
+		} else if err != nil {
+			return valid, err
+		} else {
+			r.report.sent += len(batch)
 		}
-		r.report.sent += len(batch)
 	}
-	r.report.update(size, size, true)
-	return p.close()
+	if refused == nil {
+		r.report.update(size, size, true)
+		refused = p.close()
+		if !refusedForGood(refused) {
+			return valid, refused
+		}
+	}
+	return valid, a.notStored(valid, res, refused)
 }
 
 // freshRoundHint tells an operator how to start a round afresh when the
 // central's store holds an earlier one.
 const freshRoundHint = "to start a new round, stop the central and empty its store (make docker-storage-reset in the Docker deployment, or remove its STORAGE_FILEPATH and the .ends file beside it)"
 
-// reportEarlierEnd says so when the central holds this agency's end before
-// this run sent anything: an agency restarted after its end, or a store
-// left from an earlier round, whose winners are the ones that will be
-// reported. A file that no longer matches what the central holds is
-// warned about.
-func (a *Agency) reportEarlierEnd(ctx context.Context, r *round, res *Result, stored int) error {
-	valid := 1
-	if r.single == nil {
-		var err error
-		if valid, err = a.eachBet(ctx, r, res, func(int, lottery.Bet, int64, int64) error { return nil }); err != nil {
-			return err
-		}
-	}
+// reportEarlierEnd says so when the central held this agency's end before
+// this run sent anything and holds all its bets: an agency restarted after
+// its end, or a store left from an earlier round, whose winners are the
+// ones that will be reported. A file with fewer valid bets than the central
+// holds is warned about.
+func (a *Agency) reportEarlierEnd(ctx context.Context, stored, valid int) {
 	level := slog.LevelInfo
 	if valid != stored {
 		level = slog.LevelWarn
@@ -450,7 +502,6 @@ func (a *Agency) reportEarlierEnd(ctx context.Context, r *round, res *Result, st
 	a.log.Log(ctx, level, "ronda_anterior", "result", "success", "almacenadas", stored, "en_archivo", valid,
 		"aviso", "the central holds this agency's end from an earlier run, so the winners reported are of the round it holds",
 		"hint", freshRoundHint)
-	return nil
 }
 
 // eachBet streams the bets file from its start and calls fn with each valid

@@ -20,20 +20,27 @@ import (
 	"quiniela/protocol"
 )
 
-// fakeCentral answers an agency as the central would, recording every batch.
-// refuse, when set, is the code every batch gets; stall makes it read the
-// first batch and answer nothing more until the test ends. It stops with
+// fakeCentral answers an agency as the central would, storing every batch
+// it takes. refuse, when set, is the code every batch gets (only the one
+// received in place refuseNth, counted from 1, when that is set); once the
+// agency has ended, every batch gets "bets after end" (-6); endAfter, when
+// set, has a stray end arrive right after that many batches are stored;
+// stall makes it read the first batch and answer nothing more until the
+// test ends. It stops with
 // its test: the listener and every connection closed, every goroutine
 // returned.
 type fakeCentral struct {
-	ln      net.Listener
-	mu      sync.Mutex
-	batches [][]lottery.Bet
-	ended   bool
-	refuse  protocol.Code
-	stall   bool
-	gotOne  chan struct{}
-	pending int // winners queries answered -1 before the draw
+	ln        net.Listener
+	mu        sync.Mutex
+	batches   [][]lottery.Bet
+	ended     bool
+	refuse    protocol.Code
+	refuseNth int
+	endAfter  int
+	received  int // batches received, stored or not
+	stall     bool
+	gotOne    chan struct{}
+	pending   int // winners queries answered -1 before the draw
 
 	stop    chan struct{} // closed when the test ends
 	conns   map[net.Conn]bool
@@ -109,8 +116,19 @@ func (fc *fakeCentral) serve(conn net.Conn) {
 				return
 			}
 			fc.mu.Lock()
-			first := len(fc.batches) == 0
-			fc.batches = append(fc.batches, bets)
+			fc.received++
+			first := fc.received == 1
+			code := fc.refuse
+			if fc.refuseNth > 0 && fc.received != fc.refuseNth {
+				code = protocol.CodeOK
+			}
+			if fc.ended {
+				code = protocol.CodeAfterEnd
+			}
+			if code == protocol.CodeOK {
+				fc.batches = append(fc.batches, bets)
+				fc.ended = len(fc.batches) == fc.endAfter
+			}
 			fc.mu.Unlock()
 			if first {
 				close(fc.gotOne)
@@ -119,15 +137,12 @@ func (fc *fakeCentral) serve(conn net.Conn) {
 				<-fc.stop // no answer; the agency must not hang on it past cancellation
 				return
 			}
-			out = protocol.AppendCode(nil, fc.refuse)
+			out = protocol.AppendCode(nil, code)
 		case protocol.ActionStatus:
 			fc.mu.Lock()
 			n := 0
 			for _, b := range fc.batches {
 				n += len(b)
-			}
-			if fc.refuse != protocol.CodeOK {
-				n = 0 // refused batches were not stored
 			}
 			out = protocol.AppendStatus(nil, protocol.Status{Stored: uint32(n), Ended: fc.ended})
 			fc.mu.Unlock()
@@ -272,14 +287,85 @@ func TestMalformedLinesAreReportedAndSkippedAndTheRestArrives(t *testing.T) {
 	}
 }
 
-func TestARefusedBatchFailsTheRound(t *testing.T) {
+func TestBetsTheCentralRefusesForGoodFailTheRoundSayingHowManyWereNotStored(t *testing.T) {
 	t.Parallel()
-	fc := &fakeCentral{refuse: protocol.CodeInvalidBet}
+	single := []string{"Santiago Lionel", "Lorca", "30904465", "1999-03-17", "7574"}
+	tests := []struct {
+		name            string
+		central         *fakeCentral
+		lines           []string
+		single          []string
+		code            protocol.Code
+		held, sent, not int
+		skipped         int
+	}{
+		{"a central that refuses every batch as invalid stores none of the file",
+			&fakeCentral{refuse: protocol.CodeInvalidBet}, betLines(10), nil, protocol.CodeInvalidBet, 0, 0, 10, 0},
+		{"a stray end before the agency began leaves its whole file unstored",
+			&fakeCentral{ended: true}, betLines(100), nil, protocol.CodeAfterEnd, 0, 0, 100, 0},
+		{"a stray end after three batches leaves the rest unstored, malformed lines aside",
+			&fakeCentral{endAfter: 3}, append(betLines(100), "only,three,fields"), nil, protocol.CodeAfterEnd, 0, 30, 70, 1},
+		{"a file that grew after the agency's end fails for its new bets",
+			&fakeCentral{ended: true, batches: [][]lottery.Bet{make([]lottery.Bet, 5)}}, betLines(8), nil, protocol.CodeAfterEnd, 5, 0, 3, 0},
+		{"a single bet after a stray end is not stored",
+			&fakeCentral{ended: true}, nil, single, protocol.CodeAfterEnd, 0, 0, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			addr := startCentral(t, tt.central)
+			cfg := testConfig(addr, "/nonexistent", 10)
+			if tt.single != nil {
+				cfg.SingleBet = tt.single
+			} else {
+				cfg.DataFile = writeLines(t, tt.lines...)
+			}
+			log, logs := quiet()
+			res, err := New(cfg, log).Run(context.Background())
+			var refused *RefusedError
+			if !errors.As(err, &refused) || refused.Code != tt.code || !errors.Is(err, ErrRefused) {
+				t.Fatalf("got %v, want a refusal with code %d; log:\n%s", err, tt.code, logs)
+			}
+			if res.Held != tt.held || res.Sent != tt.sent || res.NotStored != tt.not || res.Skipped != tt.skipped {
+				t.Fatalf("held %d sent %d not stored %d skipped %d, want %d, %d, %d and %d",
+					res.Held, res.Sent, res.NotStored, res.Skipped, tt.held, tt.sent, tt.not, tt.skipped)
+			}
+			if res.Rejected < 1 || res.Rejected > res.NotStored {
+				t.Fatalf("%d bets of refused batches, want 1 to the %d not stored", res.Rejected, res.NotStored)
+			}
+			if want := fmt.Sprintf("%d of the agency's %d valid bets were not stored", tt.not, tt.held+tt.sent+tt.not); !strings.Contains(err.Error(), want) {
+				t.Fatalf("the error does not say %q: %v", want, err)
+			}
+			if strings.Contains(logs.String(), "consulta_ganadores") || strings.Contains(logs.String(), "ronda_anterior") {
+				t.Fatalf("a failed round asked for or announced winners:\n%s", logs)
+			}
+			if got := tt.central.stored(); got != tt.held+tt.sent {
+				t.Fatalf("the central holds %d bets, want %d", got, tt.held+tt.sent)
+			}
+		})
+	}
+}
+
+func TestBatchesStoredAfterARefusedOneAreCountedAsStored(t *testing.T) {
+	t.Parallel()
+	// The central refuses the second batch and stores the others it reads;
+	// the agency stops sending at the refusal, and reads the replies of
+	// the batches already on their way.
+	fc := &fakeCentral{refuse: protocol.CodeTooManyWinners, refuseNth: 2}
 	addr := startCentral(t, fc)
 	log, _ := quiet()
-	res, err := New(testConfig(addr, writeLines(t, betLines(10)...), 4), log).Run(context.Background())
-	if !errors.Is(err, ErrRefused) || res.Sent != 0 || res.Rejected != 4 {
-		t.Fatalf("got %+v, %v", res, err)
+	res, err := New(testConfig(addr, writeLines(t, betLines(100)...), 10), log).Run(context.Background())
+	var refused *RefusedError
+	if !errors.As(err, &refused) || refused.Code != protocol.CodeTooManyWinners {
+		t.Fatalf("got %v, want the refusal of too many winners", err)
+	}
+	stored := fc.stored()
+	if res.Sent != stored || res.NotStored != 100-stored || res.Rejected != 10 {
+		t.Fatalf("sent %d, not stored %d, rejected %d; the central holds %d of the 100 and refused one batch of 10",
+			res.Sent, res.NotStored, res.Rejected, stored)
+	}
+	if stored < 30 {
+		t.Fatalf("the central holds %d bets, want the batches around the refused one (the first four go out together)", stored)
 	}
 }
 
@@ -433,16 +519,16 @@ func TestAResumedAgencyTellsWhatItSentFromWhatTheCentralHeld(t *testing.T) {
 
 func TestAStoreFromAnotherRoundIsReportedWithTheWayToStartAfresh(t *testing.T) {
 	t.Parallel()
-	t.Run("an ended agency whose file changed is warned about", func(t *testing.T) {
+	t.Run("an ended agency whose file has fewer bets than the central holds is warned about", func(t *testing.T) {
 		t.Parallel()
-		fc := &fakeCentral{ended: true, batches: [][]lottery.Bet{make([]lottery.Bet, 5)}}
+		fc := &fakeCentral{ended: true, batches: [][]lottery.Bet{make([]lottery.Bet, 20)}}
 		addr := startCentral(t, fc)
 		log, logs := quiet()
 		res, err := New(testConfig(addr, writeLines(t, betLines(8)...), 63), log).Run(context.Background())
-		if err != nil || res.Held != 5 || res.Sent != 0 {
-			t.Fatalf("got %+v, %v", res, err)
+		if err != nil || res.Held != 20 || res.Sent != 0 || fc.received != 0 {
+			t.Fatalf("got %+v, %v, %d batches sent", res, err, fc.received)
 		}
-		for _, want := range []string{"level=WARN msg=ronda_anterior result=success almacenadas=5 en_archivo=8", "make docker-storage-reset"} {
+		for _, want := range []string{"level=WARN msg=ronda_anterior result=success almacenadas=20 en_archivo=8", "make docker-storage-reset"} {
 			if !strings.Contains(logs.String(), want) {
 				t.Errorf("no %q in:\n%s", want, logs)
 			}

@@ -47,10 +47,20 @@ func (a *Agency) startPipeline(c *client, res *Result) *pipeline {
 	return p
 }
 
-// ack reads one reply per flight. On a failure it stops the writer: it
-// unblocks a write in progress and closes failed.
+// ack reads one reply per flight. On the first failure it stops the
+// writer (closes failed). After a refusal for good the connection still
+// works, and the central answers every frame written: the replies of the
+// batches in flight are read on, so that what it stored is known exactly.
+// A broken connection, or a central going away, is given up at once: ack
+// unblocks a write in progress, and the next session asks the central
+// what it holds.
 func (p *pipeline) ack() error {
+	var failure error
+	broken := false
 	for f := range p.flights {
+		if broken {
+			continue // let the writer finish its sends
+		}
 		code, err := p.c.readCode()
 		if err == nil && code != protocol.CodeOK {
 			err = refusal(fmt.Sprintf("a batch of %d bets", f.bets), code)
@@ -58,17 +68,21 @@ func (p *pipeline) ack() error {
 				p.res.Rejected += f.bets
 			}
 		}
-		if err != nil {
-			p.c.kill()
-			close(p.failed)
-			for range p.flights { // let the writer finish its sends
-			}
-			return err
+		if err == nil {
+			p.res.Sent += f.bets
+			p.res.latencies = append(p.res.latencies, time.Since(f.sent))
+			continue
 		}
-		p.res.Sent += f.bets
-		p.res.latencies = append(p.res.latencies, time.Since(f.sent))
+		if !refusedForGood(err) {
+			p.c.kill()
+			broken = true
+		}
+		if failure == nil { // a later failure does not replace the first
+			failure = err
+			close(p.failed)
+		}
 	}
-	return nil
+	return failure
 }
 
 // send queues one batch. Frames go out together, up to coalesce at a time
@@ -105,13 +119,11 @@ func (p *pipeline) flush() error {
 		}
 		return err
 	}
+	// Every frame written is handed to the acker, which takes flights
+	// until finish, failed or not: after a refusal it reads their replies.
 	sent := time.Now()
 	for _, n := range p.unsent {
-		select {
-		case p.flights <- flight{bets: n, sent: sent}:
-		case <-p.failed:
-			return p.finish()
-		}
+		p.flights <- flight{bets: n, sent: sent}
 	}
 	p.out, p.unsent = p.out[:0], p.unsent[:0]
 	return nil

@@ -75,7 +75,13 @@ func run() int {
 		log.Info("shutdown", append([]any{"result", "success", "reason", "signal"}, summary...)...)
 		return 0
 	case err != nil:
-		log.Error("resumen", append([]any{"result", "fail", "error", err}, summary...)...)
+		fail := []any{"result", "fail"}
+		// Bets the central refused for good: how many it lacks, and why.
+		var refused *agency.RefusedError
+		if res.NotStored > 0 && errors.As(err, &refused) {
+			fail = append(fail, "no_almacenadas", res.NotStored, "motivo", refused.Code.String())
+		}
+		log.Error("resumen", append(append(fail, "error", err), summary...)...)
 		return 1
 	}
 	log.Info("resumen", append([]any{"result", "success"}, summary...)...)
