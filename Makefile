@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadEcho$$' -fuzztime $(FUZZTIME) ./protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzReadStatus$$' -fuzztime $(FUZZTIME) ./protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzReadWriteRead$$' -fuzztime $(FUZZTIME) ./store/csvfile
+	$(GO) test -run '^$$' -fuzz '^FuzzFieldsOfALineAreThoseEncodingCSVReads$$' -fuzztime $(FUZZTIME) ./agency
 
 lint: ## gofmt check and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
