@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"quiniela/lottery"
 	"quiniela/store"
 	"quiniela/store/postgres/pgcluster"
@@ -575,43 +573,161 @@ func TestACentralReachesItsDatabaseOverAUnixSocket(t *testing.T) {
 	}
 }
 
-func TestAnEndOrTheDrawIsRefusedWithinTheRecordTimeoutWhenTheDatabaseDoesNotAnswer(t *testing.T) {
+// silencer forwards connections to a database and, while armed, makes
+// silent the first connection on which a client sends marker: it forwards
+// nothing more on it, either way, and keeps it open, as a database that
+// stopped answering does.
+type silencer struct {
+	ln       net.Listener
+	target   string
+	marker   []byte
+	armed    atomic.Bool
+	silenced chan struct{} // closed at the first connection made silent
+	once     sync.Once
+	mu       sync.Mutex
+	conns    []net.Conn
+	silent   []net.Conn // both ends of the connections made silent
+	closed   bool
+}
+
+func startSilencer(t *testing.T, target, marker string) *silencer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &silencer{ln: ln, target: target, marker: []byte(marker), silenced: make(chan struct{})}
+	t.Cleanup(s.close)
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.forward(client)
+		}
+	}()
+	return s
+}
+
+// close stops the silencer and closes every connection it forwards, so
+// that nothing waits on a silent one.
+func (s *silencer) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+}
+
+// wake closes the connections made silent: the client learns they are
+// gone, rather than wait for them (pgx waits up to 15 s for a reply to its
+// last words on a connection it gave up).
+func (s *silencer) wake() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.silent {
+		c.Close()
+	}
+	s.silent = nil
+}
+
+func (s *silencer) forward(client net.Conn) {
+	server, err := net.Dial("tcp", s.target)
+	if err != nil {
+		client.Close()
+		return
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.conns = append(s.conns, client, server)
+	s.mu.Unlock()
+	if closed {
+		client.Close()
+		server.Close()
+		return
+	}
+	defer client.Close()
+	defer server.Close()
+	var silent atomic.Bool
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := server.Read(buf)
+			if err != nil {
+				break
+			}
+			if silent.Load() {
+				continue
+			}
+			if _, err := client.Write(buf[:n]); err != nil {
+				break
+			}
+		}
+		// A database that closes the connection says so; a silent one
+		// says nothing, not even that (the server ends a session idle in
+		// a transaction, as the silent one is).
+		if !silent.Load() {
+			client.Close()
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := client.Read(buf)
+		if err != nil {
+			return
+		}
+		if s.armed.Load() && bytes.Contains(buf[:n], s.marker) && s.armed.CompareAndSwap(true, false) {
+			silent.Store(true)
+			s.mu.Lock()
+			s.silent = append(s.silent, client, server)
+			s.mu.Unlock()
+			s.once.Do(func() { close(s.silenced) })
+		}
+		if silent.Load() {
+			continue
+		}
+		if _, err := server.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+func TestAnEndOrTheDrawIsRefusedWithinTheRecordTimeoutWhenTheDatabaseStopsAnswering(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		blocker string // an uncommitted insert of the same row: the store's insert waits for it
-		record  func(s *Store) error
-		stored  func(s *Store) bool
+		name   string
+		insert string // what the database stops answering at
+		record func(s *Store) error
+		stored func(s *Store) bool
 	}{
-		{"an end", `INSERT INTO ends (agency) VALUES (5)`, func(s *Store) error { return s.RecordEnd(5) },
+		{"an end", "INSERT INTO ends", func(s *Store) error { return s.RecordEnd(5) },
 			func(s *Store) bool { return slices.Contains(s.Ended(), 5) }},
-		{"the draw", `INSERT INTO draw DEFAULT VALUES`, (*Store).RecordDraw, (*Store).Drawn},
+		{"the draw", "INSERT INTO draw", (*Store).RecordDraw, (*Store).Drawn},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			url := freshDatabase(t, nil)
-			s := open(t, url, "a", nil)
-			blocker, err := pgx.Connect(context.Background(), url)
+			u, err := neturl.Parse(freshDatabase(t, nil))
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer blocker.Close(context.Background())
-			tx, err := blocker.Begin(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := tx.Exec(context.Background(), tt.blocker); err != nil {
-				t.Fatal(err)
-			}
-			// The record must be cut short while its insert waits in the
-			// database, not before it got there (a slow BEGIN on a busy
-			// machine): a short timeout is doubled until it was.
+			silencer := startSilencer(t, u.Host, tt.insert)
+			u.Host = silencer.ln.Addr().String()
+			s := open(t, u.String(), "a", nil)
+			// The record must be cut short by its timeout while its
+			// insert goes unanswered, not before it was sent (a slow
+			// BEGIN on a busy machine): a short timeout is doubled until
+			// the insert was sent.
 			for timeout := 250 * time.Millisecond; ; timeout *= 2 {
 				if timeout > 10*time.Second {
-					t.Fatal("no record reached the database within its timeout: the test tested nothing")
+					t.Fatal("no record sent its insert within its timeout: the test tested nothing")
 				}
 				s.recordTimeout = timeout
+				silencer.armed.Store(true)
 				done := make(chan error, 1)
 				go func() { done <- tt.record(s) }()
 				select {
@@ -620,38 +736,26 @@ func TestAnEndOrTheDrawIsRefusedWithinTheRecordTimeoutWhenTheDatabaseDoesNotAnsw
 						t.Fatalf("a record the database did not answer: %v, want it refused at the record timeout", err)
 					}
 				case <-time.After(30 * time.Second):
-					tx.Rollback(context.Background()) // lets the record through, and the test end
+					silencer.close() // ends the record, and the test
 					<-done
 					t.Fatalf("a record the database did not answer was still waiting 30 s later, with a record timeout of %v", timeout)
 				}
-				if waitingInserts(t, s) > 0 {
-					break
+				select {
+				case <-silencer.silenced:
+				default:
+					continue
 				}
+				break
 			}
 			if tt.stored(s) {
 				t.Fatal("a refused record counts as stored")
 			}
-			// Once the database answers again, the same record is stored.
-			if err := tx.Rollback(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			// With the database answering, the same record is stored.
+			silencer.armed.Store(false)
+			silencer.wake()
 			if err := tt.record(s); err != nil || !tt.stored(s) {
 				t.Fatalf("the record once the database answers: %v (stored %v)", err, tt.stored(s))
 			}
 		})
 	}
-}
-
-// waitingInserts counts the sessions of s's database whose insert waits
-// for a lock. A session whose client gave up keeps waiting: pgx closes
-// the connection, and the database notices only once the lock is free.
-func waitingInserts(t *testing.T, s *Store) int {
-	t.Helper()
-	var n int
-	err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%'`).Scan(&n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
