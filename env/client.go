@@ -12,6 +12,27 @@ import (
 // 8 KiB: (8192 - 5-byte header) / 128-byte record.
 const DefaultBatchMaxAmount = 63
 
+// The floors of an agency's timeouts. Below them the agency starts and
+// then cannot complete a round; each is far below any sensible setting
+// (the defaults are 10s, 30s and 60s).
+const (
+	// MinIOTimeout: the longest wait for one reply must exceed the time
+	// the central holds a winners query while the draw is pending (a
+	// second: supervisor's DefaultWinnersHold) plus the round trip, or
+	// every held query times out and the agency reconnects instead of
+	// hearing the draw. Twice the hold leaves that room.
+	MinIOTimeout = 2 * time.Second
+	// MinConnectTimeout: the first attempt must be able to complete, a
+	// dial and, under TLS, a handshake across a real network; below a
+	// second the agency gives up before it (1ns gives up before dialling).
+	MinConnectTimeout = time.Second
+	// MinWinnersTimeout: the central holds one winners query up to a
+	// second waiting for the draw, so a shorter wait cannot be kept: the
+	// agency would give up after its first query, whenever it ended
+	// before the last agency did.
+	MinWinnersTimeout = time.Second
+)
+
 // Client holds one agency's settings.
 type Client struct {
 	ID             int           `env:"CLI_ID,required" help:"agency number (required)"`
@@ -20,9 +41,9 @@ type Client struct {
 	LogLevel       Level         `env:"CLI_LOG_LEVEL" envDefault:"INFO" help:"DEBUG, INFO, WARNING or ERROR; DEBUG also logs each winner's document"`
 	BatchMaxAmount int           `env:"CLI_BATCH_MAX_AMOUNT" envDefault:"63" help:"bets per batch; 63 fill an 8 KiB frame, more is capped"`
 	DataFile       string        `env:"CLI_DATA_FILE" help:"the agency's bets (default ./.data/agency-{CLI_ID}.csv)"`
-	ConnectTimeout time.Duration `env:"CLI_CONNECT_TIMEOUT" envDefault:"30s" help:"give up after this long without progress with the central"`
-	WinnersTimeout time.Duration `env:"CLI_WINNERS_TIMEOUT" envDefault:"60s" help:"keep asking for the winners this long"`
-	IOTimeout      time.Duration `env:"CLI_IO_TIMEOUT" envDefault:"10s" help:"longest wait for one reply, or a TLS handshake"`
+	ConnectTimeout time.Duration `env:"CLI_CONNECT_TIMEOUT" envDefault:"30s" help:"give up after this long without progress with the central; at least 1s"`
+	WinnersTimeout time.Duration `env:"CLI_WINNERS_TIMEOUT" envDefault:"60s" help:"keep asking for the winners this long; at least 1s"`
+	IOTimeout      time.Duration `env:"CLI_IO_TIMEOUT" envDefault:"10s" help:"longest wait for one reply, or a TLS handshake; at least 2s"`
 	TLSCert        string        `env:"CLI_TLS_CERT" help:"mutual TLS: this agency's certificate (all three CLI_TLS_* or none)"`
 	TLSKey         string        `env:"CLI_TLS_KEY" help:"mutual TLS: this agency's key"`
 	TLSCA          string        `env:"CLI_TLS_CA" help:"mutual TLS: the CA of the central's certificate"`
@@ -79,9 +100,12 @@ func (c *Client) validate(p *problems) {
 	if c.DataFile == "" {
 		c.DataFile = "./.data/agency-" + strconv.Itoa(c.ID) + ".csv"
 	}
-	checkPositive(p, "CLI_CONNECT_TIMEOUT", c.ConnectTimeout)
-	checkPositive(p, "CLI_WINNERS_TIMEOUT", c.WinnersTimeout)
-	checkPositive(p, "CLI_IO_TIMEOUT", c.IOTimeout)
+	checkTimeout(p, "CLI_CONNECT_TIMEOUT", c.ConnectTimeout, MinConnectTimeout,
+		"a first connection (a dial and a TLS handshake) must be able to complete within it")
+	checkTimeout(p, "CLI_WINNERS_TIMEOUT", c.WinnersTimeout, MinWinnersTimeout,
+		"the central holds one winners query up to a second")
+	checkTimeout(p, "CLI_IO_TIMEOUT", c.IOTimeout, MinIOTimeout,
+		"it must outlast the central's hold of a winners query (a second) and the round trip")
 	allOrNone(p, "mutual TLS", []string{"CLI_TLS_CERT", "CLI_TLS_KEY", "CLI_TLS_CA"}, c.TLSCert, c.TLSKey, c.TLSCA)
 	allOrNone(p, "single-bet mode", []string{"NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO"},
 		c.FirstName, c.LastName, c.Document, c.Birthdate, c.Number)

@@ -286,3 +286,66 @@ func TestEverySettingSaysWhatItMeans(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeoutsThatCannotWorkAreRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		cfg     validator
+		environ []string
+		want    string // "" when the settings load
+	}{
+		{"a frame timeout of a nanosecond fails every agency", &Server{}, []string{"SERVER_FRAME_TIMEOUT=1ns"},
+			`SERVER_FRAME_TIMEOUT="1ns": must be at least 1s: it bounds a whole frame`},
+		{"a frame timeout of a second is enough", &Server{}, []string{"SERVER_FRAME_TIMEOUT=1s"}, ""},
+		{"an idle timeout of a nanosecond fails every agency", &Server{}, []string{"SERVER_IDLE_TIMEOUT=1ns"},
+			`SERVER_IDLE_TIMEOUT="1ns": must be at least 2s: an agency waiting for the draw`},
+		{"an idle timeout no longer than an agency's pause between queries is refused", &Server{}, []string{"SERVER_IDLE_TIMEOUT=1s"},
+			`SERVER_IDLE_TIMEOUT="1s": must be at least 2s`},
+		{"an idle timeout of two seconds is enough", &Server{}, []string{"SERVER_IDLE_TIMEOUT=2s"}, ""},
+		{"a shutdown timeout of a nanosecond fails every stop", &Server{}, []string{"SERVER_SHUTDOWN_TIMEOUT=1ns"},
+			`SERVER_SHUTDOWN_TIMEOUT="1ns": must be at least 500ms`},
+		{"a shutdown timeout of half a second is enough", &Server{}, []string{"SERVER_SHUTDOWN_TIMEOUT=500ms"}, ""},
+		{"a negative timeout is still refused as such", &Server{}, []string{"SERVER_IDLE_TIMEOUT=-2m"},
+			`SERVER_IDLE_TIMEOUT="-2m0s": must be a positive duration`},
+		{"an agency's IO timeout of a nanosecond fails every reply", &Client{}, []string{"CLI_ID=1", "CLI_IO_TIMEOUT=1ns"},
+			`CLI_IO_TIMEOUT="1ns": must be at least 2s: it must outlast the central's hold of a winners query`},
+		{"an agency's IO timeout no longer than the winners hold is refused", &Client{}, []string{"CLI_ID=1", "CLI_IO_TIMEOUT=1s"},
+			`CLI_IO_TIMEOUT="1s": must be at least 2s`},
+		{"an agency's IO timeout of two seconds is enough", &Client{}, []string{"CLI_ID=1", "CLI_IO_TIMEOUT=2s"}, ""},
+		{"a connect timeout of a nanosecond gives up before dialling", &Client{}, []string{"CLI_ID=1", "CLI_CONNECT_TIMEOUT=1ns"},
+			`CLI_CONNECT_TIMEOUT="1ns": must be at least 1s`},
+		{"a connect timeout of a second is enough", &Client{}, []string{"CLI_ID=1", "CLI_CONNECT_TIMEOUT=1s"}, ""},
+		{"a winners timeout shorter than one held query is refused", &Client{}, []string{"CLI_ID=1", "CLI_WINNERS_TIMEOUT=500ms"},
+			`CLI_WINNERS_TIMEOUT="500ms": must be at least 1s: the central holds one winners query`},
+		{"a winners timeout of a second is enough", &Client{}, []string{"CLI_ID=1", "CLI_WINNERS_TIMEOUT=1s"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := load(tt.cfg, writeFile(t, ""), tt.environ)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v, want it to say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEveryFloorIsInItsHelp(t *testing.T) {
+	t.Parallel()
+	floors := map[string]time.Duration{
+		"SERVER_FRAME_TIMEOUT": MinFrameTimeout, "SERVER_IDLE_TIMEOUT": MinIdleTimeout,
+		"SERVER_SHUTDOWN_TIMEOUT": MinShutdownTimeout, "CLI_IO_TIMEOUT": MinIOTimeout,
+		"CLI_CONNECT_TIMEOUT": MinConnectTimeout, "CLI_WINNERS_TIMEOUT": MinWinnersTimeout,
+	}
+	for _, cfg := range []any{&Server{}, &Client{}} {
+		for _, s := range Settings(cfg) {
+			if floor, ok := floors[s.Key]; ok && !strings.HasSuffix(s.Help, "at least "+floor.String()) {
+				t.Errorf("%s: help %q does not end with its floor, at least %s", s.Key, s.Help, floor)
+			}
+		}
+	}
+}

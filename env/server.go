@@ -17,9 +17,9 @@ type Server struct {
 	LogLevel        Level         `env:"LOGGING_LEVEL" envDefault:"INFO" help:"DEBUG, INFO, WARNING or ERROR; DEBUG logs every stored bet"`
 	Agencies        int           `env:"AGENCIES" envDefault:"5" help:"agencies 1..N that must end before the draw"`
 	StoragePath     string        `env:"STORAGE_FILEPATH" envDefault:"./bets.csv" help:"the bet file (CSV), with its ends journal beside it"`
-	FrameTimeout    time.Duration `env:"SERVER_FRAME_TIMEOUT" envDefault:"5s" help:"a whole frame from its first byte, every reply write, and a TLS handshake"`
-	ShutdownTimeout time.Duration `env:"SERVER_SHUTDOWN_TIMEOUT" envDefault:"1500ms" help:"bound of the shutdown after SIGTERM"`
-	IdleTimeout     time.Duration `env:"SERVER_IDLE_TIMEOUT" envDefault:"2m" help:"a connection with no frame for this long is closed"`
+	FrameTimeout    time.Duration `env:"SERVER_FRAME_TIMEOUT" envDefault:"5s" help:"a whole frame from its first byte, every reply write, and a TLS handshake; at least 1s"`
+	ShutdownTimeout time.Duration `env:"SERVER_SHUTDOWN_TIMEOUT" envDefault:"1500ms" help:"bound of the shutdown after SIGTERM; at least 500ms"`
+	IdleTimeout     time.Duration `env:"SERVER_IDLE_TIMEOUT" envDefault:"2m" help:"a connection with no frame for this long is closed; at least 2s"`
 	MaxConnections  int           `env:"SERVER_MAX_CONNECTIONS" envDefault:"10000" help:"open connections at most; at the bound the oldest that has not named an agency is evicted"`
 	TLSCert         string        `env:"SERVER_TLS_CERT" help:"mutual TLS: the central's certificate (all three SERVER_TLS_* or none)"`
 	TLSKey          string        `env:"SERVER_TLS_KEY" help:"mutual TLS: the central's key"`
@@ -28,6 +28,29 @@ type Server struct {
 	AdminAddress    string        `env:"SERVER_ADMIN_ADDRESS" help:"host:port of the admin endpoint (/metrics, /status, /healthz, /readyz, /); empty: off"`
 	StorageURL      DatabaseURL   `env:"STORAGE_URL" help:"PostgreSQL store (postgres://user@host:5432/db), shared by an active central and its standbys; empty: the CSV file at STORAGE_FILEPATH"`
 }
+
+// The floors of the central's timeouts. Below them the central starts
+// and then fails every agency, or every stop; each is far below any
+// sensible setting (the defaults are 5s, 2m and 1500ms).
+const (
+	// MinFrameTimeout: the frame timeout bounds a whole frame (up to
+	// 8 KiB) from its first byte, every reply write and, under TLS, the
+	// handshake (a few round trips and public-key operations); a status
+	// query also waits up to it for an earlier connection's batches to be
+	// synced. A second covers all of these on any real network and disk.
+	MinFrameTimeout = time.Second
+	// MinIdleTimeout: an agency waiting for the draw sends nothing between
+	// a "not yet" answer and its next query, a pause of up to a second
+	// (its backoff), and nothing while its last batches are being synced
+	// before its end. The idle timeout must clear these with room to
+	// spare, or waiting agencies are cut off.
+	MinIdleTimeout = 2 * time.Second
+	// MinShutdownTimeout: within the shutdown bound sessions finish the
+	// frame in hand (half of it), the tree stops, and the store writes and
+	// syncs its last batches. Below half a second a loaded disk's last
+	// fsync or a frame on its way is cut short, and every stop fails.
+	MinShutdownTimeout = 500 * time.Millisecond
+)
 
 // DatabaseURL is a database's URL; it prints without its password, so that
 // the config line never shows one.
@@ -65,9 +88,12 @@ func (s *Server) validate(p *problems) {
 	if s.StoragePath == "" {
 		p.addf("STORAGE_FILEPATH", s.StoragePath, "must name a file")
 	}
-	checkPositive(p, "SERVER_FRAME_TIMEOUT", s.FrameTimeout)
-	checkPositive(p, "SERVER_SHUTDOWN_TIMEOUT", s.ShutdownTimeout)
-	checkPositive(p, "SERVER_IDLE_TIMEOUT", s.IdleTimeout)
+	checkTimeout(p, "SERVER_FRAME_TIMEOUT", s.FrameTimeout, MinFrameTimeout,
+		"it bounds a whole frame from its first byte, every reply write and a TLS handshake, which take round trips")
+	checkTimeout(p, "SERVER_SHUTDOWN_TIMEOUT", s.ShutdownTimeout, MinShutdownTimeout,
+		"sessions finish the frame in hand and the store syncs its last batches within it")
+	checkTimeout(p, "SERVER_IDLE_TIMEOUT", s.IdleTimeout, MinIdleTimeout,
+		"an agency waiting for the draw pauses up to a second between its queries")
 	checkRange(p, "SERVER_MAX_CONNECTIONS", s.MaxConnections, 1, 1<<20)
 	allOrNone(p, "mutual TLS", []string{"SERVER_TLS_CERT", "SERVER_TLS_KEY", "SERVER_TLS_CLIENT_CA"}, s.TLSCert, s.TLSKey, s.TLSClientCA)
 	if s.StorageURL != "" {
@@ -109,6 +135,17 @@ func allOrNone(p *problems, what string, keys []string, values ...string) {
 func checkPositive(p *problems, key string, d time.Duration) {
 	if d <= 0 {
 		p.addf(key, d.String(), "must be a positive duration such as 500ms or 2s")
+	}
+}
+
+// checkTimeout refuses a duration that is not positive, or that is below
+// floor: a value no real deployment goes under, below which the binary
+// would start and then fail at what the setting bounds (why says what).
+func checkTimeout(p *problems, key string, d, floor time.Duration, why string) {
+	if d <= 0 {
+		checkPositive(p, key, d)
+	} else if d < floor {
+		p.addf(key, d.String(), "must be at least %s: %s", floor, why)
 	}
 }
 

@@ -147,11 +147,11 @@ func TestACentralPausedWhileAStandbyTookOverIsFencedAndExits(t *testing.T) {
 	r := newPostgresRound(t, nil, 3000, 2)
 	paused, standby, centrals := r.startActiveAndStandby()
 	for i := 1; i <= 5; i++ {
-		// A reply timeout short enough that agencies leave the paused
-		// central before the round's end.
+		// A reply timeout short enough (its floor) that agencies leave
+		// the paused central before the round's end.
 		r.clients[i] = proctest.Start(t, bins["client"], r.dir, clientEnv(i, centrals,
 			fmt.Sprintf("CLI_DATA_FILE=%s/agency-%d.csv", r.data, i), "CLI_CONNECT_TIMEOUT=60s",
-			"CLI_WINNERS_TIMEOUT=120s", "CLI_IO_TIMEOUT=1s")...)
+			"CLI_WINNERS_TIMEOUT=120s", "CLI_IO_TIMEOUT=2s")...)
 	}
 	paused.WaitForN(t, batchStored, 40)
 	paused.Cmd.Process.Signal(syscall.SIGSTOP)

@@ -164,7 +164,7 @@ func TestUnderTLSAConnectionActsOnlyForItsCertificatesAgency(t *testing.T) {
 
 func TestUnderTLSAPlainOrForeignPeerNeverReachesAFrame(t *testing.T) {
 	t.Parallel()
-	r := startTLSRound(t, 1, "SERVER_FRAME_TIMEOUT=300ms")
+	r := startTLSRound(t, 1, "SERVER_FRAME_TIMEOUT=1s") // the floor: the silent peer waits it out
 	// Plain TCP speaking the protocol: the handshake fails, nothing is read
 	// as a frame.
 	conn, err := net.Dial("tcp", r.addr)
@@ -223,7 +223,7 @@ func TestOpenSSLSpeaksToTheCentralAsAnAgency(t *testing.T) {
 	}
 	// The central hangs up on the idle session once the replies are out,
 	// which is what ends openssl (-quiet waits for the peer to close).
-	r := startTLSRound(t, 1, "SERVER_IDLE_TIMEOUT=500ms")
+	r := startTLSRound(t, 1, "SERVER_IDLE_TIMEOUT=2s") // the floor
 	// Another TLS stack: a batch of one bet and a status query, answered 0
 	// and then 0, 1 stored, not ended.
 	frames := append(mustBatch(t, 1, 7, 1), protocol.AppendStatusQuery(nil, 1)...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -14,9 +15,11 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/proctest"
+	"quiniela/env"
 	"quiniela/lottery"
 	"quiniela/protocol"
 	"quiniela/store/csvfile"
+	"quiniela/supervisor"
 )
 
 var serverBin string
@@ -181,10 +184,19 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 		{"a database that does not answer", []string{"STORAGE_URL=postgres://lottery:s3cret@127.0.0.1:" + closedPort(t) + "/quiniela"}, 1,
 			`action: open_store \| result: fail \| url: postgres.//lottery.xxxxx@127\.0\.0\.1\.\d+/quiniela \| error: .*connect`},
 		{"a URL that is not PostgreSQL's", []string{"STORAGE_URL=mysql://db/quiniela"}, 2, `STORAGE_URL="mysql.//db/quiniela" - want a PostgreSQL URL`},
+		{"a frame timeout no frame can meet", []string{"SERVER_FRAME_TIMEOUT=1ns"}, 2,
+			`action: config \| result: fail \| error: .*SERVER_FRAME_TIMEOUT="1ns" - must be at least 1s - it bounds a whole frame`},
+		{"an idle timeout that cuts off agencies waiting for the draw", []string{"SERVER_IDLE_TIMEOUT=1s"}, 2,
+			`action: config \| result: fail \| error: .*SERVER_IDLE_TIMEOUT="1s" - must be at least 2s - an agency waiting for the draw`},
+		{"a shutdown timeout no stop can meet", []string{"SERVER_SHUTDOWN_TIMEOUT=1ns"}, 2,
+			`action: config \| result: fail \| error: .*SERVER_SHUTDOWN_TIMEOUT="1ns" - must be at least 500ms`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(serverBin)
+			// The bound only stops a central that started after all.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, serverBin)
 			cmd.Dir = t.TempDir()
 			cmd.Env = append([]string{proctest.RaceNoExitSleep, "SERVER_IP=127.0.0.1", "SERVER_PORT=0"}, tt.env...)
 			out, _ := cmd.Output()
@@ -200,11 +212,27 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(cmd.Dir, "bets.csv")); err == nil && tt.code == 1 {
 				t.Errorf("a central that could not start left a store behind")
 			}
+			if tt.code == 2 && strings.Contains(string(out), "action: listen") {
+				t.Errorf("a central refused its settings and still listened:\n%s", out)
+			}
 		})
 	}
 	first.Cmd.Process.Signal(syscall.SIGTERM)
 	if code, _ := first.Wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("exit code %d", code)
+	}
+}
+
+func TestTheAgencysFloorsClearTheCentralsWinnersHold(t *testing.T) {
+	t.Parallel()
+	// An agency's reply timeout at its floor must outlast a held winners
+	// query with room for the round trip, and its winners wait must cover
+	// one held query: the env package cannot see the central's hold.
+	if env.MinIOTimeout <= supervisor.DefaultWinnersHold {
+		t.Errorf("env.MinIOTimeout %s does not exceed the central's winners hold %s", env.MinIOTimeout, supervisor.DefaultWinnersHold)
+	}
+	if env.MinWinnersTimeout < supervisor.DefaultWinnersHold {
+		t.Errorf("env.MinWinnersTimeout %s is shorter than the central's winners hold %s", env.MinWinnersTimeout, supervisor.DefaultWinnersHold)
 	}
 }
 
