@@ -40,7 +40,7 @@ type Client struct {
 	LogFormat      LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, SPEC §3) or json (log/slog's JSON, the same keys)"`
 	LogLevel       Level         `env:"CLI_LOG_LEVEL" envDefault:"INFO" help:"DEBUG, INFO, WARNING or ERROR; DEBUG also logs each winner's document"`
 	BatchMaxAmount int           `env:"CLI_BATCH_MAX_AMOUNT" envDefault:"63" help:"bets per batch; 63 fill an 8 KiB frame, more is capped"`
-	DataFile       string        `env:"CLI_DATA_FILE" help:"the agency's bets (default ./.data/agency-{CLI_ID}.csv)"`
+	DataFile       string        `env:"CLI_DATA_FILE" help:"the agency's bets, a readable regular file (default ./.data/agency-{CLI_ID}.csv)"`
 	ConnectTimeout time.Duration `env:"CLI_CONNECT_TIMEOUT" envDefault:"30s" help:"give up after this long without progress with the central; at least 1s"`
 	WinnersTimeout time.Duration `env:"CLI_WINNERS_TIMEOUT" envDefault:"60s" help:"keep asking for the winners this long; at least 1s"`
 	IOTimeout      time.Duration `env:"CLI_IO_TIMEOUT" envDefault:"10s" help:"longest wait for one reply, or a TLS handshake; at least 2s"`
@@ -81,8 +81,19 @@ func (c Client) SingleBet() ([]string, bool) {
 // ./.env) and the environment.
 func LoadClient(path string) (Client, error) {
 	var c Client
-	err := load(&c, path, os.Environ())
+	err := loadForStart(&c, path, os.Environ())
 	return c, err
+}
+
+// checkMachine refuses a bets file that the agency could not read: one
+// that does not exist, is a directory or a device, or is not readable.
+// Single-bet mode reads no file.
+func (c *Client) checkMachine(p *problems) {
+	if _, single := c.SingleBet(); single {
+		return
+	}
+	checkReadable(p, "CLI_DATA_FILE", c.DataFile,
+		"the agency reads its bets from it, from its start on every reconnection (single-bet mode, NOMBRE to NUMERO set, reads none)")
 }
 
 func (c *Client) validate(p *problems) {

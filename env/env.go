@@ -1,9 +1,10 @@
 // Package env loads the settings of each binary (SPEC §2): a `.env` file
 // read with godotenv (./.env when present, or the file named by --env-file),
 // under the real environment, which wins. It never changes the process
-// environment. Every missing, unknown or malformed key is reported in one
-// error that names the key and the bad value, so nothing starts
-// half-configured. It imports none of the project's other packages: the
+// environment. Every missing, unknown or malformed key, every value below
+// its floor, and every file named that the binary could not use, is
+// reported in one error that names the key and the bad value, so nothing
+// starts half-configured. It imports none of the project's other packages: the
 // binaries hand its typed settings on.
 package env
 
@@ -121,6 +122,14 @@ type validator interface {
 	validate(p *problems)
 }
 
+// machineChecker is implemented by settings that name what must already be
+// right on this machine when the binary starts: a file to read, a file to
+// append to. It is checked once the values themselves are sound.
+type machineChecker interface {
+	validator
+	checkMachine(p *problems)
+}
+
 type problems struct{ list []string }
 
 func (p *problems) addf(key, value, format string, args ...any) {
@@ -132,8 +141,20 @@ func (p *problems) addf(key, value, format string, args ...any) {
 // gives it). One file may hold the settings of every binary (the central's
 // and the agencies' in one ./.env): each reads its own and ignores the
 // others'. A key in the file that no binary reads is an error: it is most
-// often a typo.
+// often a typo. It judges the values alone, never the machine: see
+// loadForStart.
 func load(cfg validator, path string, environ []string) error {
+	return loadChecking(cfg, path, environ, nil)
+}
+
+// loadForStart loads as load does and, when every value is sound, checks
+// what they name on this machine (the files the binary will open), in the
+// same error: what cannot work is refused at start, not after it.
+func loadForStart(cfg machineChecker, path string, environ []string) error {
+	return loadChecking(cfg, path, environ, cfg.checkMachine)
+}
+
+func loadChecking(cfg validator, path string, environ []string, checkMachine func(*problems)) error {
 	file := map[string]string{}
 	source := ""
 	switch {
@@ -196,6 +217,9 @@ func load(cfg validator, path string, environ []string) error {
 	}
 	if len(p.list) == 0 {
 		cfg.validate(p)
+	}
+	if len(p.list) == 0 && checkMachine != nil {
+		checkMachine(p)
 	}
 	if len(p.list) > 0 {
 		return &Error{Source: source, Problems: p.list}

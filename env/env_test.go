@@ -349,3 +349,153 @@ func TestEveryFloorIsInItsHelp(t *testing.T) {
 		}
 	}
 }
+
+// machine makes the files of one case in dir.
+type machine func(t *testing.T, dir string)
+
+func mkdir(name string) machine {
+	return func(t *testing.T, dir string) {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func touch(name string) machine {
+	return func(t *testing.T, dir string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("Ana,Pérez,1,1990-01-01,1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func symlink(name, target string) machine {
+	return func(t *testing.T, dir string) {
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(dir, target)
+		}
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestTheStoreMustBeARegularFileOrAbsent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		setup []machine
+		store string // relative to the case's folder unless absolute
+		url   string
+		want  string // "" when the settings load
+	}{
+		{"a store at /dev/null would keep nothing", nil, "/dev/null", "",
+			`STORAGE_FILEPATH="/dev/null": is a character device, not a regular file`},
+		{"a store at /dev/full would refuse every batch", nil, "/dev/full", "",
+			`STORAGE_FILEPATH="/dev/full": is a character device, not a regular file`},
+		{"a folder is no store", []machine{mkdir("bets.csv")}, "bets.csv", "",
+			`bets.csv": is a directory, not a regular file`},
+		{"a symlink to /dev/null is no store", []machine{symlink("bets.csv", "/dev/null")}, "bets.csv", "",
+			`bets.csv": is a character device, not a regular file`},
+		{"an ends journal that is a folder is refused", []machine{mkdir("bets.csv.ends")}, "bets.csv", "",
+			`bets.csv": its ends journal ` + "DIR" + `/bets.csv.ends is a directory, not a regular file`},
+		{"an ends journal at /dev/null is refused", []machine{touch("bets.csv"), symlink("bets.csv.ends", "/dev/null")}, "bets.csv", "",
+			`its ends journal ` + "DIR" + `/bets.csv.ends is a character device`},
+		{"an absent store is created at start", nil, "bets.csv", "", ""},
+		{"a store left by an earlier round is taken", []machine{touch("bets.csv"), touch("bets.csv.ends")}, "bets.csv", "", ""},
+		{"a symlink to a regular store is taken", []machine{touch("real.csv"), symlink("bets.csv", "real.csv")}, "bets.csv", "", ""},
+		{"a PostgreSQL store ignores the file's path", nil, "/dev/null", "postgres://db/quiniela", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			for _, m := range tt.setup {
+				m(t, dir)
+			}
+			store := tt.store
+			if !filepath.IsAbs(store) {
+				store = filepath.Join(dir, store)
+			}
+			var s Server
+			err := loadForStart(&s, writeFile(t, ""), []string{"STORAGE_FILEPATH=" + store, "STORAGE_URL=" + tt.url})
+			want := strings.ReplaceAll(tt.want, "DIR", dir)
+			switch {
+			case want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+				t.Fatalf("got %v, want it to say %q", err, want)
+			}
+		})
+	}
+}
+
+func TestTheAgencyMustBeAbleToReadItsBetsFile(t *testing.T) {
+	t.Parallel()
+	single := []string{"NOMBRE=Santiago Lionel", "APELLIDO=Lorca", "DOCUMENTO=30904465", "NACIMIENTO=1999-03-17", "NUMERO=7574"}
+	tests := []struct {
+		name    string
+		setup   []machine
+		file    string // relative to the case's folder unless absolute
+		environ []string
+		root    bool // the case cannot be made for root, who reads any file
+		want    string
+	}{
+		{"a folder is no bets file", []machine{mkdir("agency-1")}, "agency-1", nil, false,
+			`agency-1": is a directory, not a regular file: the agency reads its bets from it`},
+		{"a missing bets file is refused at start", nil, "agency-1.csv", nil, false,
+			`agency-1.csv": no such file: the agency reads its bets from it`},
+		{"a device is no bets file", nil, "/dev/null", nil, false,
+			`CLI_DATA_FILE="/dev/null": is a character device, not a regular file`},
+		{"an unreadable bets file is refused at start", []machine{touch("agency-1.csv"), chmod("agency-1.csv", 0)}, "agency-1.csv", nil, true,
+			`agency-1.csv": cannot be read (permission denied)`},
+		{"a bets file under a file is refused, root or not", []machine{touch("agency-1.csv")}, "agency-1.csv/bets.csv", nil, false,
+			`agency-1.csv/bets.csv": cannot be read (not a directory)`},
+		{"a bets file that is a symlink to nowhere is refused", []machine{symlink("agency-1.csv", "gone.csv")}, "agency-1.csv", nil, false,
+			`agency-1.csv": no such file`},
+		{"a regular bets file is read", []machine{touch("agency-1.csv")}, "agency-1.csv", nil, false, ""},
+		{"a symlink to a regular bets file is read", []machine{touch("real.csv"), symlink("agency-1.csv", "real.csv")}, "agency-1.csv", nil, false, ""},
+		{"single-bet mode needs no bets file", nil, "agency-1.csv", single, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if tt.root && os.Geteuid() == 0 {
+				t.Skip("SKIP: root reads any file")
+			}
+			dir := t.TempDir()
+			for _, m := range tt.setup {
+				m(t, dir)
+			}
+			file := tt.file
+			if !filepath.IsAbs(file) {
+				file = filepath.Join(dir, file)
+			}
+			var c Client
+			err := loadForStart(&c, writeFile(t, ""), append([]string{"CLI_ID=1", "CLI_DATA_FILE=" + file}, tt.environ...))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v, want it to say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func chmod(name string, mode os.FileMode) machine {
+	return func(t *testing.T, dir string) {
+		if err := os.Chmod(filepath.Join(dir, name), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestTheFilesAreCheckedOnlyOnceTheValuesAreSound(t *testing.T) {
+	t.Parallel()
+	var c Client
+	err := loadForStart(&c, writeFile(t, ""), []string{"CLI_ID=0", "CLI_DATA_FILE=" + t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), `CLI_ID="0"`) || strings.Contains(err.Error(), "CLI_DATA_FILE") {
+		t.Fatalf("got %v, want CLI_ID alone", err)
+	}
+}

@@ -16,7 +16,7 @@ type Server struct {
 	ListenBacklog   int           `env:"SERVER_LISTEN_BACKLOG" envDefault:"5" help:"the kernel's accept-queue length (listen(2) backlog)"`
 	LogLevel        Level         `env:"LOGGING_LEVEL" envDefault:"INFO" help:"DEBUG, INFO, WARNING or ERROR; DEBUG logs every stored bet"`
 	Agencies        int           `env:"AGENCIES" envDefault:"5" help:"agencies 1..N that must end before the draw"`
-	StoragePath     string        `env:"STORAGE_FILEPATH" envDefault:"./bets.csv" help:"the bet file (CSV), with its ends journal beside it"`
+	StoragePath     string        `env:"STORAGE_FILEPATH" envDefault:"./bets.csv" help:"the bet file (CSV), with its ends journal beside it; each a regular file, or absent"`
 	FrameTimeout    time.Duration `env:"SERVER_FRAME_TIMEOUT" envDefault:"5s" help:"a whole frame from its first byte, every reply write, and a TLS handshake; at least 1s"`
 	ShutdownTimeout time.Duration `env:"SERVER_SHUTDOWN_TIMEOUT" envDefault:"1500ms" help:"bound of the shutdown after SIGTERM; at least 500ms"`
 	IdleTimeout     time.Duration `env:"SERVER_IDLE_TIMEOUT" envDefault:"2m" help:"a connection with no frame for this long is closed; at least 2s"`
@@ -52,6 +52,11 @@ const (
 	MinShutdownTimeout = 500 * time.Millisecond
 )
 
+// endsSuffix names the CSV store's journal of ended agencies, beside its
+// bet file (store/csvfile's EndsSuffix: this package imports none of the
+// project's others).
+const endsSuffix = ".ends"
+
 // DatabaseURL is a database's URL; it prints without its password, so that
 // the config line never shows one.
 type DatabaseURL string
@@ -74,7 +79,7 @@ func (s Server) Address() string { return net.JoinHostPort(s.IP, strconv.Itoa(s.
 // ./.env) and the environment.
 func LoadServer(path string) (Server, error) {
 	var s Server
-	err := load(&s, path, os.Environ())
+	err := loadForStart(&s, path, os.Environ())
 	return s, err
 }
 
@@ -107,6 +112,18 @@ func (s *Server) validate(p *problems) {
 			p.addf("SERVER_ADMIN_ADDRESS", s.AdminAddress, "want host:port, such as 127.0.0.1:9100 (empty: no admin endpoint)")
 		}
 	}
+}
+
+// checkMachine refuses a CSV store that cannot keep bets: its file or its
+// ends journal is a device (/dev/null keeps nothing, /dev/full refuses
+// every batch), a directory or a pipe. A PostgreSQL store has no file.
+func (s *Server) checkMachine(p *problems) {
+	if s.StorageURL != "" {
+		return
+	}
+	checkAppendable(p, "STORAGE_FILEPATH", s.StoragePath, s.StoragePath, "")
+	ends := s.StoragePath + endsSuffix
+	checkAppendable(p, "STORAGE_FILEPATH", s.StoragePath, ends, "its ends journal "+ends+" ")
 }
 
 func checkRange(p *problems, key string, v, lo, hi int) {

@@ -16,6 +16,9 @@ import (
 func TestSettingsThatCannotWorkStopTheAgencyAtStart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "agency-1.csv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	bets := filepath.Join(dir, "bets.csv")
 	proctest.CourseFile(t, bets, 3)
 	// Nothing answers at this address: an agency that got past its start
@@ -28,6 +31,12 @@ func TestSettingsThatCannotWorkStopTheAgencyAtStart(t *testing.T) {
 		env  []string
 		says string
 	}{
+		{"a folder as the bets file", []string{"CLI_DATA_FILE=" + filepath.Join(dir, "agency-1.csv")},
+			`CLI_DATA_FILE=".*/agency-1.csv" - is a directory, not a regular file - the agency reads its bets from it`},
+		{"a bets file that does not exist", []string{"CLI_DATA_FILE=" + filepath.Join(dir, "agency-2.csv")},
+			`CLI_DATA_FILE=".*/agency-2.csv" - no such file - the agency reads its bets from it`},
+		{"the default bets file when it does not exist", nil,
+			`CLI_DATA_FILE="./.data/agency-1.csv" - no such file`},
 		{"a reply timeout shorter than the central's winners hold", []string{"CLI_DATA_FILE=" + bets, "CLI_IO_TIMEOUT=1s"},
 			`CLI_IO_TIMEOUT="1s" - must be at least 2s - it must outlast the central's hold of a winners query`},
 		{"a reply timeout of a nanosecond", []string{"CLI_DATA_FILE=" + bets, "CLI_IO_TIMEOUT=1ns"},

@@ -171,6 +171,12 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 	firstDir := t.TempDir()
 	first, firstAddr := proctest.StartServer(t, serverBin, firstDir)
 	_, busyPort, _ := net.SplitHostPort(firstAddr)
+	// A store whose ends journal is a folder: the store could not record
+	// any agency's end.
+	journalDir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(journalDir, "bets.csv"+csvfile.EndsSuffix), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		env  []string
@@ -190,6 +196,12 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 			`action: config \| result: fail \| error: .*SERVER_IDLE_TIMEOUT="1s" - must be at least 2s - an agency waiting for the draw`},
 		{"a shutdown timeout no stop can meet", []string{"SERVER_SHUTDOWN_TIMEOUT=1ns"}, 2,
 			`action: config \| result: fail \| error: .*SERVER_SHUTDOWN_TIMEOUT="1ns" - must be at least 500ms`},
+		{"a store at /dev/null, which keeps nothing", []string{"STORAGE_FILEPATH=/dev/null"}, 2,
+			`action: config \| result: fail \| error: .*STORAGE_FILEPATH="/dev/null" - is a character device, not a regular file`},
+		{"a store at /dev/full, which refuses every batch", []string{"STORAGE_FILEPATH=/dev/full"}, 2,
+			`action: config \| result: fail \| error: .*STORAGE_FILEPATH="/dev/full" - is a character device, not a regular file`},
+		{"a store whose ends journal is a folder", []string{"STORAGE_FILEPATH=" + filepath.Join(journalDir, "bets.csv")}, 2,
+			`action: config \| result: fail \| error: .*STORAGE_FILEPATH=".*/bets.csv" - its ends journal .*/bets.csv.ends is a directory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
