@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -62,6 +63,55 @@ func TestSettingsThatCannotWorkStopTheAgencyAtStart(t *testing.T) {
 			}
 			if strings.Contains(string(out), "action: connect") {
 				t.Errorf("an agency that refused its settings still tried the central:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestEveryBinaryRefusesAnArgumentItDoesNotTake(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		// stdout holds the config fail line for a binary with settings;
+		// one without says it on stderr.
+		stdout, stderr string
+	}{
+		{"server", []string{"--env-file", os.DevNull, "extra-arg"}, []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=0"},
+			`action: config \| result: fail \| error: unexpected argument "extra-arg" - server takes no arguments, only flags; .*\(server -h lists both\)`, ""},
+		{"client", []string{"--env-file", os.DevNull, "CLI_ID=1"}, []string{"CLI_ID=1", "CLI_SERVER_ADDRESS=127.0.0.1:1"},
+			`action: config \| result: fail \| error: unexpected argument "CLI_ID=1" - client takes no arguments, only flags; its settings come from the environment or --env-file`, ""},
+		{"healthcheck", []string{"--env-file", os.DevNull, "127.0.0.1:12345"}, []string{"HEALTHCHECK_ADDRESS=127.0.0.1:1"},
+			`action: config \| result: fail \| error: unexpected argument "127.0.0.1.12345" - healthcheck takes no arguments`, ""},
+		{"datagen", []string{"-out", "data", "extra-arg"}, nil,
+			"", `datagen: unexpected argument "extra-arg": datagen takes no arguments, only flags (datagen -h lists them)`},
+		{"certs", []string{"-out", "certs", "server.example"}, nil,
+			"", `certs: unexpected argument "server.example": certs takes no arguments`},
+		{"status", []string{"127.0.0.1:1"}, nil,
+			"", `status: unexpected argument "127.0.0.1:1": status takes no arguments`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bins[tt.name], tt.args...)
+			cmd.Dir = t.TempDir()
+			cmd.Env = append([]string{proctest.RaceNoExitSleep}, tt.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, _ := cmd.Output()
+			code := cmd.ProcessState.ExitCode()
+			if code != 2 || !regexp.MustCompile(tt.stdout).Match(out) || !strings.Contains(stderr.String(), tt.stderr) {
+				t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s\nwant exit 2, %q on stdout and %q on stderr", code, out, &stderr, tt.stdout, tt.stderr)
+			}
+			// Refused before doing anything: nothing written, nothing dialled.
+			if entries, _ := os.ReadDir(cmd.Dir); len(entries) > 0 {
+				t.Errorf("%s wrote %s before refusing its arguments", tt.name, entries[0].Name())
+			}
+			if strings.Contains(string(out), "result: success") {
+				t.Errorf("%s went on past its arguments:\n%s", tt.name, out)
 			}
 		})
 	}

@@ -235,6 +235,23 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 	}
 }
 
+func TestAnArgumentTheCentralDoesNotTakeStopsItAtStart(t *testing.T) {
+	t.Parallel()
+	// Before, the argument was ignored and the central served on every
+	// address.
+	// The bound only stops a central that started after all.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, serverBin, "--env-file", os.DevNull, "extra-arg")
+	cmd.Dir = t.TempDir()
+	cmd.Env = []string{proctest.RaceNoExitSleep, "SERVER_IP=127.0.0.1", "SERVER_PORT=0"}
+	out, _ := cmd.Output()
+	want := regexp.MustCompile(`action: config \| result: fail \| error: unexpected argument "extra-arg" - server takes no arguments, only flags; .*\(server -h lists both\)`)
+	if cmd.ProcessState.ExitCode() != 2 || !want.Match(out) || strings.Contains(string(out), "action: listen") {
+		t.Fatalf("exit %d, output:\n%s\nwant exit 2 and %q, and no listener", cmd.ProcessState.ExitCode(), out, want)
+	}
+}
+
 func TestTheAgencysFloorsClearTheCentralsWinnersHold(t *testing.T) {
 	t.Parallel()
 	// An agency's reply timeout at its floor must outlast a held winners

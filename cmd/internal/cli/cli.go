@@ -10,7 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"quiniela/cmd/internal/logline"
@@ -19,8 +22,11 @@ import (
 
 // Parse defines --version, and --env-file when settings (a pointer to the
 // binary's settings struct) is not nil, sets -h to list the flags and the
-// settings, and parses the command line. --version prints the version and
-// exits. It returns the --env-file value.
+// settings, and parses the command line. No binary takes arguments beyond
+// its flags: one that is left over (a word that is no flag, or anything
+// after it) exits 2 naming it, as the config fail line where the binary
+// has settings, on stderr where it has none. --version prints the version
+// and exits. It returns the --env-file value.
 func Parse(about string, settings any) (envFile string) {
 	var file *string
 	if settings != nil {
@@ -29,6 +35,14 @@ func Parse(about string, settings any) (envFile string) {
 	version := flag.Bool("version", false, "print the version and exit")
 	flag.Usage = func() { Usage(flag.CommandLine.Output(), about, settings) }
 	flag.Parse()
+	if err := noArguments(filepath.Base(os.Args[0]), flag.Args(), settings != nil); err != nil {
+		if settings != nil {
+			slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
+		} else {
+			fmt.Fprintf(flag.CommandLine.Output(), "%s: %v\n", filepath.Base(os.Args[0]), err)
+		}
+		os.Exit(2)
+	}
 	if *version {
 		fmt.Println(os.Args[0], Version())
 		os.Exit(0)
@@ -37,6 +51,30 @@ func Parse(about string, settings any) (envFile string) {
 		return *file
 	}
 	return ""
+}
+
+// noArguments refuses what is left on the command line once the flags are
+// parsed: the binary named name would otherwise ignore it and run as if
+// it had not been given (a central told `server 127.0.0.1` would still
+// serve on every address). For a binary with settings the error says
+// where they go: a word like SERVER_PORT=4000 is most often one of them
+// given in the wrong place.
+func noArguments(name string, args []string, settings bool) error {
+	if len(args) == 0 {
+		return nil
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = strconv.Quote(a)
+	}
+	what := "argument " + quoted[0]
+	if len(args) > 1 {
+		what = "arguments " + strings.Join(quoted, " ")
+	}
+	if !settings {
+		return fmt.Errorf("unexpected %s: %s takes no arguments, only flags (%s -h lists them)", what, name, name)
+	}
+	return fmt.Errorf("unexpected %s: %s takes no arguments, only flags; its settings come from the environment or --env-file (%s -h lists both)", what, name, name)
 }
 
 // Usage writes the help text: what the binary is, its flags, and each
