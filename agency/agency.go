@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -255,6 +256,13 @@ type round struct {
 // retryable tells a broken connection or a central that is going away (a
 // new session may succeed) from a refusal or a local failure (it will not).
 func retryable(err error) bool {
+	// The agency's own file failing (a folder, an I/O error) is not the
+	// central's doing, and no new connection mends it; it must be told
+	// apart first, as syscall.Errno passes for a net.Error.
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return false
+	}
 	var ne net.Error
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -44,6 +45,7 @@ type fakeCentral struct {
 
 	stop    chan struct{} // closed when the test ends
 	conns   map[net.Conn]bool
+	dialled int  // under mu: connections accepted in all
 	stopped bool // under mu: a connection accepted now is closed at once
 	wg      sync.WaitGroup
 }
@@ -74,6 +76,7 @@ func startCentral(t *testing.T, fc *fakeCentral) string {
 				return
 			}
 			fc.conns[conn] = true
+			fc.dialled++
 			fc.wg.Add(1) // the accept loop's own count keeps the group open
 			fc.mu.Unlock()
 			go func() {
@@ -400,6 +403,25 @@ func TestAnUnreachableCentralFailsAfterTheConnectTimeout(t *testing.T) {
 	_, err := New(cfg, log).Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "central unreachable at "+addr) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestAFileThatCannotBeReadFailsAtOnceRatherThanBeingRetried(t *testing.T) {
+	t.Parallel()
+	fc := &fakeCentral{}
+	addr := startCentral(t, fc)
+	cfg := testConfig(addr, t.TempDir(), 63) // a folder: every read fails with EISDIR
+	cfg.ConnectTimeout = time.Minute
+	log, _ := quiet()
+	_, err := New(cfg, log).Run(context.Background())
+	var pathErr *fs.PathError
+	if !errors.As(err, &pathErr) {
+		t.Fatalf("got %v, want the file's own error", err)
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.dialled != 1 {
+		t.Fatalf("the agency connected %d times: a file error is not the central's, and no new connection mends it", fc.dialled)
 	}
 }
 
