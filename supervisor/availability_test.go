@@ -383,3 +383,40 @@ func TestPeersThatNeverReadAreCutSoonAndAgenciesCarryOn(t *testing.T) {
 	}
 	t.Logf("each peer was cut after at most %d echoes of 8 KiB", most)
 }
+
+func TestPeersThatSendEchoesAndNeverReadCostTheCentralLittleHeap(t *testing.T) {
+	cfg := testConfig()
+	cfg.FrameTimeout = time.Minute // held, not cut, while the heap is measured
+	ts := startQuietServer(t, cfg)
+	frame, _ := protocol.AppendEcho(nil, 0, bytes.Repeat([]byte{'x'}, protocol.MaxEchoPayload))
+	before := heapAfterGC()
+	const peers = 40
+	full := make(chan error, peers)
+	for range peers {
+		c := dial(t, ts.addr)
+		go func() {
+			// Echoes until the central stops taking them: every buffer
+			// between the two is full, and the central holds what it will.
+			for {
+				c.conn.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+				if _, err := c.conn.Write(frame); err != nil {
+					if isTimeout(err) {
+						err = nil
+					}
+					full <- err
+					return
+				}
+			}
+		}()
+	}
+	for range peers {
+		if err := <-full; err != nil {
+			t.Fatalf("a peer was cut while the central should hold it: %v", err)
+		}
+	}
+	perPeer := (float64(heapAfterGC()) - float64(before)) / peers
+	t.Logf("%.0f bytes of heap for each peer that sends echoes and never reads", perPeer)
+	if perPeer > 64<<10 {
+		t.Fatalf("each never-reading peer holds %.0f KiB of the central's heap, want at most 64 KiB", perPeer/1024)
+	}
+}

@@ -212,6 +212,13 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 	a := s.handle(ctx, req, acks)
 	s.handling = nil
 	acks <- a
+	if s.br == s.first && s.agency.Load() != 0 {
+		// It speaks for an agency now: its batches come in large reads
+		// (reading past the small reader, so no buffered byte is lost).
+		// The request's body is no longer needed.
+		s.br = bufio.NewReaderSize(s.first, readBuffer)
+		s.rd = protocol.NewReader(s.br)
+	}
 	if s.stoppingNow() {
 		return errShutdown
 	}

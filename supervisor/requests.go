@@ -19,6 +19,9 @@ import (
 // handle carries out one request and returns its reply in the making.
 func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- ack) ack {
 	if req.Action == protocol.ActionEcho {
+		// One echo reply in flight at a time: a peer that sends echoes and
+		// never reads them must not have the reader queue 32 of 8 KiB.
+		settle(acks)
 		out := protocol.AppendHeader(make([]byte, 0, protocol.HeaderSize+len(req.Body)), req.Header)
 		return ack{reply: append(out, req.Body...)}
 	}

@@ -61,7 +61,7 @@ type session struct {
 
 	// The pipeline's state (pipeline.go), made once the first frame begins:
 	// a connection that never sends one costs no more than its goroutine.
-	first    *bufio.Reader // a small reader, until the first byte arrives
+	first    *bufio.Reader // a small reader, until the connection speaks for an agency
 	batches  store.Stream  // what this connection submits: once one batch is refused, no later one is stored
 	br       *bufio.Reader
 	rd       *protocol.Reader
@@ -166,7 +166,10 @@ func (s *session) Serve(ctx context.Context) error {
 			return s.end(err)
 		}
 		s.batches = s.srv.store.NewStream()
-		s.br = bufio.NewReaderSize(s.first, readBuffer) // reads past the small one once it is empty
+		// Until it speaks for an agency a connection reads through the
+		// small reader (a peer that only echoes costs little); readFrame
+		// gives an agency's connection readBuffer once it binds.
+		s.br = s.first
 		s.rd = protocol.NewReader(s.br)
 		s.out = make([]byte, 0, 64)
 	}
