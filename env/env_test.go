@@ -319,6 +319,11 @@ func TestTimeoutsThatCannotWorkAreRefused(t *testing.T) {
 		{"a winners timeout shorter than one held query is refused", &Client{}, []string{"CLI_ID=1", "CLI_WINNERS_TIMEOUT=500ms"},
 			`CLI_WINNERS_TIMEOUT="500ms": must be at least 1s: the central holds one winners query`},
 		{"a winners timeout of a second is enough", &Client{}, []string{"CLI_ID=1", "CLI_WINNERS_TIMEOUT=1s"}, ""},
+		{"a frame timeout of a hundred thousand hours is a typo", &Server{}, []string{"SERVER_FRAME_TIMEOUT=100000h"},
+			`SERVER_FRAME_TIMEOUT="100000h0m0s": must be at most 24h0m0s`},
+		{"an agency's IO timeout of a week is a typo", &Client{}, []string{"CLI_ID=1", "CLI_IO_TIMEOUT=168h"},
+			`CLI_IO_TIMEOUT="168h0m0s": must be at most 24h0m0s`},
+		{"an idle timeout of a day is allowed", &Server{}, []string{"SERVER_IDLE_TIMEOUT=24h"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -402,6 +407,8 @@ func TestTheStoreMustBeARegularFileOrAbsent(t *testing.T) {
 		{"an ends journal at /dev/null is refused", []machine{touch("bets.csv"), symlink("bets.csv.ends", "/dev/null")}, "bets.csv", "",
 			`its ends journal ` + "DIR" + `/bets.csv.ends is a character device`},
 		{"an absent store is created at start", nil, "bets.csv", "", ""},
+		{"a store in a folder that does not exist is refused", nil, "missing/bets.csv", "",
+			`bets.csv": the folder DIR/missing does not exist`},
 		{"a store left by an earlier round is taken", []machine{touch("bets.csv"), touch("bets.csv.ends")}, "bets.csv", "", ""},
 		{"a symlink to a regular store is taken", []machine{touch("real.csv"), symlink("bets.csv", "real.csv")}, "bets.csv", "", ""},
 		{"a PostgreSQL store ignores the file's path", nil, "/dev/null", "postgres://db/quiniela", ""},
@@ -497,5 +504,36 @@ func TestTheFilesAreCheckedOnlyOnceTheValuesAreSound(t *testing.T) {
 	err := loadForStart(&c, writeFile(t, ""), []string{"CLI_ID=0", "CLI_DATA_FILE=" + t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), `CLI_ID="0"`) || strings.Contains(err.Error(), "CLI_DATA_FILE") {
 		t.Fatalf("got %v, want CLI_ID alone", err)
+	}
+}
+
+func TestTheAdminEndpointCannotTakeTheAgenciesPort(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		environ []string
+		want    string // "" when the settings load
+	}{
+		{"the same port on every address is refused", []string{"SERVER_PORT=12345", "SERVER_ADMIN_ADDRESS=127.0.0.1:12345"},
+			`SERVER_ADMIN_ADDRESS="127.0.0.1:12345": the port of SERVER_PORT`},
+		{"the same host and port are refused", []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=9000", "SERVER_ADMIN_ADDRESS=127.0.0.1:9000"},
+			`the port of SERVER_PORT, which the agencies' listener takes: choose another (such as 9001)`},
+		{"an admin address on all addresses with the agencies' port is refused", []string{"SERVER_IP=127.0.0.1", "SERVER_ADMIN_ADDRESS=:12345"},
+			`SERVER_ADMIN_ADDRESS=":12345"`},
+		{"the same port on two different addresses is fine", []string{"SERVER_IP=127.0.0.1", "SERVER_ADMIN_ADDRESS=127.0.0.2:12345"}, ""},
+		{"the next port is fine", []string{"SERVER_ADMIN_ADDRESS=127.0.0.1:12346"}, ""},
+		{"any free port for the agencies leaves the admin port alone", []string{"SERVER_PORT=0", "SERVER_ADMIN_ADDRESS=127.0.0.1:0"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := load(&Server{}, writeFile(t, ""), tt.environ)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v, want it to say %q", err, tt.want)
+			}
+		})
 	}
 }

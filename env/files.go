@@ -62,3 +62,9 @@ func kindOf(m fs.FileMode) string {
 	}
 	return "is a special file"
 }
+
+// isDir reports whether path is a directory (or a symlink to one).
+func isDir(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
+}

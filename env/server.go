@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -108,10 +109,19 @@ func (s *Server) validate(p *problems) {
 		}
 	}
 	if s.AdminAddress != "" {
-		if _, port, err := net.SplitHostPort(s.AdminAddress); err != nil || port == "" {
+		if host, port, err := net.SplitHostPort(s.AdminAddress); err != nil || port == "" {
 			p.addf("SERVER_ADMIN_ADDRESS", s.AdminAddress, "want host:port, such as 127.0.0.1:9100 (empty: no admin endpoint)")
+		} else if port == strconv.Itoa(s.Port) && s.Port != 0 && sameListener(host, s.IP) {
+			p.addf("SERVER_ADMIN_ADDRESS", s.AdminAddress, "the port of SERVER_PORT, which the agencies' listener takes: choose another (such as %d)", s.Port+1)
 		}
 	}
+}
+
+// sameListener reports whether two listen hosts overlap: the same, or
+// either one every address of the machine.
+func sameListener(a, b string) bool {
+	any := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
+	return a == b || any(a) || any(b)
 }
 
 // checkMachine refuses a CSV store that cannot keep bets: its file or its
@@ -119,6 +129,10 @@ func (s *Server) validate(p *problems) {
 // every batch), a directory or a pipe. A PostgreSQL store has no file.
 func (s *Server) checkMachine(p *problems) {
 	if s.StorageURL != "" {
+		return
+	}
+	if dir := filepath.Dir(s.StoragePath); !isDir(dir) {
+		p.addf("STORAGE_FILEPATH", s.StoragePath, "the folder %s does not exist: the central creates the file, not its folder", dir)
 		return
 	}
 	checkAppendable(p, "STORAGE_FILEPATH", s.StoragePath, s.StoragePath, "")
@@ -159,12 +173,20 @@ func checkPositive(p *problems, key string, d time.Duration) {
 // floor: a value no real deployment goes under, below which the binary
 // would start and then fail at what the setting bounds (why says what).
 func checkTimeout(p *problems, key string, d, floor time.Duration, why string) {
-	if d <= 0 {
+	switch {
+	case d <= 0:
 		checkPositive(p, key, d)
-	} else if d < floor {
+	case d < floor:
 		p.addf(key, d.String(), "must be at least %s: %s", floor, why)
+	case d > MaxTimeout:
+		p.addf(key, d.String(), "must be at most %s: longer is a typo, and would let a stalled peer or a hung step hold on that long", MaxTimeout)
 	}
 }
+
+// MaxTimeout is the longest any timeout may be: a day outlasts any real
+// wait (an agency waiting for a late draw, a slow link), and a longer
+// value is a typo ("100000h").
+const MaxTimeout = 24 * time.Hour
 
 // validHost accepts a DNS host name (letters, digits, hyphens and dots).
 func validHost(h string) bool {
