@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"container/list"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -189,14 +190,14 @@ func (a *adminServer) Serve(ctx context.Context) error {
 		// go of it within these.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
 	limited := newLogLimit()
-	ln := &boundedListener{Listener: a.ln, slots: make(chan struct{}, maxAdminConns), refused: func(peer net.Addr) {
-		limited.log(a.srv.log, slog.LevelWarn, "admin_limit", "result", "fail", "peer", peer.String(),
-			"max_admin_connections", maxAdminConns, "error", "the admin endpoint has all the connections it takes; this one is closed")
+	ln := &boundedListener{Listener: a.ln, max: maxAdminConns, evicted: func(peer net.Addr) {
+		limited.log(a.srv.log, slog.LevelWarn, "admin_limit", "result", "in_progress", "peer", peer.String(),
+			"max_admin_connections", maxAdminConns, "error", "evicted, the oldest admin connection, to make room for a new one")
 	}}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -216,45 +217,61 @@ func (a *adminServer) Serve(ctx context.Context) error {
 }
 
 // maxAdminConns bounds the admin endpoint's open connections: a scraper
-// and a few browsers need a handful. Past it a connection is closed as
-// soon as it is accepted, so that the admin port never takes the file
-// descriptors the agencies' connections count on.
+// and a few browsers need a handful. Past it the oldest connection is
+// closed to make room, so that the admin port never takes the file
+// descriptors the agencies' connections count on, and a peer holding the
+// bound's worth of connections cannot keep the operator out.
 const maxAdminConns = 64
 
-// boundedListener accepts at most cap(slots) open connections; the ones
-// beyond are closed at once (rather than left in the accept queue, where a
-// flood would hold them for as long as it likes).
+// boundedListener keeps at most max connections open: accepting one more
+// closes the oldest. Each connection's send buffer is small, so a peer
+// that asks and never reads pins little.
 type boundedListener struct {
 	net.Listener
-	slots   chan struct{}
-	refused func(peer net.Addr)
+	max     int
+	evicted func(peer net.Addr)
+
+	mu   sync.Mutex
+	open list.List // of *boundedConn, oldest first
 }
 
 func (l *boundedListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case l.slots <- struct{}{}:
-			return &slotConn{Conn: c, free: func() { <-l.slots }}, nil
-		default:
-			c.Close()
-			l.refused(c.RemoteAddr())
-		}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		tcp.SetWriteBuffer(sendBuffer)
+	}
+	bc := &boundedConn{Conn: c, l: l}
+	var oldest *boundedConn
+	l.mu.Lock()
+	if l.open.Len() >= l.max {
+		oldest = l.open.Remove(l.open.Front()).(*boundedConn)
+		oldest.e = nil
+	}
+	bc.e = l.open.PushBack(bc)
+	l.mu.Unlock()
+	if oldest != nil {
+		oldest.Conn.Close() // its server goroutine ends on the closed socket
+		l.evicted(oldest.RemoteAddr())
+	}
+	return bc, nil
 }
 
-// slotConn gives its listener's slot back when it is first closed.
-type slotConn struct {
+// boundedConn leaves its listener's list when it is closed.
+type boundedConn struct {
 	net.Conn
-	once sync.Once
-	free func()
+	l *boundedListener
+	e *list.Element // nil once out of the list
 }
 
-func (c *slotConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.free)
-	return err
+func (c *boundedConn) Close() error {
+	c.l.mu.Lock()
+	if c.e != nil {
+		c.l.open.Remove(c.e)
+		c.e = nil
+	}
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
