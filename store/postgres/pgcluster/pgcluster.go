@@ -186,6 +186,11 @@ func (c *Cluster) init() error {
 	return nil
 }
 
+// ServerUser is the user a server is run as when this process is root
+// (PostgreSQL refuses root): postgres when it exists (Debian's postgresql
+// package creates it), else nobody.
+func ServerUser() (*syscall.Credential, error) { return serverUser() }
+
 func serverUser() (*syscall.Credential, error) {
 	for _, name := range []string{"postgres", "nobody"} {
 		u, err := user.Lookup(name)

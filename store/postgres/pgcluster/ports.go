@@ -100,3 +100,13 @@ func releasePort(port int) {
 	defer reserved.Unlock()
 	delete(reserved.ports, port)
 }
+
+// ReservePort reserves a port of the band, as a cluster's is, for another
+// throwaway server of this process (the etcd, Patroni and PostgreSQL ports
+// of package hacluster): one band and one set of reservations for the
+// whole process, so that no port is handed out twice. ReleasePort gives it
+// back.
+func ReservePort() (int, error) { return reservePort() }
+
+// ReleasePort gives back a port of ReservePort.
+func ReleasePort(port int) { releasePort(port) }
