@@ -1,0 +1,845 @@
+// Package hacluster runs a throwaway highly available PostgreSQL cluster
+// on this machine, from Debian's patroni, etcd-server and postgresql
+// packages: one etcd, and two or three PostgreSQL servers each under its
+// own Patroni, every one on a loopback port outside the kernel's ephemeral
+// range (pgcluster's band), in a new folder under os.TempDir, run as a
+// user other than root (PostgreSQL refuses root). Each node stands for a
+// machine: KillMachine loses one whole (its Patroni and every PostgreSQL
+// process at once), and the others elect a new primary among themselves.
+// Clients reach whichever is primary through the multi-host URL (URL).
+// Remove ends every process and deletes the folder. The tests of the
+// package and `make run-ha` use it; nothing else of the machine is touched.
+//
+// The settings, and why:
+//
+//   - synchronous_mode: a commit is acknowledged only once the
+//     synchronous standby has flushed it, and Patroni promotes only that
+//     standby: a failover loses no acknowledged commit.
+//   - synchronous_mode_strict only with three nodes. Strict mode keeps a
+//     standby synchronous even when none is left, so with two nodes every
+//     commit would hang from the loss of either machine until it came
+//     back: the survivor could not carry the round. Without it Patroni
+//     lets the primary commit alone once it sees its standby gone, and
+//     makes the returning node synchronous again; until then an
+//     acknowledged commit is on one machine only. With three nodes one
+//     machine's loss leaves a standby to be synchronous, so strict costs
+//     nothing there.
+//   - ttl 5 s, loop_wait 1 s, retry_timeout 2 s (Patroni's defaults are
+//     30, 10 and 10): the leader key expires at most 5 s after the
+//     primary's machine is lost, and the standby, which watches it, races
+//     for it at once. retry_timeout 2 is the least that works: Patroni
+//     3.0's etcd3 client needs a second of its retry deadline left after
+//     renewing its lease to try for the leader key, so with 1 no node ever
+//     takes over (its log says only "Error communicating with DCS"). ttl
+//     is then Patroni's rule, loop_wait + 2 × retry_timeout: a leader whose
+//     etcd is slow for one retry still renews in time, and so does one in
+//     the loop that makes a returning node synchronous, which sleeps 2 s.
+//     Measured on the 2-core development machine, under other work
+//     (load 2 to 8): a failover takes 5.1 to 5.6 s after a kill, 7.1 to
+//     7.8 s after a freeze (Patroni first asks the frozen node's REST API,
+//     and waits 2 s for it); two minutes of writes never lost the leader.
+//   - maximum_lag_on_failover 1 GiB (default 1 MiB): in synchronous mode
+//     every acknowledged commit is on the synchronous standby whatever its
+//     lag; the limit could only stop the sole candidate from taking over
+//     in the middle of a large COPY.
+//   - use_pg_rewind (with wal_log_hints), so that a lost primary brought
+//     back (RestartNode) rejoins as a standby of the new one.
+//   - Patroni's watchdog off, and its safety margin made relative
+//     (safety_margin -1): Patroni 3.0 warns on every loop that a ttl this
+//     short leaves no room for a watchdog, even with the watchdog off.
+package hacluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"quiniela/store/postgres/pgcluster"
+)
+
+// ErrNotInstalled is returned by Start when Patroni, etcd or PostgreSQL's
+// server binaries are missing; the error wrapping it names which.
+var ErrNotInstalled = errors.New("hacluster: not installed")
+
+// ErrNoPrimary is Primary's error while no node runs as the primary.
+var ErrNoPrimary = errors.New("hacluster: no node is the primary")
+
+// Superuser is the clusters' superuser, trusted on loopback without a
+// password, as pgcluster's is.
+const Superuser = pgcluster.Superuser
+
+// The timings of Patroni (see the package comment), in seconds.
+const (
+	ttl          = 5
+	loopWait     = 1
+	retryTimeout = 2
+)
+
+const (
+	// startTimeout bounds Start and RestartNode: a node's initdb or
+	// pg_basebackup, and Patroni making a standby synchronous.
+	startTimeout = 2 * time.Minute
+	// killTimeout bounds the wait for killed processes to be gone.
+	killTimeout = 10 * time.Second
+	// pollEvery is how often a wait looks again.
+	pollEvery = 50 * time.Millisecond
+	// probeTimeout bounds one look at a node: a REST call, a write.
+	probeTimeout = 2 * time.Second
+	// connectTimeout, in seconds, bounds a connection attempt to one host
+	// of URL: far above a loaded machine's connect on loopback.
+	connectTimeout = 2
+	// dirPrefix names a cluster's folder under os.TempDir.
+	dirPrefix = "hacluster-"
+	// scope is Patroni's name of the cluster.
+	scope = "lottery"
+)
+
+// errPortTaken is a start's error when a port it was given was taken
+// before its server bound it: Start tries again on other ports.
+var errPortTaken = errors.New("hacluster: a port was taken")
+
+// Cluster is a running throwaway cluster.
+type Cluster struct {
+	Dir   string  // every node's folder, and etcd's
+	Nodes []*Node // node1, node2, …
+
+	tools    tools
+	cred     *syscall.Credential // the user the servers run as, when this process is root
+	etcd     *process
+	etcdPort int // etcd's client port; its peer port is etcdPeer
+	etcdPeer int
+	http     *http.Client
+	dbs      atomic.Int64
+
+	mu      sync.Mutex
+	lostAt  time.Time // the last KillMachine's
+	removed bool
+}
+
+// Node is one PostgreSQL server under its Patroni: one machine of the
+// cluster.
+type Node struct {
+	Name    string // node1, node2, …
+	Dir     string // its data folder, configuration and log
+	Port    int    // PostgreSQL's
+	APIPort int    // Patroni's REST API
+
+	c       *Cluster
+	patroni *process // nil while the node is lost
+}
+
+// process is a started program whose exit closes exited.
+type process struct {
+	cmd    *exec.Cmd
+	log    string
+	exited chan struct{}
+	err    error // the exit, once exited is closed
+}
+
+func (p *process) hasExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// tools are the programs a cluster runs.
+type tools struct {
+	patroni, etcd, pgBin string
+}
+
+func findTools() (tools, error) {
+	var t tools
+	var err error
+	if t.patroni, err = exec.LookPath("patroni"); err != nil {
+		return t, fmt.Errorf("%w: no patroni on PATH (Debian's patroni package)", ErrNotInstalled)
+	}
+	if t.etcd, err = exec.LookPath("etcd"); err != nil {
+		return t, fmt.Errorf("%w: no etcd on PATH (Debian's etcd-server package)", ErrNotInstalled)
+	}
+	if t.pgBin, err = pgcluster.BinDir(); err != nil {
+		return t, fmt.Errorf("%w: no PostgreSQL server binaries (Debian's postgresql package)", ErrNotInstalled)
+	}
+	return t, nil
+}
+
+// Start starts a cluster of nodes PostgreSQL servers (2 or 3) and returns
+// once node1 is the primary, every other node streams from it, and one of
+// them is its synchronous standby. A cluster left behind by a process that
+// died is removed first.
+func Start(nodes int) (*Cluster, error) {
+	if nodes < 2 || nodes > 3 {
+		return nil, fmt.Errorf("hacluster: %d nodes; want 2 or 3", nodes)
+	}
+	t, err := findTools()
+	if err != nil {
+		return nil, err
+	}
+	reapOrphans()
+	for attempt := 1; ; attempt++ {
+		c, err := start(t, nodes)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			return nil, err
+		}
+	}
+}
+
+func start(t tools, nodes int) (c *Cluster, err error) {
+	dir, err := os.MkdirTemp("", dirPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("hacluster: %w", err)
+	}
+	c = &Cluster{Dir: dir, tools: t, http: &http.Client{
+		Timeout:   probeTimeout,
+		Transport: &http.Transport{DisableKeepAlives: true},
+	}}
+	defer func() {
+		if err != nil {
+			c.Remove()
+		}
+	}()
+	if err := writeOwner(dir); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() == 0 {
+		if c.cred, err = pgcluster.ServerUser(); err != nil {
+			return nil, err
+		}
+		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return nil, fmt.Errorf("hacluster: %w", err)
+		}
+	}
+	if err := c.startEtcd(); err != nil {
+		return nil, err
+	}
+	for i := 1; i <= nodes; i++ {
+		n := &Node{Name: "node" + strconv.Itoa(i), Dir: filepath.Join(dir, "node"+strconv.Itoa(i)), c: c}
+		c.Nodes = append(c.Nodes, n)
+		if n.Port, err = pgcluster.ReservePort(); err != nil {
+			return nil, err
+		}
+		if n.APIPort, err = pgcluster.ReservePort(); err != nil {
+			return nil, err
+		}
+		if err := c.mkdir(n.Dir); err != nil {
+			return nil, err
+		}
+		if err := n.writeConfig(nodes); err != nil {
+			return nil, err
+		}
+	}
+	// node1 bootstraps the cluster (initdb) and leads; the others then
+	// copy it (pg_basebackup) and follow.
+	first := c.Nodes[0]
+	if err := first.startPatroni(); err != nil {
+		return nil, err
+	}
+	if err := c.await("node1 to bootstrap the cluster and lead it", func() (bool, string, error) {
+		if err := c.checkRunning(); err != nil {
+			return false, "", err
+		}
+		return c.saysPrimary(first), "node1 is not yet the primary", nil
+	}); err != nil {
+		return nil, err
+	}
+	for _, n := range c.Nodes[1:] {
+		if err := n.startPatroni(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.await("every node to stream from node1, one of them synchronously", c.healthy); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) mkdir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("hacluster: %w", err)
+	}
+	if c.cred != nil {
+		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return fmt.Errorf("hacluster: %w", err)
+		}
+	}
+	return nil
+}
+
+// spawn starts a program of the cluster as its user, in a process group
+// of its own, killed if this process dies (PostgreSQL, which Patroni
+// detaches, is not: the next Start reaps it), its output appended to log.
+func (c *Cluster) spawn(log, dir string, name string, args ...string) (*process, error) {
+	f, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("hacluster: %w", err)
+	}
+	defer f.Close()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	// Only what the programs need: Patroni reads any PATRONI_* variable as
+	// configuration, and psycopg any PG* one.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PYTHONUNBUFFERED=1"}
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("hacluster: starting %s: %w", filepath.Base(name), err)
+	}
+	p := &process{cmd: cmd, log: log, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+func (c *Cluster) etcdDir() string { return filepath.Join(c.Dir, "etcd") }
+
+// EtcdLogFile is etcd's log.
+func (c *Cluster) EtcdLogFile() string { return filepath.Join(c.etcdDir(), "etcd.log") }
+
+func (c *Cluster) startEtcd() error {
+	if err := c.mkdir(c.etcdDir()); err != nil {
+		return err
+	}
+	var err error
+	if c.etcdPort, err = pgcluster.ReservePort(); err != nil {
+		return err
+	}
+	if c.etcdPeer, err = pgcluster.ReservePort(); err != nil {
+		return err
+	}
+	client := "http://127.0.0.1:" + strconv.Itoa(c.etcdPort)
+	peer := "http://127.0.0.1:" + strconv.Itoa(c.etcdPeer)
+	c.etcd, err = c.spawn(c.EtcdLogFile(), c.etcdDir(), c.tools.etcd,
+		"--name", "etcd", "--data-dir", filepath.Join(c.etcdDir(), "data"),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "etcd="+peer, "--initial-cluster-state", "new",
+		"--logger", "zap", "--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	return c.await("etcd to answer", func() (bool, string, error) {
+		if c.etcd.hasExited() {
+			return false, "", c.exitError("etcd", c.etcd)
+		}
+		var health struct{ Health string }
+		err := c.getJSON(client+"/health", &health)
+		return err == nil && health.Health == "true", fmt.Sprintf("etcd's health: %v %q", err, health.Health), nil
+	})
+}
+
+func (n *Node) configFile() string { return filepath.Join(n.Dir, "patroni.yml") }
+func (n *Node) dataDir() string    { return filepath.Join(n.Dir, "data") }
+
+// LogFile is the node's log: its Patroni's, and its PostgreSQL server's
+// (which writes to the output Patroni gives it).
+func (n *Node) LogFile() string { return filepath.Join(n.Dir, "node.log") }
+
+// writeConfig writes the node's Patroni configuration. JSON is YAML, and
+// encoding/json quotes every string as YAML needs it ("on" stays a string).
+func (n *Node) writeConfig(nodes int) error {
+	listen := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+	config := map[string]any{
+		"scope": scope,
+		"name":  n.Name,
+		"log":   map[string]any{"level": "INFO"},
+		"restapi": map[string]any{
+			"listen": listen(n.APIPort), "connect_address": listen(n.APIPort),
+		},
+		"etcd3": map[string]any{"hosts": []string{listen(n.c.etcdPort)}},
+		"bootstrap": map[string]any{
+			"dcs": map[string]any{
+				"ttl": ttl, "loop_wait": loopWait, "retry_timeout": retryTimeout,
+				"maximum_lag_on_failover": 1 << 30,
+				"synchronous_mode":        true,
+				"synchronous_mode_strict": nodes >= 3,
+				"postgresql": map[string]any{
+					"use_pg_rewind": true,
+					"use_slots":     true,
+					"parameters": map[string]any{
+						"wal_log_hints":      "on",
+						"synchronous_commit": "on",
+						"max_connections":    100,
+						"shared_buffers":     "64MB",
+						"wal_keep_size":      "128MB",
+					},
+				},
+			},
+			"initdb": []any{map[string]string{"encoding": "UTF8"}, map[string]string{"locale": "C"}, map[string]string{"auth": "trust"}},
+		},
+		"postgresql": map[string]any{
+			"listen":          listen(n.Port),
+			"connect_address": listen(n.Port),
+			"data_dir":        n.dataDir(),
+			"bin_dir":         n.c.tools.pgBin,
+			"pgpass":          filepath.Join(n.Dir, "pgpass"),
+			"authentication": map[string]any{
+				"superuser":   map[string]string{"username": Superuser},
+				"replication": map[string]string{"username": "replicator"},
+				"rewind":      map[string]string{"username": Superuser},
+			},
+			"parameters": map[string]any{"unix_socket_directories": n.Dir},
+			"pg_hba": []string{
+				"local all all trust",
+				"host all all 127.0.0.1/32 trust",
+				"host replication replicator 127.0.0.1/32 trust",
+			},
+			"remove_data_directory_on_rewind_failure":     true,
+			"remove_data_directory_on_diverged_timelines": true,
+		},
+		"watchdog": map[string]any{"mode": "off", "safety_margin": -1},
+	}
+	b, err := json.MarshalIndent(config, "", "  ")
+	if err != nil {
+		return fmt.Errorf("hacluster: %w", err)
+	}
+	if err := os.WriteFile(n.configFile(), b, 0o644); err != nil {
+		return fmt.Errorf("hacluster: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) startPatroni() error {
+	p, err := n.c.spawn(n.LogFile(), n.Dir, n.c.tools.patroni, n.configFile())
+	if err != nil {
+		return err
+	}
+	n.c.mu.Lock()
+	n.patroni = p
+	n.c.mu.Unlock()
+	return nil
+}
+
+// live is the nodes whose machine runs.
+func (c *Cluster) live() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var live []*Node
+	for _, n := range c.Nodes {
+		if n.patroni != nil {
+			live = append(live, n)
+		}
+	}
+	return live
+}
+
+// URL is the connection URL of database db as the superuser, naming every
+// node: a client connects to whichever is the primary
+// (target_session_attrs=read-write), and finds the new one after a
+// failover by connecting again. connect_timeout bounds the attempt on each
+// host: a frozen machine's port still completes the TCP handshake and then
+// never answers, so without it the first host, frozen, would take the
+// caller's whole deadline and the others would never be tried.
+func (c *Cluster) URL(db string) string {
+	hosts := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		hosts[i] = "127.0.0.1:" + strconv.Itoa(n.Port)
+	}
+	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable&target_session_attrs=read-write&connect_timeout=%d",
+		Superuser, strings.Join(hosts, ","), db, connectTimeout)
+}
+
+// URL is the connection URL of database db on this node alone.
+func (n *Node) URL(db string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", Superuser, n.Port, db)
+}
+
+// CreateDatabase creates database name on the primary and returns its
+// URL (URL).
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return "", fmt.Errorf("hacluster: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("hacluster: creating database %s: %w", name, err)
+	}
+	return c.URL(name), nil
+}
+
+// NewDatabase creates a database of a new name and returns its URL.
+func (c *Cluster) NewDatabase(ctx context.Context) (string, error) {
+	return c.CreateDatabase(ctx, fmt.Sprintf("round%d", c.dbs.Add(1)))
+}
+
+// Member is a node as Patroni's REST API describes it (GET /cluster).
+type Member struct {
+	Name     string          `json:"name"`
+	Role     string          `json:"role"`  // leader, sync_standby, replica
+	State    string          `json:"state"` // running, starting, stopped, crashed…
+	Timeline int             `json:"timeline"`
+	Lag      json.RawMessage `json:"lag"` // bytes behind the leader, or "unknown"
+}
+
+func (m Member) String() string {
+	s := m.Name + " " + m.Role + " " + m.State
+	if len(m.Lag) > 0 {
+		s += " lag " + string(m.Lag)
+	}
+	return s
+}
+
+// Members is the cluster as the first live node that answers sees it in
+// etcd. A lost node stays listed until its key expires (ttl).
+func (c *Cluster) Members() ([]Member, error) {
+	var errs []error
+	for _, n := range c.live() {
+		var view struct{ Members []Member }
+		err := c.getJSON(n.apiURL("/cluster"), &view)
+		if err == nil {
+			return view.Members, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+	}
+	return nil, fmt.Errorf("hacluster: no node's Patroni answered: %w", errors.Join(errs...))
+}
+
+func (n *Node) apiURL(path string) string {
+	return "http://127.0.0.1:" + strconv.Itoa(n.APIPort) + path
+}
+
+func (c *Cluster) getJSON(url string, v any) error {
+	resp, err := c.http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	return json.Unmarshal(body, v)
+}
+
+// saysPrimary reports whether the node's Patroni holds the leader key and
+// runs its server as the primary (GET /primary answers 200).
+func (c *Cluster) saysPrimary(n *Node) bool {
+	resp, err := c.http.Get(n.apiURL("/primary"))
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Primary is the node that leads: the live node whose Patroni holds the
+// leader key and runs its server as the primary. ErrNoPrimary while there
+// is none (after a machine's loss, until the failover).
+func (c *Cluster) Primary() (*Node, error) {
+	for _, n := range c.live() {
+		if c.saysPrimary(n) {
+			return n, nil
+		}
+	}
+	return nil, ErrNoPrimary
+}
+
+// healthy is the condition of a whole cluster: one leader running, every
+// other live node running as a standby that reports a lag (it streams),
+// and one of them synchronous.
+func (c *Cluster) healthy() (bool, string, error) {
+	if err := c.checkRunning(); err != nil {
+		return false, "", err
+	}
+	members, err := c.Members()
+	if err != nil {
+		return false, err.Error(), nil
+	}
+	live := map[string]bool{}
+	for _, n := range c.live() {
+		live[n.Name] = true
+	}
+	leaders, standbys, synchronous := 0, 0, 0
+	var states []string
+	for _, m := range members {
+		states = append(states, m.String())
+		if !live[m.Name] || m.State != "running" {
+			continue
+		}
+		switch m.Role {
+		case "leader", "master", "primary":
+			leaders++
+		case "sync_standby":
+			synchronous++
+			fallthrough
+		case "replica":
+			if _, err := strconv.ParseInt(string(m.Lag), 10, 64); err == nil {
+				standbys++
+			}
+		}
+	}
+	ok := leaders == 1 && standbys == len(live)-1 && synchronous >= 1
+	return ok, "patroni says: " + strings.Join(states, ", "), nil
+}
+
+// checkRunning fails when etcd or a live node's Patroni has exited.
+func (c *Cluster) checkRunning() error {
+	if c.etcd.hasExited() {
+		return c.exitError("etcd", c.etcd)
+	}
+	for _, n := range c.live() {
+		if n.patroni.hasExited() {
+			return c.exitError(n.Name+"'s patroni", n.patroni)
+		}
+		if tail := lastLines(n.LogFile()); strings.Contains(tail, "Address already in use") {
+			return fmt.Errorf("%w: %s: %s", errPortTaken, n.Name, tail)
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) exitError(what string, p *process) error {
+	tail := lastLines(p.log)
+	if strings.Contains(tail, "address already in use") || strings.Contains(tail, "Address already in use") {
+		return fmt.Errorf("%w: %s exited (%v): %s", errPortTaken, what, p.err, tail)
+	}
+	return fmt.Errorf("hacluster: %s exited (%v); the end of %s:\n%s", what, p.err, p.log, tail)
+}
+
+// await polls cond until it holds, it fails, or startTimeout passes; the
+// error then says what was awaited and what cond said last, with the end
+// of every live node's log.
+func (c *Cluster) await(what string, cond func() (ok bool, state string, err error)) error {
+	return c.awaitFor(startTimeout, what, cond)
+}
+
+func (c *Cluster) awaitFor(timeout time.Duration, what string, cond func() (bool, string, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("hacluster: waited %s for %s; last: %s%s", timeout, what, state, c.logTails())
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// logTails is the end of every live node's log, for an error message.
+func (c *Cluster) logTails() string {
+	var b strings.Builder
+	for _, n := range c.live() {
+		fmt.Fprintf(&b, "\nthe end of %s:\n%s", n.LogFile(), lastLines(n.LogFile()))
+	}
+	return b.String()
+}
+
+// KillMachine loses node n's machine: its Patroni and every PostgreSQL
+// process of the node get SIGKILL at once (all frozen first, so that none
+// reacts to the others' deaths), and it waits until they are gone. Their
+// connections close, as a machine's would on a reset. The failover time
+// of WaitForNewPrimary counts from the moment they froze.
+func (c *Cluster) KillMachine(n *Node) error {
+	return c.lose(n, true)
+}
+
+// FreezeMachine loses node n's machine the other way: every process of it
+// stopped (SIGSTOP) and left so, as a machine that hangs or drops off the
+// network does; its connections stay open and silent, so a client learns
+// of it only from its own timeouts. Remove, or RestartNode (which kills
+// the frozen processes first), ends it.
+func (c *Cluster) FreezeMachine(n *Node) error {
+	return c.lose(n, false)
+}
+
+func (c *Cluster) lose(n *Node, kill bool) error {
+	c.mu.Lock()
+	p := n.patroni
+	n.patroni = nil
+	c.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("hacluster: %s is already lost", n.Name)
+	}
+	procs := freezeMachine(n.Dir)
+	c.mu.Lock()
+	c.lostAt = time.Now()
+	c.mu.Unlock()
+	if !kill {
+		return nil
+	}
+	for pid := range procs {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return c.awaitGone(p, procs)
+}
+
+// awaitGone waits for Patroni's exit and for every other process.
+func (c *Cluster) awaitGone(patroni *process, procs map[int]proc) error {
+	var errs []error
+	if patroni != nil {
+		select {
+		case <-patroni.exited:
+		case <-time.After(killTimeout):
+			errs = append(errs, fmt.Errorf("hacluster: patroni (pid %d) did not exit within %s of SIGKILL", patroni.cmd.Process.Pid, killTimeout))
+		}
+	}
+	return errors.Join(append(errs, waitGone(procs, killTimeout))...)
+}
+
+// WaitForNewPrimary waits up to timeout until a live node is the primary
+// and takes a write (a transaction that commits, so through the
+// synchronous standby when Patroni keeps one), and returns it with the
+// failover time: from the last KillMachine or FreezeMachine (from the call
+// if none) to that commit.
+func (c *Cluster) WaitForNewPrimary(timeout time.Duration) (*Node, time.Duration, error) {
+	c.mu.Lock()
+	since := c.lostAt
+	c.mu.Unlock()
+	if since.IsZero() {
+		since = time.Now()
+	}
+	var primary *Node
+	err := c.awaitFor(timeout, "a new primary that takes a write", func() (bool, string, error) {
+		if err := c.checkRunning(); err != nil {
+			return false, "", err
+		}
+		var state []string
+		for _, n := range c.live() {
+			if !c.saysPrimary(n) {
+				state = append(state, n.Name+" is not the primary")
+				continue
+			}
+			if err := probeWrite(n); err != nil {
+				state = append(state, fmt.Sprintf("%s is the primary, but a write failed: %v", n.Name, err))
+				continue
+			}
+			primary = n
+			return true, "", nil
+		}
+		return false, strings.Join(state, "; "), nil
+	})
+	return primary, time.Since(since), err
+}
+
+// probeWrite commits a transaction with a transaction id on node n.
+func probeWrite(n *Node) error {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, n.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, "SELECT txid_current()")
+	return err
+}
+
+// RestartNode brings node n's lost machine back: what is left of a frozen
+// one is killed, and its Patroni started again on the node's folder and
+// ports. It returns once every node streams and one is synchronous: the
+// node rejoins as a standby of the new primary (rewound with pg_rewind,
+// or copied afresh if that fails).
+func (c *Cluster) RestartNode(n *Node) error {
+	c.mu.Lock()
+	running := n.patroni != nil
+	c.mu.Unlock()
+	if running {
+		return fmt.Errorf("hacluster: %s is not lost", n.Name)
+	}
+	if err := waitGone(killMachine(n.Dir), killTimeout); err != nil {
+		return err
+	}
+	if err := n.startPatroni(); err != nil {
+		return err
+	}
+	return c.await(n.Name+" to rejoin, every node streaming, one synchronously", c.healthy)
+}
+
+// Remove kills every process of the cluster (etcd, and each node's
+// Patroni and PostgreSQL), deletes its folder, and checks that nothing of
+// it is left. It may be called more than once.
+func (c *Cluster) Remove() error {
+	c.mu.Lock()
+	if c.removed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.removed = true
+	patronis := []*process{}
+	for _, n := range c.Nodes {
+		if n.patroni != nil {
+			patronis = append(patronis, n.patroni)
+			n.patroni = nil
+		}
+	}
+	c.mu.Unlock()
+	procs := killMachine(c.Dir)
+	var errs []error
+	for _, p := range append(patronis, c.etcd) {
+		if p != nil {
+			errs = append(errs, c.awaitGone(p, nil))
+		}
+	}
+	errs = append(errs, waitGone(procs, killTimeout), os.RemoveAll(c.Dir))
+	for _, port := range []int{c.etcdPort, c.etcdPeer} {
+		if port != 0 {
+			pgcluster.ReleasePort(port)
+		}
+	}
+	for _, n := range c.Nodes {
+		for _, port := range []int{n.Port, n.APIPort} {
+			if port != 0 {
+				pgcluster.ReleasePort(port)
+			}
+		}
+	}
+	if left := machine(c.Dir, nil); len(left) > 0 {
+		var names []string
+		for _, p := range left {
+			names = append(names, describe(p))
+		}
+		errs = append(errs, fmt.Errorf("hacluster: processes of %s left after Remove: %s", c.Dir, strings.Join(names, "; ")))
+	}
+	if _, err := os.Stat(c.Dir); !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("hacluster: %s left after Remove: %v", c.Dir, err))
+	}
+	return errors.Join(errs...)
+}
+
+// lastLines is the end of a log, for an error message.
+func lastLines(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	const tail = 2000
+	if st, err := f.Stat(); err == nil && st.Size() > tail {
+		f.Seek(st.Size()-tail, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	if i := bytes.IndexByte(b, '\n'); i >= 0 && len(b) == tail {
+		b = b[i+1:] // from the first whole line
+	}
+	return string(bytes.TrimSpace(b))
+}
