@@ -25,7 +25,7 @@ IMAGE_PREFIX ?= $(PROJECT)
 IMAGE_USER   := 65532:65532
 STORAGE      ?= .storage
 
-.PHONY: help build test unit fuzz lint bench soak run run-pg run-server run-client data certs status clean \
+.PHONY: help build test unit fuzz lint bench soak run run-pg run-ha run-server run-client data certs status clean \
 	docker-image docker-compose-up docker-compose-down docker-compose-logs docker-storage-reset
 
 help: ## list the targets
@@ -76,6 +76,17 @@ run: data ## one whole lottery round on the agency files in .data/ (generated if
 # removed afterwards), an active central and a standby on PORT+2.
 run-pg: data ## the round of make run, its bets in a throwaway PostgreSQL, with a standby central
 	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS) -postgres
+
+# The same round with the bets in a throwaway pair of PostgreSQL nodes under
+# Patroni, in synchronous replication, with etcd (Debian's patroni and
+# etcd-server packages; removed afterwards), an active central and a
+# standby on its multi-host URL, and the primary's machine killed mid-round
+# (store/postgres/hacluster): the summary says how long the failover took
+# and whether every bet is stored exactly once. LOSS=freeze stops the
+# machine's processes instead, leaving its connections open and silent.
+LOSS ?= kill
+run-ha: data ## the round of make run-pg on a Patroni pair whose primary's machine is lost mid-round, every bet checked
+	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS) -ha -loss $(LOSS)
 
 status: build ## print the round's table from a running central's admin endpoint (ADMIN=host:port, default 127.0.0.1:PORT+1)
 	@$(BIN)/status -admin $(or $(ADMIN),127.0.0.1:$(shell echo $$(($(PORT)+1))))

@@ -5,10 +5,18 @@
 // there), each agency's winners checked where datagen's winners.json
 // describes that very file (same SHA-256) and only reported elsewhere, then
 // SIGTERM to the central. With -postgres the bets go to a throwaway
-// PostgreSQL cluster, with a standby central beside the active one. The round is played over mutual TLS, with a set
-// of certificates made for it by the certs tool (-tls=false: plain TCP). It never writes into the agency files. If the
+// PostgreSQL cluster, with a standby central beside the active one. With
+// -ha they go to a throwaway pair of PostgreSQL nodes under Patroni in
+// synchronous replication (package hacluster), the same two centrals on
+// its multi-host URL, and the primary's machine is lost mid-round: the
+// summary says how long the failover took, whether the database holds
+// every bet of the files exactly once, the draws, which centrals lived to
+// the end, and fails the round otherwise. The round is played over mutual
+// TLS, with a set of certificates made for it by the certs tool
+// (-tls=false: plain TCP). It never writes into the agency files. If the
 // central exits before the round ends (a busy port, say), it stops at once
-// and prints the central's error line. Logs stay in the round folder.
+// and prints the central's error line (with -ha, where the standby may
+// take over, it waits for the agencies). Logs stay in the round folder.
 package main
 
 import (
@@ -41,7 +49,18 @@ func main() {
 	adminPort := flag.Int("admin-port", 0, "port of the central's admin endpoint, on 127.0.0.1 (0: the next after -port)")
 	useTLS := flag.Bool("tls", true, "play over mutual TLS, with certificates made in the round folder")
 	usePostgres := flag.Bool("postgres", false, "keep the bets in a throwaway PostgreSQL cluster (removed afterwards), with a standby central on -port+2")
+	useHA := flag.Bool("ha", false, "keep the bets in a throwaway Patroni pair in synchronous replication (removed afterwards), with a standby central on -port+2, and lose the primary's machine mid-round")
+	loseAt := flag.Float64("lose-at", 0.2, "with -ha: lose the primary's machine once the database holds this share of the files' bets")
+	loss := flag.String("loss", "kill", "with -ha: how the primary's machine is lost: kill (every process SIGKILLed: its connections close) or freeze (every process stopped: its connections stay open and silent)")
 	flag.Parse()
+	if *usePostgres && *useHA {
+		fmt.Println("-postgres and -ha are two ways to keep the bets: choose one")
+		os.Exit(2)
+	}
+	if *loss != "kill" && *loss != "freeze" {
+		fmt.Printf("-loss %s: want kill or freeze\n", *loss)
+		os.Exit(2)
+	}
 	if *out == "" {
 		*out = filepath.Join(*data, "round")
 	}
@@ -51,7 +70,7 @@ func main() {
 	if *adminPort == 0 {
 		*adminPort = *port + 1
 	}
-	if err := play(*bin, *data, *out, *port, *adminPort, *useTLS, *usePostgres); err != nil {
+	if err := play(*bin, *data, *out, *port, *adminPort, *useTLS, *usePostgres, *useHA, haLoss{at: *loseAt, freeze: *loss == "freeze"}); err != nil {
 		fmt.Println(err)
 		fmt.Println("round: fail")
 		os.Exit(1)
@@ -115,7 +134,7 @@ func start(bin, log string, env ...string) (*process, error) {
 
 func (p *process) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
-func play(bin, data, out string, port, adminPort int, useTLS, usePostgres bool) error {
+func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA bool, loss haLoss) error {
 	files, err := findAgencies(data)
 	if err != nil {
 		return err
@@ -147,6 +166,15 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres bool) 
 		serverEnv = append(serverEnv, "STORAGE_URL="+db.url)
 		centrals += ",127.0.0.1:" + strconv.Itoa(port+2)
 	}
+	var ha *haDatabase
+	if useHA {
+		if ha, err = startHA(out); err != nil {
+			return err
+		}
+		defer ha.remove()
+		serverEnv = append(serverEnv, "STORAGE_URL="+ha.url)
+		centrals += ",127.0.0.1:" + strconv.Itoa(port+2)
+	}
 	fmt.Printf("admin: http://%s/ (the round's page; /status, /metrics) while the round lasts\n", admin)
 	agencyTLS := func(int) []string { return nil }
 	if useTLS {
@@ -168,14 +196,15 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres bool) 
 		return err
 	}
 	defer server.cmd.Process.Kill()
-	if db != nil {
+	var standby *process
+	if db != nil || ha != nil {
 		// The standby stands by on the next port but one, taking over if
 		// the central stops; the agencies know both. It starts once the
 		// central is active, or it could be the one to take the lease.
 		if err := awaitListen(server); err != nil {
 			return err
 		}
-		standby, err := start(filepath.Join(bin, "server"), filepath.Join(out, "standby.log"), append(serverEnv, "SERVER_PORT="+strconv.Itoa(port+2))...)
+		standby, err = start(filepath.Join(bin, "server"), filepath.Join(out, "standby.log"), append(serverEnv, "SERVER_PORT="+strconv.Itoa(port+2))...)
 		if err != nil {
 			return err
 		}
@@ -186,6 +215,7 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres bool) 
 		fmt.Printf("standby: a second central on 127.0.0.1:%d (log in %s)\n", port+2, standby.log)
 	}
 	agencies := make([]*process, len(files))
+	began := time.Now()
 	for i, f := range files {
 		agencies[i], err = start(filepath.Join(bin, "client"), filepath.Join(out, fmt.Sprintf("client-%d.log", f.id)),
 			append([]string{"CLI_ID=" + strconv.Itoa(f.id), "CLI_SERVER_ADDRESS=" + centrals, "CLI_DATA_FILE=" + f.path}, agencyTLS(f.id)...)...)
@@ -193,6 +223,9 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres bool) 
 			return err
 		}
 		defer agencies[i].cmd.Process.Kill()
+	}
+	if ha != nil {
+		return playHA(ha, files, agencies, server, standby, began, loss)
 	}
 
 	ok := true
