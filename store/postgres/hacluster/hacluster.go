@@ -602,9 +602,17 @@ func (c *Cluster) checkRunning() error {
 	if c.etcd.hasExited() {
 		return c.exitError("etcd", c.etcd)
 	}
-	for _, n := range c.live() {
-		if n.patroni.hasExited() {
-			return c.exitError(n.Name+"'s patroni", n.patroni)
+	c.mu.Lock()
+	patronis := map[*Node]*process{}
+	for _, n := range c.Nodes {
+		if n.patroni != nil {
+			patronis[n] = n.patroni
+		}
+	}
+	c.mu.Unlock()
+	for n, p := range patronis {
+		if p.hasExited() {
+			return c.exitError(n.Name+"'s patroni", p)
 		}
 		if tail := lastLines(n.LogFile()); strings.Contains(tail, "Address already in use") {
 			return fmt.Errorf("%w: %s: %s", errPortTaken, n.Name, tail)
