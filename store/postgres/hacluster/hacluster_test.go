@@ -46,13 +46,13 @@ func TestAMachinesProcessesAreThoseNamingItsFolderAndTheirDescendants(t *testing
 		args []string
 		want bool
 	}{
-		{[]string{"/usr/bin/python3", "/usr/bin/patroni", "/tmp/hacluster-1/node1/patroni.yml"}, true},
-		{[]string{"postgres", "-D", "/tmp/hacluster-1/node1/data", "--config-file=/tmp/hacluster-1/node1/data/postgresql.conf"}, true},
-		{[]string{"postgres", "-D", "/tmp/hacluster-1/node10/data"}, false},
-		{[]string{"ls", "/tmp/hacluster-1/node1"}, true},
+		{[]string{"/usr/bin/python3", "/usr/bin/patroni", "/clusters/c1/node1/patroni.yml"}, true},
+		{[]string{"postgres", "-D", "/clusters/c1/node1/data", "--config-file=/clusters/c1/node1/data/postgresql.conf"}, true},
+		{[]string{"postgres", "-D", "/clusters/c1/node10/data"}, false},
+		{[]string{"ls", "/clusters/c1/node1"}, true},
 		{[]string{"postgres: lottery: checkpointer "}, false},
 	} {
-		if got := mentions(tt.args, "/tmp/hacluster-1/node1"); got != tt.want {
+		if got := mentions(tt.args, "/clusters/c1/node1"); got != tt.want {
 			t.Errorf("mentions(%q, node1's folder) = %v, want %v", tt.args, got, tt.want)
 		}
 	}
