@@ -40,7 +40,7 @@ func TestStartSaysWhichToolIsMissing(t *testing.T) {
 	}
 }
 
-func TestAMachinesProcessesAreThoseNamingItsFolderAndTheirDescendants(t *testing.T) {
+func TestAProcessIsAMachinesWhenItsCommandLineNamesTheMachinesFolder(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		args []string
