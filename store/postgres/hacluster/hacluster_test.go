@@ -58,10 +58,10 @@ func TestAProcessIsAMachinesWhenItsCommandLineNamesTheMachinesFolder(t *testing.
 	}
 }
 
-// writer inserts rows 1, 2, 3… into table t of url, one transaction each,
-// until an insert fails: the rows it returns are those acknowledged (the
-// commit answered), and the error the one that stopped it. After
-// enough rows it closes going.
+// writer inserts rows from, from+1, … into table t of url, one
+// transaction each, until an insert fails: the rows it returns are those
+// acknowledged (the commit answered), and the error the one that stopped
+// it. It closes going after enough rows, or when it stops before.
 func writer(url string, from, enough int, going chan<- struct{}) ([]int, error) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
