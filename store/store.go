@@ -70,6 +70,14 @@ type Pending interface {
 // error of a Store is a storage failure.
 var ErrClosed = errors.New("store: closed")
 
+// ErrInDoubt is the error of a batch or record whose outcome the store
+// could not learn (its commit was cut off, and the store cannot read back
+// what became of it): it may have been stored. A central that counts what
+// was stored cannot answer an agency's count from that count once one of
+// the agency's batches ended so; only a reading of the store can (another
+// central's, or its own after a restart).
+var ErrInDoubt = errors.New("store: outcome unknown, it may have been stored")
+
 // ErrBroken is the error of a batch refused because an earlier batch of its
 // stream was refused.
 var ErrBroken = errors.New("store: an earlier batch of this stream was refused")

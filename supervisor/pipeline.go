@@ -161,6 +161,10 @@ func (s *session) settleBatch(a ack) protocol.Code {
 	defer s.inFlightWinners.Add(-int64(len(a.winners)))
 	defer s.srv.round.answered(a.batch.Agency) // after record has counted it
 	if err := a.pending.Wait(); err != nil {
+		if errors.Is(err, store.ErrInDoubt) {
+			// Before answered: no status may count without it.
+			s.srv.round.doubt(a.batch.Agency)
+		}
 		code := protocol.CodeStorage
 		if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) {
 			code = protocol.CodeShuttingDown

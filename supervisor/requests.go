@@ -49,12 +49,23 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 				"error", "batches of an earlier connection of this agency are still being stored")
 			return reply(protocol.CodeStorage)
 		}
-		stored, ended := s.srv.round.status(req.Agency)
+		stored, ended, known := s.srv.round.status(req.Agency)
+		if !known {
+			// The store could not say whether a batch (or the end) of this
+			// agency was stored: any count would be a guess, and a short
+			// one makes the agency send that batch again.
+			s.logger().Warn("consulta_estado", "result", "fail", "code", int(protocol.CodeStorage),
+				"error", "the store could not tell whether a batch of this agency was stored; another central, or this one restarted, reads it from the store")
+			return reply(protocol.CodeStorage)
+		}
 		s.logger().Info("consulta_estado", "result", "success", "almacenadas", stored, "finalizo", ended)
 		return ack{reply: protocol.AppendStatus(nil, protocol.Status{Stored: stored, Ended: ended})}
 	case protocol.ActionEnd:
 		// On disk first: a restarted central must know this agency is done.
 		if err := s.srv.store.RecordEnd(req.Agency); err != nil {
+			if errors.Is(err, store.ErrInDoubt) {
+				s.srv.round.doubt(req.Agency)
+			}
 			code := protocol.CodeStorage
 			if errors.Is(err, store.ErrClosed) {
 				code = protocol.CodeShuttingDown

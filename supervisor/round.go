@@ -32,6 +32,11 @@ type round struct {
 	// replaced whenever a count drops, to wake awaitSettled.
 	inFlight map[uint16]int
 	settled  chan struct{}
+	// inDoubt holds the agencies a batch or end of which the store could
+	// not say was stored or not (store.ErrInDoubt): their count here may
+	// be short, so this central never answers it again; a central that
+	// reads the store (another one, or this one restarted) does.
+	inDoubt map[uint16]bool
 }
 
 func newRound(agencies int) *round {
@@ -44,6 +49,7 @@ func newRound(agencies int) *round {
 		lastSeen: make(map[uint16]time.Time),
 		inFlight: make(map[uint16]int),
 		settled:  make(chan struct{}),
+		inDoubt:  make(map[uint16]bool),
 	}
 }
 
@@ -140,11 +146,20 @@ func (d *round) winnersOfAgency(agency uint16) int {
 	return len(d.winners[agency])
 }
 
-// status is what the central holds of the agency.
-func (d *round) status(agency uint16) (stored uint32, ended bool) {
+// doubt notes that a batch or end of the agency may or may not have been
+// stored: its count is no longer known here.
+func (d *round) doubt(agency uint16) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.stored[agency], d.finished[agency]
+	d.inDoubt[agency] = true
+}
+
+// status is what the central holds of the agency; known is false once the
+// agency's count is in doubt.
+func (d *round) status(agency uint16) (stored uint32, ended, known bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stored[agency], d.finished[agency], !d.inDoubt[agency]
 }
 
 // hasFinished reports whether the agency has sent its end.

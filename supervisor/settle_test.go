@@ -75,3 +75,51 @@ func TestAStatusCountsTheBatchesAnOlderConnectionLeftInTheStoresHands(t *testing
 		t.Fatalf("status once the batch was stored: code %v, stored %d; want 0 and 10", code, st.Stored)
 	}
 }
+
+// doubtingStore stores every batch and answers it store.ErrInDoubt, as a
+// store that could not learn whether a commit whose reply was lost went
+// through does.
+type doubtingStore struct{ store.Store }
+
+func (d doubtingStore) NewStream() store.Stream { return doubtingStream{d.Store.NewStream()} }
+
+type doubtingStream struct{ store.Stream }
+
+func (s doubtingStream) Submit(ctx context.Context, bets []lottery.Bet) store.Pending {
+	return doubtingPending{s.Stream.Submit(ctx, bets)}
+}
+
+type doubtingPending struct{ store.Pending }
+
+func (p doubtingPending) Wait() error {
+	if err := p.Pending.Wait(); err != nil {
+		return err
+	}
+	return store.ErrInDoubt
+}
+
+func TestAStatusIsRefusedOnceABatchOfTheAgencyIsInDoubt(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	st, err := csvfile.Open(filepath.Join(t.TempDir(), "bets.csv"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServerWith(t, testConfig(), doubtingStore{st}, log, logs, nil)
+	first := dial(t, ts.addr)
+	if code := first.batch(1, bets(1, 1, 10)); code == protocol.CodeOK {
+		t.Fatal("a batch in doubt was acknowledged")
+	}
+	// The batch was stored; a count without it would have the agency send
+	// it again. No count is given.
+	second := dial(t, ts.addr)
+	if code, st := second.status(1); code != protocol.CodeStorage {
+		t.Fatalf("status of an agency with a batch in doubt: code %v, stored %d; want -8", code, st.Stored)
+	}
+	// Other agencies are not concerned.
+	other := dial(t, ts.addr)
+	if code, st := other.status(2); code != protocol.CodeOK || st.Stored != 0 {
+		t.Fatalf("status of another agency: code %v, stored %d", code, st.Stored)
+	}
+}
