@@ -17,8 +17,18 @@
 // with a new epoch. Every transaction that writes renews the lease only if
 // the epoch is still its own, in the same transaction, so a central that
 // lost the lease cannot commit anything after the next one took it over:
-// it is fenced. Lost says when that happened. The package knows the
-// database, not the network.
+// it is fenced. Lost says when that happened.
+//
+// Each writing transaction also counts itself in the lease's row
+// (commits), so that a commit whose reply never came is resolved by what
+// the transaction itself wrote, read back afterwards: a transaction id
+// proves nothing once the database has crashed or failed over, since the
+// node that answers then may have handed the same id to another
+// transaction. A commit that cannot be resolved so is reported
+// store.ErrInDoubt, never as stored or refused. A database that goes away
+// (a restart, a failover) is waited out, by the active central and the
+// standby alike (database.go). The package knows the database, not the
+// network.
 package postgres
 
 import (
@@ -80,6 +90,12 @@ type Options struct {
 	// OnStandby, when set, is called once if Open has to stand by, before
 	// it waits: a central lets go of its port there.
 	OnStandby func()
+	// WaitForDatabase makes Open wait for a database it cannot reach, as
+	// it waits for one that goes away once reached. Without it, a database
+	// that does not answer Open's first question fails Open at once, so a
+	// wrong URL is refused at start: a central that lost its lease, and so
+	// knows the URL to be right, stands by again with it.
+	WaitForDatabase bool
 }
 
 // Store is an open PostgreSQL store, active: it holds the lease.
@@ -110,6 +126,14 @@ type Store struct {
 	// recordTimeout is recordTimeout, shortened by tests.
 	recordTimeout time.Duration
 
+	// txTurn lets one writing transaction run at a time (a channel, so
+	// that waiting for it honours a context): a commit's outcome is read
+	// back from the lease's count of commits, which no other transaction
+	// of this central may move before it is resolved.
+	txTurn chan struct{}
+	// down notes the database's outages, for one warning each way.
+	down *outage
+
 	onCommit             atomic.Pointer[func(time.Duration)]
 	live                 *liveness // the standby's, then the renewer's
 	renewStop, renewDone chan struct{}
@@ -135,6 +159,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: STORAGE_URL: %w", err)
 	}
 	cfg.MaxConns = 4
+	plainOnThisMachine(&cfg.ConnConfig.Config, url)
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
@@ -153,6 +178,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		closing: closing, markClose: markClose,
 		lost:          make(chan struct{}),
 		recordTimeout: recordTimeout,
+		txTurn:        make(chan struct{}, 1),
+		down:          &outage{log: opts.Log, forget: pool.Reset},
 		renewStop:     make(chan struct{}), renewDone: make(chan struct{}),
 		live: &liveness{cfg: cfg.ConnConfig.Copy()},
 	}
@@ -168,11 +195,77 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 }
 
 func (s *Store) open(ctx context.Context, opts Options) error {
+	// Before the lease: the database's version and encoding, and the
+	// schema. A database that goes away meanwhile is waited for, once it
+	// has answered (or from the start, with WaitForDatabase).
+	reached := opts.WaitForDatabase
+	for wait := s.standbyPoll(); ; wait = min(2*wait, maxRetryWait) {
+		err := s.prepare(ctx, &reached)
+		if err == nil {
+			s.down.answered()
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("store: standing by: %w", ctx.Err())
+		}
+		if !reached || !unavailable(err) {
+			return err
+		}
+		s.down.lost("opening the store", err)
+		if err := sleep(ctx, wait); err != nil {
+			return fmt.Errorf("store: standing by: %w", err)
+		}
+	}
+	if err := s.takeLease(ctx, opts.OnStandby); err != nil {
+		return err
+	}
+	for wait := s.standbyPoll(); ; wait = min(2*wait, maxRetryWait) {
+		err := s.readRecords(ctx)
+		if err == nil {
+			s.down.answered()
+			return nil
+		}
+		if ctx.Err() != nil || !unavailable(err) {
+			s.releaseLease(context.Background())
+			return err
+		}
+		s.down.lost("reading the round's records", err)
+		if sleep(ctx, wait) != nil {
+			s.releaseLease(context.Background())
+			return fmt.Errorf("store: %w", ctx.Err())
+		}
+	}
+}
+
+// maxRetryWait is the longest pause between two attempts to reach a
+// database that went away: a failover's new primary is found within it.
+const maxRetryWait = time.Second
+
+// sleep waits d, or returns ctx's error when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// prepare checks the database's version and encoding, and migrates its
+// schema. It sets reached once the database has answered (an error of its
+// own is an answer: it is there, starting up, say).
+func (s *Store) prepare(ctx context.Context, reached *bool) error {
 	var version int
 	var encoding string
 	err := s.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_encoding')`).Scan(&version, &encoding)
+	var pgErr *pgconn.PgError
+	if err == nil || errors.As(err, &pgErr) {
+		*reached = true
+	}
 	if err != nil {
-		return fmt.Errorf("store: connecting to the database: %w", err)
+		return dbErr("connecting to the database", err)
 	}
 	if version < 130000 {
 		return fmt.Errorf("store: the database is PostgreSQL %d; this central needs 13 or newer", version/10000)
@@ -182,23 +275,31 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 	}
 	from, to, err := migrate(ctx, s.pool)
 	if err != nil {
+		if unavailable(err) || errors.As(err, &pgErr) {
+			return dbErr("migrating the schema", err)
+		}
 		return fmt.Errorf("store: %w", err)
 	}
 	if from != to {
 		s.log.Info("migrate_store", "result", "success", "from_version", from, "to_version", to)
 	}
-	if err := s.takeLease(ctx, opts.OnStandby); err != nil {
-		return err
-	}
+	return nil
+}
+
+// readRecords reads which agencies have ended and whether the draw was
+// announced.
+func (s *Store) readRecords(ctx context.Context) error {
 	var ended []int32
-	err = s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(agency ORDER BY agency), '{}'), EXISTS (SELECT FROM draw) FROM ends`).Scan(&ended, &s.drawn)
+	var drawn bool
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(agency ORDER BY agency), '{}'), EXISTS (SELECT FROM draw) FROM ends`).Scan(&ended, &drawn)
 	if err != nil {
-		s.releaseLease(ctx)
-		return fmt.Errorf("store: reading the round's records: %w", err)
+		return dbErr("reading the round's records", err)
 	}
+	s.ended = s.ended[:0]
 	for _, a := range ended {
 		s.ended = append(s.ended, uint16(a))
 	}
+	s.drawn = drawn
 	return nil
 }
 
@@ -210,25 +311,24 @@ func (s *Store) standbyPoll() time.Duration { return s.lease / 15 }
 // takeLease waits until the lease is free or expired, or the active
 // central is gone (its liveness lock free, its last renewal two renewals
 // old), and takes it with the next epoch. A database that cannot be
-// reached is waited for too: a standby outlives its database's restart.
+// reached, or goes away (a restart, a failover), is waited for, with one
+// warning when it goes and one when it is back: a standby outlives its
+// database's restart.
 func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 	start := time.Now()
 	var lastHolder string
-	var lastReport time.Time
+	wait := s.standbyPoll()
 	for {
 		var holder string
 		var left time.Duration
-		err := s.pool.QueryRow(ctx, `
-			WITH taken AS (
-				UPDATE central_lease SET epoch = epoch + 1, holder = $1, expires_at = clock_timestamp() + $2::interval
-				WHERE expires_at < clock_timestamp()
-					OR ($3 AND expires_at < clock_timestamp() + $2::interval - $4::interval)
-				RETURNING epoch)
-			SELECT coalesce((SELECT epoch FROM taken), 0), holder, greatest(expires_at, clock_timestamp()) - clock_timestamp() FROM central_lease`,
-			s.holder, s.lease, s.live.hold(ctx), 2*s.renewEvery()).Scan(&s.epoch, &holder, &left)
-		if err == nil && s.epoch != 0 {
-			s.log.Info("leadership", "result", "success", "epoch", s.epoch, "holder", s.holder, "waited", time.Since(start).Round(time.Millisecond).String())
-			return nil
+		err := s.pool.QueryRow(ctx, takeSQL, s.holder, s.lease, s.live.hold(ctx), 2*s.renewEvery()).Scan(&s.epoch, &holder, &left)
+		if err == nil {
+			s.down.answered()
+			wait = s.standbyPoll()
+			if s.epoch != 0 {
+				s.log.Info("leadership", "result", "success", "epoch", s.epoch, "holder", s.holder, "waited", time.Since(start).Round(time.Millisecond).String())
+				return nil
+			}
 		}
 		s.live.release()
 		if onStandby != nil {
@@ -239,19 +339,29 @@ func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 		case err == nil && holder != lastHolder:
 			lastHolder = holder
 			s.log.Info("standby", "result", "in_progress", "active", holder, "lease_left", left.Round(time.Millisecond).String())
-		case errors.As(err, new(*pgconn.PgError)):
-			return fmt.Errorf("store: taking the lease: %w", err)
-		case err != nil && ctx.Err() == nil && time.Since(lastReport) >= 5*time.Second:
-			lastReport = time.Now()
-			s.log.Warn("standby", "result", "in_progress", "error", fmt.Errorf("the database: %w", err))
+		case err != nil && ctx.Err() != nil:
+		case err != nil && !unavailable(err):
+			return dbErr("taking the lease", err)
+		case err != nil:
+			s.down.lost("standing by", err)
+			wait = min(2*wait, maxRetryWait)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("store: standing by: %w", ctx.Err())
-		case <-time.After(s.standbyPoll()):
+		if err := sleep(ctx, wait); err != nil {
+			return fmt.Errorf("store: standing by: %w", err)
 		}
 	}
 }
+
+// takeSQL takes the lease with the next epoch if it has expired ($4: or
+// if the active central's liveness lock was free, $3, and its last renewal
+// is older than $4), and says who holds it and for how long.
+const takeSQL = `
+	WITH taken AS (
+		UPDATE central_lease SET epoch = epoch + 1, holder = $1, expires_at = clock_timestamp() + $2::interval, commits = 0
+		WHERE expires_at < clock_timestamp()
+			OR ($3 AND expires_at < clock_timestamp() + $2::interval - $4::interval)
+		RETURNING epoch)
+	SELECT coalesce((SELECT epoch FROM taken), 0), holder, greatest(expires_at, clock_timestamp()) - clock_timestamp() FROM central_lease`
 
 // Epoch is the lease's epoch this central holds.
 func (s *Store) Epoch() int64 { return s.epoch }
@@ -287,9 +397,9 @@ func (s *Store) fenced() bool {
 	}
 }
 
-// renewLoop renews the lease every renewEvery, and keeps the liveness lock. A database that cannot be
-// reached is no reason to stop: commits fail meanwhile, and the epoch
-// decides once it is back.
+// renewLoop renews the lease every renewEvery, and keeps the liveness
+// lock. A database that cannot be reached is no reason to stop: commits
+// fail meanwhile, and the epoch decides once it is back.
 func (s *Store) renewLoop() {
 	defer close(s.renewDone)
 	defer s.live.drop()
@@ -310,11 +420,17 @@ func (s *Store) renewLoop() {
 		cancel()
 		switch {
 		case err == nil && tag.RowsAffected() == 0:
+			s.down.answered()
 			s.loseLease(errTakenOver)
 			return
-		case err != nil && s.closing.Err() == nil && time.Since(lastReport) >= 5*time.Second:
+		case err == nil:
+			s.down.answered()
+		case s.closing.Err() != nil:
+		case unavailable(err):
+			s.down.lost("renewing the lease", err)
+		case time.Since(lastReport) >= 5*time.Second:
 			lastReport = time.Now()
-			s.log.Warn("lease_renew", "result", "fail", "epoch", s.epoch, "error", err)
+			s.log.Warn("lease_renew", "result", "fail", "epoch", s.epoch, "error", describe(err))
 		}
 	}
 }
@@ -331,12 +447,19 @@ var errTakenOver = errors.New("another central took over the lease")
 // that writes, it is the fence.
 const renewSQL = `UPDATE central_lease SET expires_at = clock_timestamp() + $2::interval WHERE epoch = $1`
 
+// fenceSQL is renewSQL in a transaction that writes: it renews the lease
+// if its epoch is still $1, and counts the transaction among the epoch's
+// commits. It returns that count, which the row holds once (and only if)
+// the transaction commits, and the transaction's id, for the log.
+const fenceSQL = `UPDATE central_lease SET expires_at = clock_timestamp() + $2::interval, commits = commits + 1
+	WHERE epoch = $1 RETURNING commits, pg_current_xact_id()::text`
+
 // fencedTx runs fn in a transaction that commits only if this central
 // still holds the lease; fn runs its statements with the ctx it is given,
-// so that ctx bounds the whole transaction. When the commit's outcome is unknown (the
-// connection broke while committing), it asks the database what became of
-// the transaction, as long as it takes, so that nothing is ever reported
-// refused that was stored, or stored that was refused.
+// so that ctx bounds the whole transaction. When the commit's outcome is
+// unknown (the connection broke while committing), it reads back what the
+// transaction wrote (resolve), so that nothing is ever reported refused
+// that was stored, or stored that was refused.
 func (s *Store) fencedTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	if s.pause != nil {
 		s.pause("begin")
@@ -344,9 +467,18 @@ func (s *Store) fencedTx(ctx context.Context, fn func(ctx context.Context, tx pg
 	if s.fenced() {
 		return ErrFenced
 	}
+	select {
+	case s.txTurn <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("store: waiting for the transaction before this one: %w", ctx.Err())
+	}
+	defer func() { <-s.txTurn }()
+	if s.fenced() { // while this one waited its turn
+		return ErrFenced
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return s.failed("beginning a transaction", err)
 	}
 	defer func() {
 		// Bounded too, and apart from ctx, which may have ended: a
@@ -357,16 +489,17 @@ func (s *Store) fencedTx(ctx context.Context, fn func(ctx context.Context, tx pg
 		tx.Rollback(ctx)
 	}()
 	if err := fn(ctx, tx); err != nil {
-		return fmt.Errorf("store: %w", err)
+		return s.failed("writing", err)
 	}
+	var commit int64
 	var xid string
-	err = tx.QueryRow(ctx, renewSQL+` RETURNING pg_current_xact_id()::text`, s.epoch, s.lease).Scan(&xid)
+	err = tx.QueryRow(ctx, fenceSQL, s.epoch, s.lease).Scan(&commit, &xid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		s.loseLease(errTakenOver)
 		return ErrFenced
 	}
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return s.failed("renewing the lease", err)
 	}
 	if s.pause != nil {
 		s.pause("commit")
@@ -379,35 +512,92 @@ func (s *Store) fencedTx(ctx context.Context, fn func(ctx context.Context, tx pg
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:
+		s.down.answered()
 		return nil
 	case errors.As(err, &pgErr) && pgErr.Severity == "ERROR":
 		return fmt.Errorf("store: committing: %w", err)
 	}
-	return s.resolve(xid, err)
+	return s.resolve(commit, xid, err)
 }
 
-// resolve finds out whether transaction xid, whose commit broke with
-// commitErr, was committed.
-func (s *Store) resolve(xid string, commitErr error) error {
-	s.log.Warn("store_commit", "result", "in_progress", "xid", xid, "error", fmt.Errorf("outcome unknown, asking the database: %w", commitErr))
-	for {
-		var status *string
+// failed is the error of a transaction that failed before its commit, and
+// so was not committed; an outage it reveals is noted.
+func (s *Store) failed(doing string, err error) error {
+	if unavailable(err) && s.closing.Err() == nil {
+		s.down.lost(doing, err)
+	}
+	return dbErr(doing, err)
+}
+
+// resolve finds out whether the transaction that counted itself as the
+// epoch's commit number commit, and whose COMMIT broke with commitErr, was
+// committed: by reading the count back, in a transaction that renews the
+// lease, so that it waits for the first transaction's lock on the lease's
+// row to be let go (it then reads what that transaction left), and so
+// that its own commit, which follows the first one's in the database's
+// log, is flushed and, where replication is synchronous, replicated
+// before the answer is believed. This central runs one writing
+// transaction at a time (txTurn): the count is commit if that transaction
+// was committed, and one less if it was not. A database that is away
+// (restarting, failing over) is waited for. If another central took the
+// lease meanwhile, the count is no longer this central's, and the outcome
+// cannot be known: the error is store.ErrInDoubt (and ErrFenced: this
+// central is done); so it is if the store closes first.
+func (s *Store) resolve(commit int64, xid string, commitErr error) error {
+	s.log.Warn("store_commit", "result", "in_progress", "epoch", s.epoch, "commit", commit, "xid", xid,
+		"error", describe(commitErr)+" (outcome unknown - reading back this central's count of commits)")
+	if unavailable(commitErr) && s.closing.Err() == nil {
+		s.down.lost("committing", commitErr)
+	}
+	if s.pause != nil {
+		s.pause("resolve")
+	}
+	start := time.Now()
+	var lastReport time.Time
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, maxRetryWait) {
 		ctx, cancel := context.WithTimeout(s.closing, 5*time.Second)
-		err := s.pool.QueryRow(ctx, `SELECT pg_xact_status($1::xid8)`, xid).Scan(&status)
+		count, err := s.readBackCommits(ctx)
 		cancel()
 		switch {
-		case err == nil && status != nil && *status == "committed":
-			s.log.Info("store_commit", "result", "success", "xid", xid)
+		case err == nil && count >= commit:
+			s.down.answered()
+			s.log.Info("store_commit", "result", "success", "epoch", s.epoch, "commit", commit, "xid", xid,
+				"waited", time.Since(start).Round(time.Millisecond).String())
 			return nil
-		case err == nil && (status == nil || *status == "aborted"):
+		case err == nil:
+			s.down.answered()
+			s.log.Warn("store_commit", "result", "fail", "epoch", s.epoch, "commit", commit, "xid", xid,
+				"error", fmt.Sprintf("not committed - the database counts %d commits of this epoch", count))
 			return fmt.Errorf("store: committing: %w (the transaction was not committed)", commitErr)
+		case errors.Is(err, pgx.ErrNoRows):
+			s.down.answered()
+			s.loseLease(errTakenOver)
+			err := fmt.Errorf("%w: another central took the lease before this one could read back its commit %d (%w)", store.ErrInDoubt, commit, ErrFenced)
+			s.log.Error("store_commit", "result", "fail", "epoch", s.epoch, "commit", commit, "xid", xid, "error", err)
+			return err
+		case s.closing.Err() != nil:
+		case unavailable(err):
+			s.down.lost("reading back a commit", err)
+		case time.Since(lastReport) >= 5*time.Second:
+			lastReport = time.Now()
+			s.log.Warn("store_commit", "result", "in_progress", "epoch", s.epoch, "commit", commit, "xid", xid, "error", describe(err))
 		}
-		select {
-		case <-s.closing.Done():
-			return fmt.Errorf("store: committing: %w (outcome unknown at close: a restarted central reads what was stored)", commitErr)
-		case <-time.After(100 * time.Millisecond):
+		if sleep(s.closing, wait) != nil {
+			err := fmt.Errorf("%w: the store closed before commit %d could be read back (%w): a restarted central reads what was stored", store.ErrInDoubt, commit, store.ErrClosed)
+			s.log.Error("store_commit", "result", "fail", "epoch", s.epoch, "commit", commit, "xid", xid, "error", err)
+			return err
 		}
 	}
+}
+
+// readBackCommits renews the lease and returns its count of commits, in a
+// transaction of its own that must commit; pgx.ErrNoRows if the lease is
+// no longer this central's.
+func (s *Store) readBackCommits(ctx context.Context) (count int64, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, renewSQL+` RETURNING commits`, s.epoch, s.lease).Scan(&count)
+	})
+	return count, err
 }
 
 // NewStream returns a new stream of batches (store.Stream): Submit
@@ -499,7 +689,7 @@ func (s *Store) Scan(fn func(lottery.Bet) error) error {
 	// from a sort.
 	rows, err := s.pool.Query(ctx, `SELECT id, `+copyColumns+` FROM bets ORDER BY id`)
 	if err != nil {
-		return fmt.Errorf("store: reading the bets: %w", err)
+		return dbErr("reading the bets", err)
 	}
 	defer rows.Close()
 	var (
@@ -525,7 +715,7 @@ func (s *Store) Scan(fn func(lottery.Bet) error) error {
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: reading the bets: %w", err)
+		return dbErr("reading the bets", err)
 	}
 	return nil
 }

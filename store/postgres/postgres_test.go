@@ -10,12 +10,19 @@ import (
 	"net"
 	neturl "net/url"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"quiniela/lottery"
 	"quiniela/store"
@@ -89,16 +96,28 @@ func TestThePostgreSQLStoreMeetsTheStoreContract(t *testing.T) {
 	})
 }
 
-// events is a log handler that hands each record's action to a channel,
-// so that a test waits for an event instead of sleeping.
-type events struct{ ch chan string }
+// events is a log handler that hands each record (its action, result and
+// details) to a channel, so that a test waits for an event instead of
+// sleeping.
+type events struct{ ch chan event }
 
-func newEvents() *events { return &events{ch: make(chan string, 100)} }
+// event is a log record: its action and its details as text.
+type event struct {
+	action string
+	attrs  map[string]string
+}
+
+func newEvents() *events { return &events{ch: make(chan event, 100)} }
 
 func (e *events) Enabled(context.Context, slog.Level) bool { return true }
 func (e *events) Handle(_ context.Context, r slog.Record) error {
+	ev := event{action: r.Message, attrs: map[string]string{}}
+	r.Attrs(func(a slog.Attr) bool {
+		ev.attrs[a.Key] = a.Value.String()
+		return true
+	})
 	select {
-	case e.ch <- r.Message:
+	case e.ch <- ev:
 	default:
 	}
 	return nil
@@ -111,24 +130,39 @@ func (e *events) WithGroup(string) slog.Handler      { return e }
 // t.Fatal); elsewhere, use wait.
 func (e *events) await(t *testing.T, action string) {
 	t.Helper()
+	e.awaitWhere(t, action, nil)
+}
+
+// awaitWhere waits up to 30 s for an event of the action whose details
+// match (any, when match is nil), fails the test without it, and returns
+// its details.
+func (e *events) awaitWhere(t *testing.T, action string, match func(attrs map[string]string) bool) map[string]string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := e.wait(ctx, action); err != nil {
+	attrs, err := e.waitWhere(ctx, action, match)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return attrs
 }
 
 // wait waits for an event of the action, or returns an error once ctx
 // ends. It is safe on any goroutine.
 func (e *events) wait(ctx context.Context, action string) error {
+	_, err := e.waitWhere(ctx, action, nil)
+	return err
+}
+
+func (e *events) waitWhere(ctx context.Context, action string, match func(attrs map[string]string) bool) (map[string]string, error) {
 	for {
 		select {
 		case got := <-e.ch:
-			if got == action {
-				return nil
+			if got.action == action && (match == nil || match(got.attrs)) {
+				return got.attrs, nil
 			}
 		case <-ctx.Done():
-			return fmt.Errorf("no %s event: %w", action, ctx.Err())
+			return nil, fmt.Errorf("no %s event: %w", action, ctx.Err())
 		}
 	}
 }
@@ -207,11 +241,15 @@ func TestAStandbyGivesUpWhenItsContextEnds(t *testing.T) {
 // pauser blocks a store's writes at one stage until released, as a central
 // stopped by SIGSTOP would be.
 type pauser struct {
-	stage    string
-	once     sync.Once
-	paused   chan struct{}
-	released chan struct{}
+	stage       string
+	once        sync.Once
+	paused      chan struct{}
+	released    chan struct{}
+	releaseOnce sync.Once
 }
+
+// release lets the paused store go on; it may be called more than once.
+func (p *pauser) release() { p.releaseOnce.Do(func() { close(p.released) }) }
 
 func newPauser(stage string) *pauser {
 	return &pauser{stage: stage, paused: make(chan struct{}), released: make(chan struct{})}
@@ -757,5 +795,416 @@ func TestAnEndOrTheDrawIsRefusedWithinTheRecordTimeoutWhenTheDatabaseStopsAnswer
 				t.Fatalf("the record once the database answers: %v (stored %v)", err, tt.stored(s))
 			}
 		})
+	}
+}
+
+// ownCluster starts a cluster for this test alone (one it restarts or
+// crashes), removed when the test ends; it skips the test where PostgreSQL
+// is not installed.
+func ownCluster(t *testing.T) *pgcluster.Cluster {
+	t.Helper()
+	c, err := pgcluster.Start()
+	if errors.Is(err, pgcluster.ErrNotInstalled) {
+		t.Skip("SKIP: ", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Remove() })
+	return c
+}
+
+// connect opens a connection of the test's own to url, closed when the
+// test ends.
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// crash kills every process of c's server at once, as a power cut would
+// (what the server had not yet written out of its memory is lost; what it
+// had handed to the kernel survives, as a machine's disk cache would not,
+// so only the first is a loss here), then starts it again: it recovers
+// from its log.
+func crash(t *testing.T, c *pgcluster.Cluster, conn *pgx.Conn) {
+	t.Helper()
+	// The server's processes share the postmaster's process group; the
+	// postmaster is a session's parent.
+	var backend int
+	if err := conn.QueryRow(context.Background(), `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		t.Fatal(err)
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", backend))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	postmaster, err := strconv.Atoi(fields[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Killed until none is left: the postmaster may have been forking a
+	// child that the first signal missed, and a child left alive holds
+	// the shared memory, which keeps a new server from starting.
+	for deadline := time.Now().Add(30 * time.Second); len(liveInGroup(postmaster)) > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("processes %v of the killed server still run after 30 s", liveInGroup(postmaster))
+		}
+		syscall.Kill(-postmaster, syscall.SIGKILL)
+		runtime.Gosched()
+	}
+	if err := c.Restart(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// liveInGroup lists the processes of process group pgid that have not
+// exited (a zombie has).
+func liveInGroup(pgid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var live []int
+	for _, path := range stats {
+		stat, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 2 && f[0] != "Z" && f[0] != "X" && f[2] == strconv.Itoa(pgid) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+			live = append(live, pid)
+		}
+	}
+	return live
+}
+
+// superuser runs statements on c's maintenance database.
+func superuser(t *testing.T, c *pgcluster.Cluster, statements ...string) {
+	t.Helper()
+	conn := connect(t, c.URL("postgres"))
+	for _, sql := range statements {
+		if _, err := conn.Exec(context.Background(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	conn.Close(context.Background())
+}
+
+// within waits for ch up to 30 s, and fails the test without it.
+func within(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: not within 30 s", what)
+	}
+}
+
+func TestACommitLostWithItsReplyInACrashIsNotAcknowledgedThoughItsTransactionIDWentToAnother(t *testing.T) {
+	t.Parallel()
+	c := ownCluster(t)
+	// A crash must lose a committed transaction, as a replica promoted
+	// without it does: the store's sessions commit without waiting for the
+	// log to be flushed (synchronous_commit=off, in their URL), the WAL
+	// writer writes it out only every 10 s, and the background writer,
+	// which would write the log out before a data page, writes none.
+	superuser(t, c, `ALTER SYSTEM SET wal_writer_delay = '10s'`, `ALTER SYSTEM SET wal_writer_flush_after = '1GB'`,
+		`ALTER SYSTEM SET bgwriter_lru_maxpages = 0`)
+	if err := c.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	url := freshDatabase(t, c)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startReplyDropper(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	q := u.Query()
+	q.Set("synchronous_commit", "off")
+	u.RawQuery = q.Encode()
+	log := newEvents()
+	s := open(t, u.String(), "a", slog.New(log))
+	s.stopRenewal() // the lease is kept by its epoch alone: a renewal lost in the crash changes nothing here
+	resolving := newPauser("resolve")
+	s.pause = resolving.pause
+	t.Cleanup(resolving.release) // before the store closes, if the test ends early
+	// The test's own sessions commit durably (synchronous_commit is on by
+	// default): this one's first commit makes the store's lease, taken
+	// before, durable.
+	direct := connect(t, url)
+	if _, err := direct.Exec(context.Background(), `CREATE TABLE flushed ()`); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.armed.Store(true)
+	batch := []lottery.Bet{bet(1, 1), bet(1, 2)}
+	pending := s.NewStream().Submit(context.Background(), batch)
+	within(t, resolving.paused, "the store asking what became of a commit whose reply was cut")
+	if !proxy.dropped.Load() {
+		t.Fatal("the proxy cut no commit: the test tested nothing")
+	}
+	// The store logged the transaction's id when its COMMIT broke.
+	attrs := log.awaitWhere(t, "store_commit", func(a map[string]string) bool { return a["result"] == "in_progress" })
+	xid, err := strconv.ParseUint(attrs["xid"], 10, 64)
+	if err != nil {
+		t.Fatalf("store_commit in_progress names no transaction id: %v", attrs)
+	}
+
+	crash(t, c, direct)
+	direct = connect(t, url)
+	var stored int
+	if err := direct.QueryRow(context.Background(), `SELECT count(*) FROM bets`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 0 {
+		// The WAL writer wrote it out in the instant before the crash.
+		t.Fatalf("the crash kept the committed batch (%d bets): the test tested nothing", stored)
+	}
+	// The recovered database hands the lost transaction's id to another
+	// one, which commits: pg_xact_status, the store's former way to learn
+	// a commit's outcome, now calls that id committed.
+	for i := 0; ; i++ {
+		if i == 100000 {
+			t.Fatalf("no transaction took id %d", xid)
+		}
+		var next uint64
+		if err := direct.QueryRow(context.Background(), `SELECT pg_current_xact_id()::text::bigint`).Scan(&next); err != nil {
+			t.Fatal(err)
+		}
+		if next >= xid {
+			break
+		}
+	}
+	var status *string
+	if err := direct.QueryRow(context.Background(), `SELECT pg_xact_status($1::text::xid8)`, strconv.FormatUint(xid, 10)).Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	if status == nil || *status != "committed" {
+		t.Fatalf("pg_xact_status(%d) = %v after the id was handed out again, want committed: the test tested nothing", xid, status)
+	}
+
+	resolving.release()
+	err = pending.Wait()
+	if err == nil {
+		t.Fatal("the store acknowledged a batch the crash lost")
+	}
+	if errors.Is(err, store.ErrInDoubt) {
+		t.Fatalf("the store could tell (its lease is its own) and said it could not: %v", err)
+	}
+	log.awaitWhere(t, "store_commit", func(a map[string]string) bool { return a["result"] == "fail" })
+	// The agency, told the batch was not stored, sends it again: stored
+	// once.
+	if err := s.NewStream().Submit(context.Background(), batch).Wait(); err != nil {
+		t.Fatalf("the batch sent again: %v", err)
+	}
+	if got := scanAll(t, s); !slices.Equal(got, batch) {
+		t.Fatalf("the database holds %v, want the batch once", got)
+	}
+}
+
+func TestAStandbyRidesOutItsDatabasesRestartAndItsSessionsTerminated(t *testing.T) {
+	t.Parallel()
+	c := ownCluster(t)
+	url := freshDatabase(t, c)
+	// Another central holds the lease for an hour: the standby waits for
+	// it through everything below, and no liveness hint hurries it.
+	first := open(t, url, "first", nil)
+	direct := connect(t, url)
+	if _, err := direct.Exec(context.Background(), `UPDATE central_lease SET epoch = epoch + 1, holder = 'elsewhere', expires_at = now() + interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	first.Close(context.Background())
+	direct.Close(context.Background())
+
+	log := newEvents()
+	opened := make(chan error, 1)
+	var standby *Store
+	go func() {
+		var err error
+		standby, err = Open(context.Background(), url, Options{Holder: "standby", Lease: testLease, Log: slog.New(log)})
+		opened <- err
+	}()
+	log.awaitWhere(t, "standby", func(a map[string]string) bool { return a["active"] == "elsewhere" })
+
+	// A restart: every session is ended (57P01), then nothing answers
+	// for a while. One warning when the database goes, one when it is
+	// back, however many polls failed between.
+	if err := c.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	lost := log.awaitWhere(t, "database", func(a map[string]string) bool { return a["result"] == "fail" })
+	back := log.awaitWhere(t, "database", nil)
+	if back["result"] != "success" {
+		t.Fatalf("after the database went (%v), a second warning before it was back: %v", lost, back)
+	}
+	if d, err := time.ParseDuration(back["outage"]); err != nil || d <= 0 {
+		t.Fatalf("the database's return does not say how long it was away: %v", back)
+	}
+	t.Logf("the standby saw the database go (%s) and come back after %s", lost["error"], back["outage"])
+
+	// Its sessions ended by an operator (57P01), the database staying up.
+	direct = connect(t, url)
+	var ended int
+	if err := direct.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = 'quiniela central standby' AND pid <> pg_backend_pid()`).Scan(&ended); err != nil || ended == 0 {
+		t.Fatalf("terminating the standby's sessions: %d ended, %v", ended, err)
+	}
+	terminated := log.awaitWhere(t, "database", func(a map[string]string) bool { return a["result"] == "fail" })
+	if !strings.Contains(terminated["error"], "57P01") {
+		t.Fatalf("the standby's sessions were ended with 57P01; it logged %v", terminated)
+	}
+	log.awaitWhere(t, "database", func(a map[string]string) bool { return a["result"] == "success" })
+	select {
+	case err := <-opened:
+		t.Fatalf("the standby stopped standing by: %v", err)
+	default:
+	}
+
+	// Still a standby: it takes over once the lease is free.
+	if _, err := direct.Exec(context.Background(), `UPDATE central_lease SET expires_at = '-infinity'`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("the standby, once the lease was free: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the standby did not take the free lease within 30 s")
+	}
+	defer standby.Close(context.Background())
+	if err := standby.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAnUnknownCommitIsInDoubtWhenAnotherCentralTookTheLeaseMeanwhile(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startReplyDropper(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	s := open(t, u.String(), "a", nil)
+	resolving := newPauser("resolve")
+	s.pause = resolving.pause
+	t.Cleanup(resolving.release)
+	proxy.armed.Store(true)
+	pending := s.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)})
+	within(t, resolving.paused, "the store asking what became of a commit whose reply was cut")
+	// Another central takes the lease, starting its own count of commits:
+	// this one's can no longer be read back.
+	direct := connect(t, url)
+	if _, err := direct.Exec(context.Background(), `UPDATE central_lease SET epoch = epoch + 1, holder = 'b', commits = 0`); err != nil {
+		t.Fatal(err)
+	}
+	resolving.release()
+	err = pending.Wait()
+	if !errors.Is(err, store.ErrInDoubt) || !errors.Is(err, ErrFenced) {
+		t.Fatalf("a commit that could not be read back: %v, want store.ErrInDoubt and ErrFenced", err)
+	}
+	within(t, s.Lost(), "the central learning it lost the lease")
+}
+
+func TestAConnectionErrorOnThisMachineNamesItsCauseWithoutATLSAttempt(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	for _, url := range []string{
+		"postgres://lottery@" + addr + "/quiniela",
+		"postgres://lottery@localhost:" + addr[strings.LastIndexByte(addr, ':')+1:] + "/quiniela?connect_timeout=5",
+		"host=127.0.0.1 port=" + addr[strings.LastIndexByte(addr, ':')+1:] + " user=lottery dbname=quiniela",
+	} {
+		_, err := Open(context.Background(), url, Options{Lease: testLease})
+		if err == nil {
+			t.Fatalf("%s: opened a database nothing listens for", url)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "TLS") || strings.Contains(msg, "tls") || !strings.HasPrefix(msg, "127.0.0.1:") && !strings.HasPrefix(msg, "[::1]:") ||
+			!strings.Contains(msg, "connection refused") {
+			t.Errorf("%s: %s; want the refused connection first, and no TLS attempt", url, msg)
+		}
+	}
+}
+
+func TestTLSIsLeftAsAskedAndTriedFirstOnlyBeyondThisMachine(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		want string // each attempt: host, and whether it tries TLS
+	}{
+		{"postgres://u@127.0.0.1:5432/db", "127.0.0.1 plain"},
+		{"postgres://u@localhost:5432,db.example:5432/db", "localhost plain, db.example tls, db.example plain"},
+		{"postgres://u@127.0.0.1:5432,[::1]:5433/db?target_session_attrs=read-write", "127.0.0.1 plain, ::1 plain"},
+		{"postgres://u@127.0.0.1:5432/db?sslmode=prefer", "127.0.0.1 tls, 127.0.0.1 plain"},
+		{"postgres://u@127.0.0.1:5432/db?sslmode=require", "127.0.0.1 tls"},
+		{"host=127.0.0.1 sslmode=prefer user=u", "127.0.0.1 tls, 127.0.0.1 plain"},
+		{"postgres://u@/db?host=/var/run/postgresql", "/var/run/postgresql plain"},
+	} {
+		cfg, err := pgconn.ParseConfig(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plainOnThisMachine(cfg, tt.url)
+		var got []string
+		for _, fb := range append([]*pgconn.FallbackConfig{{Host: cfg.Host, TLSConfig: cfg.TLSConfig}}, cfg.Fallbacks...) {
+			mode := "plain"
+			if fb.TLSConfig != nil {
+				mode = "tls"
+			}
+			got = append(got, fb.Host+" "+mode)
+		}
+		if strings.Join(got, ", ") != tt.want {
+			t.Errorf("%s: attempts %q, want %q", tt.url, strings.Join(got, ", "), tt.want)
+		}
+	}
+}
+
+func TestASchemaOfVersionOneIsMigratedAndItsLeaseKept(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	direct := connect(t, url)
+	// A database as a central of version 1 left it, active in epoch 4.
+	for _, sql := range []string{
+		migrations[0],
+		`CREATE TABLE schema_version (version integer NOT NULL)`,
+		`INSERT INTO schema_version VALUES (1)`,
+		`UPDATE central_lease SET epoch = 4, holder = 'old', expires_at = '-infinity'`,
+		`INSERT INTO bets (agency, first_name, last_name, document, birthdate, number) VALUES (1, 'Ana', 'Pérez', 7, '1990-01-02', 1)`,
+	} {
+		if _, err := direct.Exec(context.Background(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	log := newEvents()
+	s := open(t, url, "new", slog.New(log))
+	migrated := log.awaitWhere(t, "migrate_store", nil)
+	if migrated["from_version"] != "1" || migrated["to_version"] != strconv.Itoa(len(migrations)) {
+		t.Fatalf("migration %v, want from 1 to %d", migrated, len(migrations))
+	}
+	if s.Epoch() != 5 {
+		t.Fatalf("epoch %d after the old central's 4", s.Epoch())
+	}
+	if err := s.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 8)}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var commits int64
+	if err := direct.QueryRow(context.Background(), `SELECT commits FROM central_lease`).Scan(&commits); err != nil || commits != 1 {
+		t.Fatalf("the lease counts %d commits of epoch 5 (%v), want 1", commits, err)
+	}
+	if got := len(scanAll(t, s)); got != 2 {
+		t.Fatalf("%d bets after the migration, want 2", got)
 	}
 }

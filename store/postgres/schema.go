@@ -41,6 +41,13 @@ var migrations = []string{
 		expires_at timestamptz NOT NULL
 	);
 	INSERT INTO central_lease (epoch, holder, expires_at) VALUES (0, '', '-infinity');`,
+	// 2: the count of writing transactions the lease's holder committed in
+	// its epoch. Each one adds itself in the same statement that fences
+	// it; a central whose COMMIT got no reply reads the count back to
+	// learn whether that transaction was committed (a transaction id could
+	// not say: after a crash or a failover, the database may hand the same
+	// id to another transaction). Taking the lease starts it again at 0.
+	`ALTER TABLE central_lease ADD COLUMN commits bigint NOT NULL DEFAULT 0;`,
 }
 
 // migrationLock is the advisory lock key that keeps two centrals starting
