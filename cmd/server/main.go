@@ -51,22 +51,47 @@ func run() int {
 			return 2
 		}
 	}
-	ln, admin, st, err := listenAndOpen(ctx, cfg, log)
-	if err != nil {
-		if ctx.Err() != nil { // stopped while standing by
+	// A PostgreSQL central that loses its lease to another one steps down
+	// and stands by again, so that the two stay a pair: each term is one
+	// time active, until a signal, or a failure of its own.
+	for term := 1; ; term++ {
+		code, stepDown := serveTerm(ctx, cfg, log, tlsConfig, term > 1)
+		if !stepDown {
+			return code
+		}
+		if ctx.Err() != nil { // stopped while stepping down
 			log.Info("shutdown", "result", "success")
 			return 0
 		}
-		return 1
 	}
-	// A central that lost its lease to a standby is fenced: it stops
-	// serving at once, and says so in its exit status.
-	if pg, ok := st.(*postgres.Store); ok {
+}
+
+// serveTerm takes the central's addresses and its store (standing by
+// first, for a PostgreSQL store another central holds) and serves until a
+// signal, or until it loses the store's lease: then it stops serving,
+// drops its listeners, and reports stepDown, so that the caller stands by
+// again. again says the central has stood by before: it listens only once
+// active, and waits for a database that went away.
+func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig *tls.Config, again bool) (code int, stepDown bool) {
+	termCtx, endTerm := context.WithCancel(ctx)
+	defer endTerm()
+	ln, admin, st, err := listenAndOpen(ctx, cfg, log, again)
+	if err != nil {
+		if ctx.Err() != nil { // stopped while standing by
+			log.Info("shutdown", "result", "success")
+			return 0, false
+		}
+		return 1, false
+	}
+	// A central that lost its lease to another one is fenced: it stops
+	// serving at once.
+	pg, _ := st.(*postgres.Store)
+	if pg != nil {
 		go func() {
 			select {
 			case <-pg.Lost():
-				cancel()
-			case <-ctx.Done():
+				endTerm()
+			case <-termCtx.Done():
 			}
 		}()
 	}
@@ -81,10 +106,10 @@ func run() int {
 		Admin:           admin,
 	}, st, log)
 	// SERVER_SHUTDOWN_TIMEOUT bounds the whole shutdown, from the signal
-	// (or the tree's failure) to the store closed.
+	// (or the tree's failure, or the lease's loss) to the store closed.
 	var shutdownBy atomic.Pointer[time.Time]
-	context.AfterFunc(ctx, func() { by := time.Now().Add(cfg.ShutdownTimeout); shutdownBy.CompareAndSwap(nil, &by) })
-	serveErr := srv.Serve(ctx, ln)
+	context.AfterFunc(termCtx, func() { by := time.Now().Add(cfg.ShutdownTimeout); shutdownBy.CompareAndSwap(nil, &by) })
+	serveErr := srv.Serve(termCtx, ln)
 	by := time.Now().Add(cfg.ShutdownTimeout)
 	shutdownBy.CompareAndSwap(nil, &by)
 	// The store outlives the tree: it is closed last, once no session can
@@ -92,15 +117,32 @@ func run() int {
 	// most five sixths of it).
 	closeCtx, cancelClose := context.WithDeadline(context.Background(), *shutdownBy.Load())
 	defer cancelClose()
-	if pg, ok := st.(*postgres.Store); ok && pg.LostErr() != nil {
+	closeErr := st.Close(closeCtx)
+	if pg != nil && ctx.Err() == nil && (pg.LostErr() != nil || postgres.IsUnavailable(serveErr)) {
+		// Another central took the lease (or the database went away while
+		// this one read the round back): stand by again. The store must be
+		// closed first; past the bound, its own timeouts bound the wait
+		// (a transaction in hand, a commit being read back, which ends as
+		// soon as the store closes).
+		if closeErr != nil {
+			pg.Close(context.Background())
+		}
+		reason := serveErr
+		if pg.LostErr() != nil {
+			reason = fmt.Errorf("lost the lease: %w", pg.LostErr())
+		}
+		log.Warn("step_down", "result", "success", "epoch", pg.Epoch(), "reason", reason)
+		return 1, true
+	}
+	if pg != nil && pg.LostErr() != nil {
 		serveErr = errors.Join(serveErr, fmt.Errorf("lost the lease: %w", pg.LostErr()))
 	}
-	if err := errors.Join(serveErr, st.Close(closeCtx)); err != nil {
+	if err := errors.Join(serveErr, closeErr); err != nil {
 		log.Error("shutdown", "result", "fail", "error", err)
-		return 1
+		return 1, false
 	}
 	log.Info("shutdown", "result", "success")
-	return 0
+	return 0, false
 }
 
 // listenAndOpen takes the central's addresses (the admin endpoint's too,
@@ -109,8 +151,10 @@ func run() int {
 // that come early wait in the accept queue while the store opens. A
 // PostgreSQL central that has to stand by lets go of them while it waits
 // (agencies must not find a central that does not answer) and takes them
-// again once it holds the lease.
-func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger) (ln, admin net.Listener, st store.Store, err error) {
+// again once it holds the lease. again (a central that lost its lease and
+// stands by again) opens the store first, and waits for its database even
+// if it does not answer at once: the URL is known to be right.
+func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again bool) (ln, admin net.Listener, st store.Store, err error) {
 	listen := func() error {
 		if ln, err = supervisor.Listen(cfg.Address(), cfg.ListenBacklog); err != nil {
 			log.Error("listen", "result", "fail", "address", cfg.Address(), "error", err)
@@ -125,15 +169,23 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger) (ln, a
 		}
 		return err
 	}
+	listening := false
 	closeListeners := func() {
+		if !listening {
+			return
+		}
+		listening = false
 		ln.Close()
 		if admin != nil {
 			admin.Close()
 		}
 	}
 
-	if err := listen(); err != nil {
-		return nil, nil, nil, err
+	if !again {
+		if err := listen(); err != nil {
+			return nil, nil, nil, err
+		}
+		listening = true
 	}
 	if cfg.StorageURL == "" {
 		if st, err = csvfile.Open(cfg.StoragePath, log); err != nil {
@@ -144,21 +196,19 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger) (ln, a
 		return ln, admin, st, nil
 	}
 	host, _ := os.Hostname()
-	standingBy := false
 	pg, err := postgres.Open(ctx, string(cfg.StorageURL), postgres.Options{
 		Holder: fmt.Sprintf("%s/%d %s", host, os.Getpid(), cfg.Address()), Log: log,
-		OnStandby: func() { closeListeners(); standingBy = true },
+		OnStandby:       closeListeners,
+		WaitForDatabase: again,
 	})
 	if err != nil {
-		if !standingBy {
-			closeListeners()
-		}
+		closeListeners()
 		if ctx.Err() == nil {
 			log.Error("open_store", "result", "fail", "url", cfg.StorageURL.String(), "error", err)
 		}
 		return nil, nil, nil, err
 	}
-	if standingBy {
+	if !listening {
 		if err := listen(); err != nil {
 			pg.Close(context.Background())
 			return nil, nil, nil, err
