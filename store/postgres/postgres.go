@@ -68,13 +68,16 @@ const DefaultLease = 3 * time.Second
 // recordTimeout bounds the writing of an end or of the draw's announcement,
 // and commitTimeout a group's transaction (a few MiB: well under a second
 // on a healthy database), so that a database that stops answering without
-// closing its connections cannot hold the central forever: every statement
-// of the transaction runs under them. A commit cut short by them is
-// resolved as any other of unknown outcome. rollbackTimeout bounds the
+// closing its connections (a primary whose machine froze: its kernel still
+// answers TCP) cannot hold the central forever: every statement of the
+// transaction runs under them. A commit cut short by them is resolved as
+// any other of unknown outcome. commitTimeout was 30 s: a frozen primary
+// then held every batch for as long as an agency waits without progress
+// (CLI_CONNECT_TIMEOUT, 30 s by default). rollbackTimeout bounds the
 // rollback of a transaction that failed.
 const (
 	recordTimeout   = 10 * time.Second
-	commitTimeout   = 30 * time.Second
+	commitTimeout   = 10 * time.Second
 	rollbackTimeout = 5 * time.Second
 )
 
@@ -185,7 +188,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if err := s.open(ctx, opts); err != nil {
 		s.live.drop()
-		pool.Close()
+		go pool.Close() // see closePool
 		markClose()
 		return nil, err
 	}
@@ -737,9 +740,27 @@ func (s *Store) Close(ctx context.Context) error {
 		if !s.fenced() {
 			s.releaseLease(ctx)
 		}
-		s.pool.Close()
+		s.closePool(ctx)
 	})
 	return nil
+}
+
+// closePool closes the pool's connections, waiting for them until ctx
+// ends: pgx gives a connection it gave up on (a query that timed out on a
+// database that froze, say) up to 15 s to hear back from the server,
+// which a database that does not answer never does, and the shutdown of
+// a central has a bound of its own. What is left closes in the
+// background.
+func (s *Store) closePool(ctx context.Context) {
+	closed := make(chan struct{})
+	go func() {
+		s.pool.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+	}
 }
 
 // releaseLease gives the lease up, so that a standby takes over at once
