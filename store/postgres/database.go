@@ -104,7 +104,10 @@ func dbErr(doing string, err error) error { return &dbError{doing: doing, err: e
 // it answers again, with how long it was away: a central reaches its
 // database from several goroutines (the lease's renewals, the writer, the
 // standby's polls), and an operator wants one pair of lines per outage,
-// not one line per failed attempt.
+// not one line per failed attempt. The database counts as back once it
+// has answered and nothing failed for outageSettle: while a server shuts
+// down, a session it has not ended yet still answers, and one that starts
+// refuses for a while.
 type outage struct {
 	log *slog.Logger
 	// forget, called as an outage begins, drops the connections made
@@ -112,42 +115,50 @@ type outage struct {
 	// as if the database were lost again.
 	forget func()
 
-	mu    sync.Mutex
-	since time.Time // when the database stopped answering; zero while it answers
+	mu         sync.Mutex
+	since      time.Time // when the database stopped answering; zero while it answers
+	lastFail   time.Time // the outage's last failure
+	answeredAt time.Time // the first answer after lastFail; zero if none yet
 }
+
+// outageSettle is how long the database must go without a failure, once
+// it answers, before it counts as back.
+const outageSettle = time.Second
 
 // lost notes a failure of the database while doing something; the first
 // of an outage is logged.
 func (o *outage) lost(doing string, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.lastFail, o.answeredAt = time.Now(), time.Time{}
 	if !o.since.IsZero() {
 		return
 	}
-	o.since = time.Now()
+	o.since = o.lastFail
 	if o.forget != nil {
 		o.forget()
 	}
 	o.log.Warn("database", "result", "fail", "while", doing, "error", describe(err), "retrying", "until it answers")
 }
 
-// answered notes that the database answered; the first answer after an
-// outage is logged with the outage's length.
+// answered notes that the database answered; the answer that ends an
+// outage is logged, with the outage's length, once nothing has failed for
+// outageSettle (the next answer after that logs it).
 func (o *outage) answered() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.since.IsZero() {
 		return
 	}
-	o.log.Warn("database", "result", "success", "outage", time.Since(o.since).Round(time.Millisecond).String())
+	now := time.Now()
+	if o.answeredAt.IsZero() {
+		o.answeredAt = now
+	}
+	if now.Sub(o.lastFail) < outageSettle {
+		return
+	}
+	o.log.Warn("database", "result", "success", "outage", o.answeredAt.Sub(o.since).Round(time.Millisecond).String())
 	o.since = time.Time{}
-}
-
-// down reports whether an outage is going on.
-func (o *outage) down() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return !o.since.IsZero()
 }
 
 // plainOnThisMachine drops the TLS attempt that sslmode=prefer, libpq's
