@@ -83,10 +83,12 @@ run-pg: data ## the round of make run, its bets in a throwaway PostgreSQL, with 
 # standby on its multi-host URL, and the primary's machine killed mid-round
 # (store/postgres/hacluster): the summary says how long the failover took
 # and whether every bet is stored exactly once. LOSS=freeze stops the
-# machine's processes instead, leaving its connections open and silent.
-LOSS ?= kill
+# machine's processes instead, leaving its connections open and silent;
+# LOSE_AT is the share of the bets stored when it is lost.
+LOSS    ?= kill
+LOSE_AT ?= 0.2
 run-ha: data ## the round of make run-pg on a Patroni pair whose primary's machine is lost mid-round, every bet checked
-	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS) -ha -loss $(LOSS)
+	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS) -ha -loss $(LOSS) -lose-at $(LOSE_AT)
 
 status: build ## print the round's table from a running central's admin endpoint (ADMIN=host:port, default 127.0.0.1:PORT+1)
 	@$(BIN)/status -admin $(or $(ADMIN),127.0.0.1:$(shell echo $$(($(PORT)+1))))
