@@ -323,14 +323,7 @@ const (
 
 // healthChecks runs the real health check binary, as Docker would.
 func healthChecks(ctx context.Context, bin string, c *central) {
-	tick := time.NewTicker(healthEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, healthEvery, func() {
 		cmd := exec.Command(filepath.Join(bin, "healthcheck"), "--env-file", os.DevNull)
 		cmd.Env = []string{"HEALTHCHECK_ADDRESS=" + c.addr}
 		if c.healthCA != "" {
@@ -340,10 +333,10 @@ func healthChecks(ctx context.Context, bin string, c *central) {
 			if ctx.Err() == nil {
 				c.fail("health check: %v: %s", err, strings.TrimSpace(string(out)))
 			}
-			continue
+			return
 		}
 		c.healthOK.Add(1)
-	}
+	})
 }
 
 // betOf is bet i of an agency: deterministic, one in 97 a winner.
@@ -479,17 +472,10 @@ func strangers(ctx context.Context, c *central) {
 			h.Close()
 		}
 	}()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, 20*time.Millisecond, func() {
 		conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
 		if err != nil {
-			continue // refused at the bound is fine
+			return // refused at the bound is fine
 		}
 		c.strangers.Add(1)
 		if rng.IntN(3) == 0 {
@@ -500,20 +486,13 @@ func strangers(ctx context.Context, c *central) {
 			held[0].Close()
 			held = held[1:]
 		}
-	}
+	})
 }
 
 // scrape reads the admin endpoint as Prometheus and a browser would.
 func scrape(ctx context.Context, c *central) {
 	client := &http.Client{Timeout: 10 * time.Second}
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, 250*time.Millisecond, func() {
 		for _, path := range []string{"/metrics", "/status", "/"} {
 			resp, err := client.Get("http://" + c.admin + path)
 			if err != nil {
@@ -526,6 +505,20 @@ func scrape(ctx context.Context, c *central) {
 			resp.Body.Close()
 			c.scrapes.Add(1)
 		}
+	})
+}
+
+// every calls fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		fn()
 	}
 }
 
