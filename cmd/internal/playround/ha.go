@@ -295,6 +295,9 @@ func playHA(ha *haDatabase, files []agencyFile, agencies []*process, server, sta
 		}
 	}
 	fmt.Printf("centrals alive at the end: %d of 2\n", alive)
+	if alive < 2 {
+		wrong = append(wrong, "a central exited during the round: the pair is no longer a pair")
+	}
 	if !centralsOK {
 		wrong = append(wrong, "a central did not stop as it should on SIGTERM")
 	}
