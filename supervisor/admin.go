@@ -253,8 +253,8 @@ func (l *boundedListener) Accept() (net.Conn, error) {
 	bc.e = l.open.PushBack(bc)
 	l.mu.Unlock()
 	if oldest != nil {
-		oldest.Conn.Close() // its server goroutine ends on the closed socket
-		l.evicted(oldest.RemoteAddr())
+		l.evicted(oldest.RemoteAddr()) // said before it is done, so a peer never sees the close first
+		oldest.Conn.Close()            // its server goroutine ends on the closed socket
 	}
 	return bc, nil
 }
