@@ -39,8 +39,10 @@ build: ## build every binary into bin/
 
 test: lint unit fuzz ## everything CI runs: lint, unit and end-to-end tests with the race detector, short fuzzing
 
+# The output of a plain go test, then every skipped test and why
+# (cmd/internal/testsummary reads go test -json).
 unit:
-	$(GO) test -race -count=1 ./...
+	@set -o pipefail; $(GO) test -race -count=1 -json ./... | $(GO) run ./cmd/internal/testsummary
 
 # Each fuzz target runs FUZZTIME inputs; a crasher is kept under testdata/fuzz
 # and from then on runs as a regression case in `unit`.
