@@ -124,7 +124,7 @@ docker-image: build ## build the server and client images FROM scratch around bi
 # settings in docker/*.env and the data in .data/ are mounted, so editing them
 # and running this again needs no image rebuild. Every agency file the
 # Compose file mounts must exist (Docker would make a folder in its place).
-docker-compose-up: docker-image data ## start the central and the agencies of $(COMPOSE_FILE) (5 unless generated otherwise)
+docker-compose-up: docker-image data ## start the central and the agencies of COMPOSE_FILE (docker-compose-dev.yaml; 5 agencies unless generated otherwise)
 	@if [ -n "$(COMPOSE_TLS)" ] && [ ! -f $(CERTS)/ca.crt ]; then $(BIN)/certs -out $(CERTS) -agencies $(AGENCIES) -hosts "$(HOSTS)"; fi
 	@test -f $(COMPOSE_FILE) || DATA_DIR=$(DATA) STORAGE_DIR=$(STORAGE) IMAGE_PREFIX=$(IMAGE_PREFIX) \
 		CONTAINER_USER=$$([ "$$(id -u)" = 0 ] || echo "$$(id -u):$$(id -g)") \
