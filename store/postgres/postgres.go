@@ -324,7 +324,15 @@ func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 	for {
 		var holder string
 		var left time.Duration
-		err := s.pool.QueryRow(ctx, takeSQL, s.holder, s.lease, s.live.hold(ctx), 2*s.renewEvery()).Scan(&s.epoch, &holder, &left)
+		// Each poll is bounded: a database that froze (or a path to it
+		// that stalled) keeps its connections open and silent, and a poll
+		// waiting on one for ever would keep this standby from ever taking
+		// over. Past the bound the database counts as away, the pool is
+		// emptied, and the next poll connects afresh (to the new primary,
+		// with a multi-host URL).
+		poll, stopPoll := context.WithTimeout(ctx, standbyPollTimeout)
+		err := s.pool.QueryRow(poll, takeSQL, s.holder, s.lease, s.live.hold(ctx), 2*s.renewEvery()).Scan(&s.epoch, &holder, &left)
+		stopPoll()
 		if err == nil {
 			s.down.answered()
 			wait = s.standbyPoll()
@@ -354,6 +362,10 @@ func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 		}
 	}
 }
+
+// standbyPollTimeout bounds one poll of a standby: the poll is one short
+// statement, so far more than it takes even on a loaded machine.
+const standbyPollTimeout = 2 * time.Second
 
 // takeSQL takes the lease with the next epoch if it has expired ($4: or
 // if the active central's liveness lock was free, $3, and its last renewal

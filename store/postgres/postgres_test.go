@@ -1208,3 +1208,41 @@ func TestASchemaOfVersionOneIsMigratedAndItsLeaseKept(t *testing.T) {
 		t.Fatalf("%d bets after the migration, want 2", got)
 	}
 }
+
+func TestAStandbyWhosePollGoesUnansweredStillTakesOver(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	active := open(t, url, "active", nil)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The standby's first poll goes unanswered on a connection that stays
+	// open, as on a database whose machine froze; later connections work.
+	silencer := startSilencer(t, u.Host, "WITH taken AS")
+	u.Host = silencer.ln.Addr().String()
+	silencer.armed.Store(true)
+	took := make(chan error, 1)
+	go func() {
+		s, err := Open(context.Background(), u.String(), Options{Holder: "standby", Lease: testLease})
+		if err == nil {
+			// Not waiting for the silent connection pgx gave up on.
+			closing, cancel := context.WithTimeout(context.Background(), time.Second)
+			s.Close(closing)
+			cancel()
+		}
+		took <- err
+	}()
+	<-silencer.silenced
+	if err := active.Close(context.Background()); err != nil { // the lease is given up: any standby may take it
+		t.Fatal(err)
+	}
+	select {
+	case err := <-took:
+		if err != nil {
+			t.Fatalf("the standby did not take over: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the standby never took over: its poll waits on a connection that will never answer")
+	}
+}
