@@ -40,6 +40,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -264,7 +265,7 @@ func (s *Store) prepare(ctx context.Context, reached *bool) error {
 	var encoding string
 	err := s.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_encoding')`).Scan(&version, &encoding)
 	var pgErr *pgconn.PgError
-	if err == nil || errors.As(err, &pgErr) {
+	if err == nil || errors.As(err, &pgErr) || answeredAsReplica(err) {
 		*reached = true
 	}
 	if err != nil {
@@ -287,6 +288,14 @@ func (s *Store) prepare(ctx context.Context, reached *bool) error {
 		s.log.Info("migrate_store", "result", "success", "from_version", from, "to_version", to)
 	}
 	return nil
+}
+
+// answeredAsReplica reports whether a server answered but was refused as
+// read-only by target_session_attrs=read-write: a failover under way (its
+// primary lost, its replica not yet promoted), not a wrong address. pgx
+// says so only in words.
+func answeredAsReplica(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "ValidateConnect failed")
 }
 
 // readRecords reads which agencies have ended and whether the draw was

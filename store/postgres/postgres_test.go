@@ -1246,3 +1246,73 @@ func TestAStandbyWhosePollGoesUnansweredStillTakesOver(t *testing.T) {
 		t.Fatal("the standby never took over: its poll waits on a connection that will never answer")
 	}
 }
+
+func TestACentralStartedWhileOnlyAReplicaAnswersWaitsForAPrimary(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	admin, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	// Every new session of the database is read-only, as on a replica not
+	// yet promoted: a read-write URL refuses it.
+	if _, err := admin.Exec(context.Background(), `ALTER DATABASE "`+db+`" SET default_transaction_read_only = on`); err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("target_session_attrs", "read-write")
+	u.RawQuery = q.Encode()
+	opened := make(chan error, 1)
+	logs := &lines{}
+	go func() {
+		s, err := Open(context.Background(), u.String(), Options{Holder: "early", Lease: testLease, Log: slog.New(slog.NewTextHandler(logs, nil))})
+		if err == nil {
+			s.Close(context.Background())
+		}
+		opened <- err
+	}()
+	// It waits: the database answered, only not as a primary.
+	for !strings.Contains(logs.String(), "msg=database result=fail") {
+		select {
+		case err := <-opened:
+			t.Fatalf("the central gave up on a database that answered as a replica: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// The primary is back: the central opens the store.
+	if _, err := admin.Exec(context.Background(), `ALTER DATABASE "`+db+`" SET default_transaction_read_only = off`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("once the database took writes: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the central did not open the store once the database took writes")
+	}
+}
+
+// lines is a log sink safe for the store's goroutines.
+type lines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
