@@ -161,6 +161,19 @@ func (o *outage) answered() {
 	o.since = time.Time{}
 }
 
+// closed ends the outage's record as the store closes (a central that
+// stepped down, say): an outage the database answered after is logged as
+// over, so that no warning of a lost database is left without its end.
+func (o *outage) closed() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.since.IsZero() || o.answeredAt.IsZero() {
+		return
+	}
+	o.log.Warn("database", "result", "success", "outage", o.answeredAt.Sub(o.since).Round(time.Millisecond).String())
+	o.since = time.Time{}
+}
+
 // plainOnThisMachine drops the TLS attempt that sslmode=prefer, libpq's
 // default, makes before each plain connection, when the host is this
 // machine (a loopback address or localhost; a Unix socket never tries TLS)

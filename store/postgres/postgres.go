@@ -762,6 +762,7 @@ func (s *Store) Close(ctx context.Context) error {
 			s.releaseLease(ctx)
 		}
 		s.closePool(ctx)
+		s.down.closed()
 	})
 	return nil
 }

@@ -1316,3 +1316,30 @@ func (l *lines) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+func TestAnOutageTheDatabaseAnsweredAfterIsLoggedAsOverWhenTheStoreCloses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		answered bool
+		want     int // success lines of the database
+	}{
+		{"a store closed after the database answered logs the outage's end", true, 1},
+		{"a store closed while the database has not answered logs no end", false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &lines{}
+			o := &outage{log: slog.New(slog.NewTextHandler(logs, nil))}
+			o.lost("writing", errors.New("conn closed"))
+			if tt.answered {
+				o.answered() // within the settling second: not logged yet
+			}
+			o.closed()
+			if n := strings.Count(logs.String(), "msg=database result=success"); n != tt.want {
+				t.Fatalf("%d lines of the database back, want %d:\n%s", n, tt.want, logs)
+			}
+		})
+	}
+}
