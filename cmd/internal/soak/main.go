@@ -264,6 +264,9 @@ func startCentral(bin, dir, name string, agencies int, extra []string) (*central
 		return nil, err
 	}
 	c.cmd = exec.Command(filepath.Join(bin, "server"), "--env-file", os.DevNull)
+	// A soak stopped from outside (a timeout, a kill) takes its centrals
+	// with it: they shut down as on SIGTERM.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	c.cmd.Env = append([]string{
 		"SERVER_IP=" + host, "SERVER_PORT=" + port, "SERVER_ADMIN_ADDRESS=" + c.admin,
 		"STORAGE_FILEPATH=" + filepath.Join(folder, "bets.csv"), "AGENCIES=" + strconv.Itoa(agencies),
