@@ -1269,20 +1269,28 @@ func TestACentralStartedWhileOnlyAReplicaAnswersWaitsForAPrimary(t *testing.T) {
 	q.Set("target_session_attrs", "read-write")
 	u.RawQuery = q.Encode()
 	opened := make(chan error, 1)
-	logs := &lines{}
+	ev := newEvents()
 	go func() {
-		s, err := Open(context.Background(), u.String(), Options{Holder: "early", Lease: testLease, Log: slog.New(slog.NewTextHandler(logs, nil))})
+		s, err := Open(context.Background(), u.String(), Options{Holder: "early", Lease: testLease, Log: slog.New(ev)})
 		if err == nil {
 			s.Close(context.Background())
 		}
 		opened <- err
 	}()
 	// It waits: the database answered, only not as a primary.
-	for !strings.Contains(logs.String(), "msg=database result=fail") {
-		select {
-		case err := <-opened:
-			t.Fatalf("the central gave up on a database that answered as a replica: %v", err)
-		case <-time.After(10 * time.Millisecond):
+	waiting := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := ev.waitWhere(ctx, "database", func(a map[string]string) bool { return a["result"] == "fail" })
+		waiting <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("the central gave up on a database that answered as a replica: %v", err)
+	case err := <-waiting:
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	// The primary is back: the central opens the store.
@@ -1299,24 +1307,6 @@ func TestACentralStartedWhileOnlyAReplicaAnswersWaitsForAPrimary(t *testing.T) {
 	}
 }
 
-// lines is a log sink safe for the store's goroutines.
-type lines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 func TestAnOutageTheDatabaseAnsweredAfterIsLoggedAsOverWhenTheStoreCloses(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -1330,15 +1320,21 @@ func TestAnOutageTheDatabaseAnsweredAfterIsLoggedAsOverWhenTheStoreCloses(t *tes
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			logs := &lines{}
-			o := &outage{log: slog.New(slog.NewTextHandler(logs, nil))}
+			ev := newEvents()
+			o := &outage{log: slog.New(ev)}
 			o.lost("writing", errors.New("conn closed"))
 			if tt.answered {
 				o.answered() // within the settling second: not logged yet
 			}
 			o.closed()
-			if n := strings.Count(logs.String(), "msg=database result=success"); n != tt.want {
-				t.Fatalf("%d lines of the database back, want %d:\n%s", n, tt.want, logs)
+			back := 0
+			for len(ev.ch) > 0 { // the handler has run: every line is in the channel
+				if got := <-ev.ch; got.action == "database" && got.attrs["result"] == "success" {
+					back++
+				}
+			}
+			if back != tt.want {
+				t.Fatalf("%d lines of the database back, want %d", back, tt.want)
 			}
 		})
 	}
