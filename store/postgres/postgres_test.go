@@ -517,22 +517,30 @@ type replyDropper struct {
 
 func startReplyDropper(t *testing.T, target string) *replyDropper {
 	t.Helper()
+	d := &replyDropper{target: target}
+	d.ln = serveProxy(t, func(client net.Conn) { d.forward(client) })
+	t.Cleanup(func() { d.ln.Close() })
+	return d
+}
+
+// serveProxy listens on a loopback port and hands every connection to
+// forward, on a goroutine of its own, until the listener is closed.
+func serveProxy(t *testing.T, forward func(client net.Conn)) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &replyDropper{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			client, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go d.forward(client)
+			go forward(client)
 		}
 	}()
-	return d
+	return ln
 }
 
 func (d *replyDropper) forward(client net.Conn) {
@@ -630,21 +638,9 @@ type silencer struct {
 
 func startSilencer(t *testing.T, target, marker string) *silencer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &silencer{ln: ln, target: target, marker: []byte(marker), silenced: make(chan struct{})}
+	s := &silencer{target: target, marker: []byte(marker), silenced: make(chan struct{})}
+	s.ln = serveProxy(t, s.forward)
 	t.Cleanup(s.close)
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.forward(client)
-		}
-	}()
 	return s
 }
 
