@@ -41,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/lottery"
 	"quiniela/protocol"
@@ -257,8 +258,7 @@ func startCentral(bin, dir, name string, agencies int, extra []string) (*central
 	if err := os.MkdirAll(folder, 0o755); err != nil {
 		return nil, err
 	}
-	c := &central{name: name, addr: "127.0.0.1:" + freePort(), admin: "127.0.0.1:" + freePort(), exited: make(chan struct{})}
-	host, port, _ := net.SplitHostPort(c.addr)
+	c := &central{name: name, exited: make(chan struct{})}
 	log, err := os.Create(filepath.Join(folder, "central.log"))
 	if err != nil {
 		return nil, err
@@ -268,7 +268,9 @@ func startCentral(bin, dir, name string, agencies int, extra []string) (*central
 	// with it: they shut down as on SIGTERM.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	c.cmd.Env = append([]string{
-		"SERVER_IP=" + host, "SERVER_PORT=" + port, "SERVER_ADMIN_ADDRESS=" + c.admin,
+		// Any free ports, read back from its listen lines: none can be
+		// taken between choosing it and the central binding it.
+		"SERVER_IP=127.0.0.1", "SERVER_PORT=0", "SERVER_ADMIN_ADDRESS=127.0.0.1:0",
 		"STORAGE_FILEPATH=" + filepath.Join(folder, "bets.csv"), "AGENCIES=" + strconv.Itoa(agencies),
 		"SERVER_LISTEN_BACKLOG=1024", "SERVER_MAX_CONNECTIONS=64", "SERVER_IDLE_TIMEOUT=5s", "SERVER_FRAME_TIMEOUT=2s",
 	}, extra...)
@@ -280,6 +282,7 @@ func startCentral(bin, dir, name string, agencies int, extra []string) (*central
 	if err := c.cmd.Start(); err != nil {
 		return nil, err
 	}
+	// The central says its address, then its admin endpoint's.
 	listening := make(chan bool, 1)
 	go func() {
 		defer close(c.exited)
@@ -287,9 +290,15 @@ func startCentral(bin, dir, name string, agencies int, extra []string) (*central
 		said := false
 		for sc.Scan() {
 			fmt.Fprintln(log, sc.Text())
-			if !said && strings.Contains(sc.Text(), "action: listen | result: success") {
-				said = true
-				listening <- true
+			if l, err := logline.Parse(sc.Text()); !said && err == nil && l.Result == "success" {
+				addr := net.JoinHostPort(l.Values["ip"], l.Values["port"])
+				switch l.Action {
+				case "listen":
+					c.addr = addr
+				case "admin_listen":
+					c.admin, said = addr, true
+					listening <- true
+				}
 			}
 		}
 		if !said {
@@ -552,13 +561,4 @@ func metricsOf(admin string) (map[string]float64, error) {
 		}
 	}
 	return values, sc.Err()
-}
-
-func freePort() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "0"
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
