@@ -189,16 +189,24 @@ func TestACentralPausedWhileAStandbyTookOverIsFencedAndStandsByAgain(t *testing.
 	}
 }
 
-func TestARoundSurvivesItsDatabaseRestartedMidIngest(t *testing.T) {
-	t.Parallel()
-	own, err := pgcluster.Start()
+// ownCluster starts a cluster for one test that restarts it, removed when
+// the test ends.
+func ownCluster(t *testing.T) *pgcluster.Cluster {
+	t.Helper()
+	c, err := pgcluster.Start()
 	if errors.Is(err, pgcluster.ErrNotInstalled) {
 		t.Skip("SKIP: ", err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer own.Remove()
+	t.Cleanup(func() { c.Remove() })
+	return c
+}
+
+func TestARoundSurvivesItsDatabaseRestartedMidIngest(t *testing.T) {
+	t.Parallel()
+	own := ownCluster(t)
 	r := newPostgresRound(t, own, 3000, 3)
 	port := proctest.FreePort(t)
 	central := r.startCentral(port)
@@ -225,14 +233,7 @@ func waitWithin(t *testing.T, p *proctest.Process, pattern string, bound time.Du
 
 func TestAPairOfCentralsStaysAPairThroughTheirDatabasesRestart(t *testing.T) {
 	t.Parallel()
-	own, err := pgcluster.Start()
-	if errors.Is(err, pgcluster.ErrNotInstalled) {
-		t.Skip("SKIP: ", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer own.Remove()
+	own := ownCluster(t)
 	r := newPostgresRound(t, own, 3000, 3)
 	// As an operator writes it: no sslmode (the centrals try no TLS on this
 	// machine).
