@@ -120,8 +120,8 @@ func (s *Server) validate(p *problems) {
 // sameListener reports whether two listen hosts overlap: the same, or
 // either one every address of the machine.
 func sameListener(a, b string) bool {
-	any := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
-	return a == b || any(a) || any(b)
+	everyAddress := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
+	return a == b || everyAddress(a) || everyAddress(b)
 }
 
 // checkMachine refuses a CSV store that cannot keep bets: its file or its
