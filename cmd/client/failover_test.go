@@ -189,6 +189,35 @@ func TestACentralPausedWhileAStandbyTookOverIsFencedAndStandsByAgain(t *testing.
 	}
 }
 
+func TestACentralSignalledWhileItLearnsItLostTheLeaseLeavesWithZero(t *testing.T) {
+	t.Parallel()
+	r := newPostgresRound(t, nil, 3000, 2)
+	paused, standby, centrals := r.startActiveAndStandby()
+	for i := 1; i <= 5; i++ {
+		r.clients[i] = proctest.Start(t, bins["client"], r.dir, clientEnv(i, centrals,
+			fmt.Sprintf("CLI_DATA_FILE=%s/agency-%d.csv", r.data, i), "CLI_CONNECT_TIMEOUT=60s",
+			"CLI_WINNERS_TIMEOUT=120s", "CLI_IO_TIMEOUT=2s")...)
+	}
+	paused.WaitForN(t, batchStored, 40)
+	paused.Cmd.Process.Signal(syscall.SIGSTOP)
+	standby.WaitFor(t, leadershipLine)
+	standby.WaitFor(t, batchStored)
+	// The SIGTERM waits for the process to resume: it then stops and
+	// learns that it lost the lease at once, as a central whose database
+	// froze learns it while the operator stops it.
+	paused.Cmd.Process.Signal(syscall.SIGTERM)
+	paused.Cmd.Process.Signal(syscall.SIGCONT)
+	code, _ := paused.Wait(t, 10*time.Second)
+	log := paused.Log()
+	if !strings.Contains(log, "action: leadership | result: fail") {
+		t.Logf("the central left before it learned it had lost the lease")
+	}
+	if code != 0 || !strings.Contains(log, "action: shutdown | result: success") {
+		t.Errorf("a central stopped as it lost its lease exited %d, want 0 and its shutdown's success:\n%s", code, log)
+	}
+	r.check()
+}
+
 // ownCluster starts a cluster for one test that restarts it, removed when
 // the test ends.
 func ownCluster(t *testing.T) *pgcluster.Cluster {

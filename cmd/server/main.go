@@ -118,24 +118,30 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 	closeCtx, cancelClose := context.WithDeadline(context.Background(), *shutdownBy.Load())
 	defer cancelClose()
 	closeErr := st.Close(closeCtx)
-	if pg != nil && ctx.Err() == nil && (pg.LostErr() != nil || postgres.IsUnavailable(serveErr)) {
+	if pg != nil && (pg.LostErr() != nil || ctx.Err() == nil && postgres.IsUnavailable(serveErr)) {
 		// Another central took the lease (or the database went away while
-		// this one read the round back): stand by again. The store must be
-		// closed first; past the bound, its own timeouts bound the wait
-		// (a transaction in hand, a commit being read back, which ends as
-		// soon as the store closes).
-		if closeErr != nil {
-			pg.Close(context.Background())
-		}
+		// this one read the round back). What this central could not
+		// store was refused or answered in doubt, so its agencies go on
+		// with the other one: a lost lease is the pair working, not a
+		// failed shutdown, even when a signal comes while this central
+		// steps down (its writer stuck on a frozen database until its
+		// bound, say).
 		reason := serveErr
 		if pg.LostErr() != nil {
 			reason = fmt.Errorf("lost the lease: %w", pg.LostErr())
 		}
+		if ctx.Err() != nil {
+			log.Info("shutdown", "result", "success", "epoch", pg.Epoch(), "lease", reason.Error())
+			return 0, false
+		}
+		// Stand by again. The store must be closed first; past the bound,
+		// its own timeouts bound the wait (a transaction in hand, a commit
+		// being read back, which ends as soon as the store closes).
+		if closeErr != nil {
+			pg.Close(context.Background())
+		}
 		log.Warn("step_down", "result", "success", "epoch", pg.Epoch(), "reason", reason)
 		return 1, true
-	}
-	if pg != nil && pg.LostErr() != nil {
-		serveErr = errors.Join(serveErr, fmt.Errorf("lost the lease: %w", pg.LostErr()))
 	}
 	if err := errors.Join(serveErr, closeErr); err != nil {
 		log.Error("shutdown", "result", "fail", "error", err)
