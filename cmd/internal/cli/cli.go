@@ -142,7 +142,7 @@ func Version() string {
 // Logger writes to stdout in the format chosen (SPEC §3's lines, or
 // log/slog's JSON with the same keys: action for the message, the level
 // named as in the lines).
-func Logger(format env.LogFormat, level slog.Level) *slog.Logger {
+func Logger(format env.LogFormat, level slog.Leveler) *slog.Logger {
 	if format != env.LogJSON {
 		return slog.New(logline.New(os.Stdout, level))
 	}
