@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
+	"math"
 	"net"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -92,6 +96,8 @@ func TestTheAdminEndpointFollowsARound(t *testing.T) {
 	cfg := testConfig()
 	cfg.Agencies = 2
 	cfg.MaxConnections = 3
+	cfg.Version = "v1.2.3-test"
+	cfg.Store = "round/bets.csv"
 	ts, base := startAdminServer(t, cfg)
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/": 200, "/nothing": 404} {
 		if code, _ := get(t, base+path); code != want {
@@ -141,6 +147,7 @@ func TestTheAdminEndpointFollowsARound(t *testing.T) {
 		{"quiniela_agencies_ended", nil, 0, 2},
 		{"quiniela_draw_done", nil, 0, 1},
 		{"quiniela_batch_ack_seconds", nil, 0, 4},
+		{"quiniela_build_info", map[string]string{"version": "v1.2.3-test", "goversion": runtime.Version()}, 1, 1},
 	} {
 		if got := value(before, c.name, c.labels); got != c.before {
 			t.Errorf("%s%v before the round: %v, want %v", c.name, c.labels, got, c.before)
@@ -189,6 +196,23 @@ func TestTheAdminEndpointFollowsARound(t *testing.T) {
 	if bytes.Contains(raw, []byte("document")) {
 		t.Errorf("/status names documents: %s", raw)
 	}
+	// The totals, the bets per second over the round, and the central.
+	winners := int64(st.Winners["1"] + st.Winners["2"])
+	if want := map[string]int64{"stored": 37, "ended": 2, "connected": 2, "agencies": 2, "winners": winners}; !maps.Equal(st.Totals, want) {
+		t.Errorf("totals in /status: %v, want %v", st.Totals, want)
+	}
+	perInterval := 0.0
+	for _, r := range st.Rate.BetsPerSecond {
+		perInterval += r * st.Rate.IntervalSeconds
+	}
+	if st.Rate.Start == nil || st.Rate.Start.After(*st.DrawTime) || math.Abs(perInterval-37) > 0.5 {
+		t.Errorf("the rate over the round sums to %v bets, want 37: %+v", perInterval, st.Rate)
+	}
+	c := st.Central
+	if c.Version != "v1.2.3-test" || c.GoVersion != runtime.Version() || c.TLS != "off" || c.Store != (storeJSON{Kind: "csv", Where: "round/bets.csv"}) ||
+		c.Started.IsZero() || c.Started.After(time.Now()) || c.UptimeSeconds < 0 {
+		t.Errorf("the central in /status: %+v", c)
+	}
 
 	if promtool, err := exec.LookPath("promtool"); err != nil {
 		t.Log("SKIP: promtool is not installed, the metrics were not linted")
@@ -203,5 +227,28 @@ func TestTheAdminEndpointFollowsARound(t *testing.T) {
 	ts.stop()
 	if _, err := http.Get(base + "/healthz"); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("the admin endpoint still answers after the shutdown: %v", err)
+	}
+}
+
+func TestTheStatusNamesTheStoreWithoutItsPassword(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, store string
+		want        storeJSON
+	}{
+		{"a CSV file is named by its path", ".data/round/bets.csv", storeJSON{Kind: "csv", Where: ".data/round/bets.csv"}},
+		{"a database URL loses the password of its user", "postgres://lottery:s3cret@db:5432/quiniela",
+			storeJSON{Kind: "postgresql", Where: "postgres://lottery:xxxxx@db:5432/quiniela"}},
+		{"a database URL loses the password of its query", "postgresql://lottery@db/quiniela?password=s3cret&sslmode=require",
+			storeJSON{Kind: "postgresql", Where: "postgresql://lottery@db/quiniela?password=xxxxx&sslmode=require"}},
+		{"a URL that does not parse is not shown", "postgres://lottery:s3cret@db:5432/%zz",
+			storeJSON{Kind: "database", Where: "(a URL that does not parse, not shown)"}},
+		{"a central told nothing says nothing", "", storeJSON{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := describeStore(c.store); got != c.want {
+				t.Errorf("%q is shown as %+v, want %+v", c.store, got, c.want)
+			}
+		})
 	}
 }

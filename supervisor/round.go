@@ -27,6 +27,7 @@ type round struct {
 	stored   map[uint16]uint32
 	lastSeen map[uint16]time.Time // each agency's last valid frame, for the operator
 	drawTime time.Time            // when this central ran (or reopened) the draw
+	rate     rateHistory          // bets stored per interval, for the operator
 	// inFlight counts each agency's batches handed to the store and not
 	// yet answered, on any of its connections; settled is closed and
 	// replaced whenever a count drops, to wake awaitSettled.
@@ -102,6 +103,7 @@ func (d *round) record(agency uint16, n int, winners []uint32) {
 	defer d.mu.Unlock()
 	d.stored[agency] += uint32(n)
 	d.winners[agency] = append(d.winners[agency], winners...)
+	d.rate.add(time.Now(), n)
 }
 
 func (d *round) recordLocked(b lottery.Bet) {
@@ -224,6 +226,18 @@ func (d *round) snapshot() (agencies []agencyState, drawn bool, drawTime time.Ti
 		agencies = append(agencies, st)
 	}
 	return agencies, drawn, d.drawTime
+}
+
+// rateSeries is the bets stored per second until now, or until the draw
+// once it has happened.
+func (d *round) rateSeries() rateJSON {
+	drawn := d.done()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if drawn {
+		return d.rate.series(d.drawTime, true)
+	}
+	return d.rate.series(time.Now(), false)
 }
 
 // winnersTotal counts the winners of every agency.

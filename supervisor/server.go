@@ -10,7 +10,9 @@
 // session.go (one connection's lifecycle and deadlines), pipeline.go (the
 // reader and acker goroutines of a session), requests.go (the rules of each
 // request), round.go (the round's state and the draw barrier),
-// ratelimit.go (keeping a flood of warnings out of the log).
+// ratelimit.go (keeping a flood of warnings out of the log), admin.go (the
+// admin endpoint) with metrics.go (/metrics), status.go (/status and the
+// page's data) and rate.go (the bets stored per second over the round).
 //
 // Shutdown follows net/http's: mark shutting down, close the listener, let
 // every session finish the frame in hand (a batch being stored is stored
@@ -62,6 +64,11 @@ type Config struct {
 	// Admin, when set, is the listener of the admin endpoint: /metrics,
 	// /healthz, /readyz, /status and a page for people at /.
 	Admin net.Listener
+	// Version is the build's, and Store what the store is (a CSV file's
+	// path, or a database's URL, whose password is never shown): both for
+	// the operator, on /metrics, /status and the page.
+	Version string
+	Store   string
 	// WinnersHold is how long a winners query of an agency that has ended
 	// may wait for the draw before the answer "not yet" (-1).
 	WinnersHold time.Duration

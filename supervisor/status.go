@@ -1,0 +1,126 @@
+package supervisor
+
+import (
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// started is when the central's process started, for its uptime: a
+// central that stood by and took over later has been up all along.
+var started = time.Now()
+
+// statusJSON is /status: per agency its bets stored, its end, whether a
+// connection speaks for it and when it last sent a frame; the draw, its
+// time, and each agency's number of winners once drawn (never their
+// documents); the totals, the bets stored per second over the round, and
+// the central itself.
+type statusJSON struct {
+	Agencies []agencyJSON   `json:"agencies"`
+	DrawDone bool           `json:"draw_done"`
+	DrawTime *time.Time     `json:"draw_time,omitempty"`
+	Winners  map[string]int `json:"winners,omitempty"`
+	// Totals: stored, ended, connected and agencies, and winners once
+	// drawn.
+	Totals  map[string]int64 `json:"totals"`
+	Rate    rateJSON         `json:"rate"`
+	Central centralJSON      `json:"central"`
+}
+
+type agencyJSON struct {
+	Agency    uint16     `json:"agency"`
+	Stored    uint32     `json:"stored"`
+	Ended     bool       `json:"ended"`
+	Connected bool       `json:"connected"`
+	LastSeen  *time.Time `json:"last_seen,omitempty"`
+}
+
+// centralJSON is what the operator sees of the central itself.
+type centralJSON struct {
+	Version       string    `json:"version"`
+	GoVersion     string    `json:"go_version"`
+	Started       time.Time `json:"started"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
+	Store         storeJSON `json:"store"`
+	TLS           string    `json:"tls"` // "mutual" or "off"
+}
+
+type storeJSON struct {
+	Kind  string `json:"kind"`  // "csv", "postgresql" or "" (not said)
+	Where string `json:"where"` // the file's path, or the URL without its password
+}
+
+func (s *Server) status() statusJSON {
+	states, drawn, drawTime := s.round.snapshot()
+	st := statusJSON{DrawDone: drawn, Totals: map[string]int64{"stored": 0, "ended": 0, "connected": 0, "agencies": int64(len(states))}}
+	if drawn {
+		st.DrawTime = &drawTime
+		st.Winners = map[string]int{}
+		st.Totals["winners"] = 0
+	}
+	for _, a := range states {
+		j := agencyJSON{Agency: a.Agency, Stored: a.Stored, Ended: a.Ended, Connected: s.conns.speaksFor(a.Agency)}
+		if !a.LastSeen.IsZero() {
+			seen := a.LastSeen
+			j.LastSeen = &seen
+		}
+		st.Agencies = append(st.Agencies, j)
+		st.Totals["stored"] += int64(a.Stored)
+		if a.Ended {
+			st.Totals["ended"]++
+		}
+		if j.Connected {
+			st.Totals["connected"]++
+		}
+		if drawn {
+			st.Winners[strconv.Itoa(int(a.Agency))] = a.Winners
+			st.Totals["winners"] += int64(a.Winners)
+		}
+	}
+	st.Rate = s.round.rateSeries()
+	tlsMode := "off"
+	if s.cfg.TLS != nil {
+		tlsMode = "mutual"
+	}
+	st.Central = centralJSON{
+		Version: s.version(), GoVersion: runtime.Version(),
+		Started: started.Truncate(time.Second), UptimeSeconds: int64(time.Since(started).Seconds()),
+		Store: describeStore(s.cfg.Store), TLS: tlsMode,
+	}
+	return st
+}
+
+// version is the build's version, or "unknown" when none was given.
+func (s *Server) version() string {
+	if s.cfg.Version == "" {
+		return "unknown"
+	}
+	return s.cfg.Version
+}
+
+// describeStore names the store for the operator: a URL is a database's,
+// shown without its password (in the user part or in the query) whoever
+// passed it; anything else is the CSV file's path.
+func describeStore(store string) storeJSON {
+	if store == "" {
+		return storeJSON{}
+	}
+	if !strings.Contains(store, "://") {
+		return storeJSON{Kind: "csv", Where: store}
+	}
+	u, err := url.Parse(store)
+	if err != nil {
+		return storeJSON{Kind: "database", Where: "(a URL that does not parse, not shown)"}
+	}
+	kind := "database"
+	if u.Scheme == "postgres" || u.Scheme == "postgresql" {
+		kind = "postgresql"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return storeJSON{Kind: kind, Where: u.Redacted()}
+}
