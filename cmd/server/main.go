@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -104,6 +105,8 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 		TLS:             tlsConfig,
 		PeerAgency:      tlsfiles.PeerAgency,
 		Admin:           admin,
+		Version:         cli.Version(),
+		Store:           cmp.Or(cfg.StorageURL.String(), cfg.StoragePath),
 	}, st, log)
 	// SERVER_SHUTDOWN_TIMEOUT bounds the whole shutdown, from the signal
 	// (or the tree's failure, or the lease's loss) to the store closed.
