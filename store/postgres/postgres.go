@@ -36,9 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +47,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"quiniela/lottery"
 	"quiniela/store"
 	"quiniela/store/groupcommit"
 )
@@ -298,23 +295,6 @@ func answeredAsReplica(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "ValidateConnect failed")
 }
 
-// readRecords reads which agencies have ended and whether the draw was
-// announced.
-func (s *Store) readRecords(ctx context.Context) error {
-	var ended []int32
-	var drawn bool
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(agency ORDER BY agency), '{}'), EXISTS (SELECT FROM draw) FROM ends`).Scan(&ended, &drawn)
-	if err != nil {
-		return dbErr("reading the round's records", err)
-	}
-	s.ended = s.ended[:0]
-	for _, a := range ended {
-		s.ended = append(s.ended, uint16(a))
-	}
-	s.drawn = drawn
-	return nil
-}
-
 // NewStream returns a new stream of batches (store.Stream): Submit
 // encodes a batch's COPY rows in the caller's goroutine and queues them
 // for the one writer, waiting while the queue holds its budget of rows.
@@ -339,100 +319,6 @@ func (s *Store) write(rows [][]byte) error {
 		}
 	}
 	return err
-}
-
-// RecordEnd makes durable that the agency sent its end.
-func (s *Store) RecordEnd(agency uint16) error {
-	if err := s.record(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO ends (agency) VALUES ($1) ON CONFLICT DO NOTHING`, int32(agency))
-		return err
-	}); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i, found := slices.BinarySearch(s.ended, agency); !found {
-		s.ended = slices.Insert(s.ended, i, agency)
-	}
-	return nil
-}
-
-// Ended lists the agencies whose end is recorded, in order.
-func (s *Store) Ended() []uint16 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.ended)
-}
-
-// RecordDraw makes durable that the draw was announced.
-func (s *Store) RecordDraw() error {
-	if err := s.record(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO draw DEFAULT VALUES ON CONFLICT DO NOTHING`)
-		return err
-	}); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.drawn = true
-	s.mu.Unlock()
-	return nil
-}
-
-// Drawn reports whether the draw's announcement is recorded.
-func (s *Store) Drawn() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.drawn
-}
-
-// record runs fn, the writing of a record, in a fenced transaction bounded
-// by the record timeout.
-func (s *Store) record(fn func(ctx context.Context, tx pgx.Tx) error) error {
-	if s.q.Closed() {
-		return store.ErrClosed
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.recordTimeout)
-	defer cancel()
-	return s.fencedTx(ctx, fn)
-}
-
-// Scan calls fn with every bet committed when it starts, in id order:
-// each agency's in the order submitted.
-func (s *Store) Scan(fn func(lottery.Bet) error) error {
-	ctx := context.Background()
-	// Without an index on id (it would slow every insert), the order comes
-	// from a sort.
-	rows, err := s.pool.Query(ctx, `SELECT id, `+copyColumns+` FROM bets ORDER BY id`)
-	if err != nil {
-		return dbErr("reading the bets", err)
-	}
-	defer rows.Close()
-	var (
-		id             int64
-		agency, number int32
-		document       int64
-		birthdate      time.Time
-		b              lottery.Bet
-	)
-	for rows.Next() {
-		if err := rows.Scan(&id, &agency, &b.FirstName, &b.LastName, &document, &birthdate, &number); err != nil {
-			return fmt.Errorf("store: reading the bets: %w", err)
-		}
-		// Rows this store wrote are always in range; one written by hand
-		// may not be, and must not wrap around.
-		if agency < 0 || agency > math.MaxUint16 || document < 0 || document > math.MaxUint32 || number < 0 || number > math.MaxUint16 {
-			return fmt.Errorf("store: bet id %d is out of range (agency %d, document %d, number %d)", id, agency, document, number)
-		}
-		b.Agency, b.Document, b.Number = uint16(agency), uint32(document), uint16(number)
-		b.Birthdate = birthdate.Format(time.DateOnly)
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return dbErr("reading the bets", err)
-	}
-	return nil
 }
 
 // Close stops taking batches, commits those already submitted, gives the
