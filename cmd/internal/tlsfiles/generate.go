@@ -25,13 +25,18 @@ const validity = 365 * 24 * time.Hour
 // common name names the agency. Keys are readable by their owner only.
 // Every file is replaced whole.
 func Generate(out string, agencies int, hosts string) error {
+	return generate(out, agencies, hosts, time.Now())
+}
+
+// generate writes as Generate does, every certificate valid from an hour
+// before now.
+func generate(out string, agencies int, hosts string, now time.Time) error {
 	if agencies < 1 || agencies > 65535 {
 		return fmt.Errorf("-agencies %d is not within 1..65535", agencies)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	now := time.Now()
 	ca := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: "Quiniela lottery CA"},
 		NotBefore:             now.Add(-time.Hour),

@@ -28,6 +28,11 @@ func Server(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the central's certificate %s and key %s: %w", certFile, keyFile, err)
 	}
+	if cert.Leaf == nil { // left unset under GODEBUG=x509keypairleaf=0
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("parsing the central's certificate %s: %w", certFile, err)
+		}
+	}
 	pool, err := loadPool(clientCAFile)
 	if err != nil {
 		return nil, err
