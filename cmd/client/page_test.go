@@ -87,8 +87,8 @@ func TestTheStatusPageShowsTheRoundInARealBrowser(t *testing.T) {
 	dom := run("--dump-dom", "http://"+admin+"/")
 	run("--screenshot="+shot, "http://"+admin+"/")
 
-	rows := regexp.MustCompile(`<tr id="agency-(\d+)" data-ended="true"><td>\d+</td><td class="num">([\d,]+)</td><td class="yes">yes</td>` +
-		`<td>(?:yes|no)</td><td>(` + isoTime + `)</td><td class="num">(\d+)</td></tr>`).FindAllStringSubmatch(dom, -1)
+	rows := regexp.MustCompile(`<tr id="agency-(\d+)" data-ended="true"><td>\d+</td><td class="num">([\d,]+)</td><td class="yes">yes</td>`+
+		`<td>(?:yes|no)</td><td>(`+isoTime+`)</td><td class="num">(\d+)</td></tr>`).FindAllStringSubmatch(dom, -1)
 	if len(rows) != 3 {
 		t.Fatalf("%d agencies shown ended with their bets, last frame and winners, want 3:\n%s", len(rows), dom)
 	}
