@@ -3,7 +3,8 @@
 // localhost, 127.0.0.1 and any extra host names), and one certificate and
 // key per agency, whose common name agency-N names its agency. All PEM,
 // keys readable by their owner only. Running it again replaces them all:
-// rotation is a new set and a restart.
+// rotation is a new set and a SIGHUP to the central, which reads its files
+// again.
 package main
 
 import (

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/cli"
+	"quiniela/cmd/internal/reload"
 	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
@@ -31,27 +32,36 @@ func main() {
 }
 
 func run() int {
-	envFile := cli.Parse("server: the lottery central (SPEC §1). Stop it with SIGTERM or SIGINT.", &env.Server{})
+	envFile := cli.Parse("server: the lottery central (SPEC §1). Stop it with SIGTERM or SIGINT; SIGHUP reloads its log level and TLS files.", &env.Server{})
 
 	cfg, err := env.LoadServer(envFile)
 	if err != nil {
 		slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
 		return 2
 	}
-	log := cli.Logger(cfg.LogFormat, slog.Level(cfg.LogLevel))
+	level := new(slog.LevelVar) // SIGHUP may change it
+	level.Set(slog.Level(cfg.LogLevel))
+	log := cli.Logger(cfg.LogFormat, level)
 	log.Info("config", append([]any{"result", "success"}, env.Attrs(cfg)...)...)
 
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go onSignals(log, cancel)
 
-	var tlsConfig *tls.Config
+	var (
+		tlsFiles  *tlsfiles.Rotating
+		tlsConfig *tls.Config
+	)
 	if cfg.TLS() {
-		if tlsConfig, err = tlsfiles.Server(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA); err != nil {
+		if tlsFiles, err = tlsfiles.NewRotating(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA); err != nil {
 			log.Error("config", "result", "fail", "error", err)
 			return 2
 		}
+		tlsConfig = tlsFiles.Config()
 	}
+	reloader := reload.New(cfg, func() (env.Server, error) { return env.LoadServer(envFile) }, log, level, tlsFiles)
+	go onSignals(log, sigs, cancel, reloader.Reload)
 	// A PostgreSQL central that loses its lease to another one steps down
 	// and stands by again, so that the two stay a pair: each term is one
 	// time active, until a signal, or a failure of its own.
@@ -226,15 +236,22 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again 
 	return ln, admin, pg, nil
 }
 
-// onSignals cancels ctx on the first SIGTERM or SIGINT and exits at once,
-// with a non-zero code, on the second.
-func onSignals(log *slog.Logger, cancel context.CancelFunc) {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	sig := <-sigs
-	log.Info("shutdown", "result", "in_progress", "signal", sig.String())
-	cancel()
-	sig = <-sigs
-	log.Error("shutdown", "result", "fail", "signal", sig.String(), "error", "second signal: exiting at once")
-	os.Exit(130)
+// onSignals reloads the settings on every SIGHUP, whether the central
+// serves, stands by or shuts down; it cancels ctx on the first SIGTERM or
+// SIGINT and exits at once, with a non-zero code, on the second.
+func onSignals(log *slog.Logger, sigs <-chan os.Signal, cancel context.CancelFunc, reload func()) {
+	stopping := false
+	for sig := range sigs {
+		switch {
+		case sig == syscall.SIGHUP:
+			reload()
+		case !stopping:
+			stopping = true
+			log.Info("shutdown", "result", "in_progress", "signal", sig.String())
+			cancel()
+		default:
+			log.Error("shutdown", "result", "fail", "signal", sig.String(), "error", "second signal: exiting at once")
+			os.Exit(130)
+		}
+	}
 }

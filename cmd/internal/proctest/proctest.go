@@ -80,7 +80,14 @@ type Process struct {
 // --env-file /dev/null, so that no stray .env is read.
 func Start(t testing.TB, bin, dir string, env ...string) *Process {
 	t.Helper()
-	cmd := exec.Command(bin, "--env-file", os.DevNull)
+	return StartWithFile(t, bin, dir, os.DevNull, env...)
+}
+
+// StartWithFile runs bin as Start does, with envFile as its --env-file:
+// for a test that changes the file while the binary runs.
+func StartWithFile(t testing.TB, bin, dir, envFile string, env ...string) *Process {
+	t.Helper()
+	cmd := exec.Command(bin, "--env-file", envFile)
 	cmd.Dir = dir
 	cmd.Env = append([]string{RaceNoExitSleep}, env...)
 	out, err := cmd.StdoutPipe()
@@ -189,7 +196,14 @@ var listenLine = regexp.MustCompile(`action: listen \| result: success \| ip: (\
 // dir, and returns it once it listens, with its address.
 func StartServer(t testing.TB, bin, dir string, env ...string) (*Process, string) {
 	t.Helper()
-	p := Start(t, bin, dir, append([]string{"SERVER_IP=127.0.0.1", "SERVER_PORT=0", "STORAGE_FILEPATH=" + filepath.Join(dir, "bets.csv")}, env...)...)
+	return StartServerWithFile(t, bin, dir, os.DevNull, env...)
+}
+
+// StartServerWithFile runs the central as StartServer does, with envFile
+// as its --env-file.
+func StartServerWithFile(t testing.TB, bin, dir, envFile string, env ...string) (*Process, string) {
+	t.Helper()
+	p := StartWithFile(t, bin, dir, envFile, append([]string{"SERVER_IP=127.0.0.1", "SERVER_PORT=0", "STORAGE_FILEPATH=" + filepath.Join(dir, "bets.csv")}, env...)...)
 	line := p.WaitFor(t, listenLine.String())
 	m := listenLine.FindStringSubmatch(line)
 	return p, net.JoinHostPort(m[1], m[2])
