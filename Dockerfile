@@ -6,8 +6,8 @@
 #   docker build --target client -t quiniela-client .
 #
 # Both run as the unprivileged user 65532: what is mounted for them to write
-# (the store folder) or read (TLS keys) must allow it, which `make
-# docker-compose-up` arranges.
+# (the store folder) or read (TLS keys) must allow it, which
+# generar-compose.sh arranges (it names this user too).
 
 FROM scratch AS server
 COPY bin/server bin/healthcheck /

@@ -18,9 +18,12 @@
 # ADMIN_PORT (9100 by default) publishes the central's admin endpoint
 # (/, /status, /metrics) on the host's loopback only, 127.0.0.1:ADMIN_PORT;
 # "auto" lets Docker pick the host port, "off" turns the endpoint off.
-# CONTAINER_USER (empty by default: the images' own unprivileged user 65532)
-# runs every container as another uid:gid, such as the host user's who owns
-# the store folder and the keys.
+# The containers must write the store folder and read the keys: run as
+# root, this script creates $STORAGE_DIR if missing and gives it (and the
+# keys it mounts) to the images' unprivileged user 65532; run as anyone
+# else, it writes the Compose file with that user's uid:gid, so the
+# containers run as the owner of the folder and the keys. CONTAINER_USER
+# (uid:gid) chooses another user.
 # TLS_DIR (empty by default: plain TCP, as the course expects) names a
 # folder written by `make certs`: the deployment then speaks mutual TLS,
 # the central mounting ca.crt, server.crt and server.key, and each agency
@@ -61,8 +64,12 @@ off) admin="" ;;
 auto) admin="127.0.0.1::9100" ;;
 *) [[ "$admin" =~ ^[0-9]+$ ]] || usage; admin="127.0.0.1:${admin}:9100" ;;
 esac
+# The Dockerfile's USER.
+image_user=65532:65532
+run_as=${CONTAINER_USER:-}
+[ -n "$run_as" ] || [ "$(id -u)" = 0 ] || run_as="$(id -u):$(id -g)"
 user_line=""
-[ -z "${CONTAINER_USER:-}" ] || user_line="    user: \"${CONTAINER_USER}\""
+[ -z "$run_as" ] || user_line="    user: \"${run_as}\""
 # The central needs at least one agency to draw; with none it simply serves.
 server_agencies=$((agencies > 0 ? agencies : 1))
 
@@ -158,3 +165,38 @@ YAML
 mv "$tmp" "$output"
 trap - EXIT
 echo "wrote $output: server and $agencies agencies${certs:+, mutual TLS with the certificates of $certs}"
+
+# Compose reads relative host paths from OUTPUT's folder, and ~ as $HOME.
+host_path() {
+	case $1 in
+	'~'/*) echo "$HOME/${1#\~/}" ;;
+	/*) echo "$1" ;;
+	*) echo "$(dirname "$output")/$1" ;;
+	esac
+}
+# The store folder is made here, not by Docker (which would make it root's),
+# and belongs to whoever the containers run as.
+store_dir=$(host_path "$storage")
+owner=${run_as:-$image_user}
+if ! mkdir -p "$store_dir"; then
+	echo "warning: cannot create the store folder $store_dir: the central will fail to open its store" >&2
+elif [ "$(id -u)" = 0 ]; then
+	chown -R "$owner" "$store_dir" ||
+		echo "warning: cannot give $store_dir to $owner, whom the containers run as: the central will fail to write its store" >&2
+	[ -z "$certs" ] || for ((i = 0; i <= agencies; i++)); do
+		key=$(host_path "$certs")/agency-$i.key
+		[ "$i" -gt 0 ] || key=$(host_path "$certs")/server.key
+		[ ! -f "$key" ] || chown "$owner" "$key" || echo "warning: cannot give $key to $owner" >&2
+	done
+elif [ "${owner%%:*}" = "$(id -u)" ]; then
+	for f in "$store_dir" "$store_dir"/bets.csv*; do
+		[ ! -e "$f" ] || [ -w "$f" ] || {
+			echo "warning: $f is not writable by you (uid $(id -u)), whom the containers run as: the central will fail to write its store. Fix it with: sudo chown -R $owner $store_dir" >&2
+			break
+		}
+	done
+fi
+for ((i = 1; i <= agencies; i++)); do
+	f=$(host_path "$data")/agency-$i.csv
+	[ -f "$f" ] || echo "warning: $f is missing (Docker would mount an empty folder in its place): put agency $i's bets there before docker compose up" >&2
+done

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/cli"
-	"quiniela/cmd/internal/reload"
 	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/reload"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
 	"quiniela/store"
