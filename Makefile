@@ -21,8 +21,6 @@ AGENCIES     ?= 5
 COMPOSE_TLS  ?=
 PROJECT      ?= quiniela
 IMAGE_PREFIX ?= $(PROJECT)
-# The images' user (the Dockerfile's USER).
-IMAGE_USER   := 65532:65532
 STORAGE      ?= .storage
 
 .PHONY: help build test unit fuzz lint bench soak run run-pg run-ha run-server run-client data certs status clean \
@@ -120,23 +118,30 @@ docker-image: build ## build the server and client images FROM scratch around bi
 	docker build --label quiniela.version=$(VERSION) --target server -t $(IMAGE_PREFIX)-server:latest .
 	docker build --label quiniela.version=$(VERSION) --target client -t $(IMAGE_PREFIX)-client:latest .
 
-# The compose file is generated once (./generar-compose.sh to change N); the
-# settings in docker/*.env and the data in .data/ are mounted, so editing them
-# and running this again needs no image rebuild. Every agency file the
-# Compose file mounts must exist (Docker would make a folder in its place).
-docker-compose-up: docker-image data ## start the central and the agencies of COMPOSE_FILE (docker-compose-dev.yaml; 5 agencies unless generated otherwise)
-	@if [ -n "$(COMPOSE_TLS)" ] && [ ! -f $(CERTS)/ca.crt ]; then $(BIN)/certs -out $(CERTS) -agencies $(AGENCIES) -hosts "$(HOSTS)"; fi
-	@test -f $(COMPOSE_FILE) || DATA_DIR=$(DATA) STORAGE_DIR=$(STORAGE) IMAGE_PREFIX=$(IMAGE_PREFIX) \
-		CONTAINER_USER=$$([ "$$(id -u)" = 0 ] || echo "$$(id -u):$$(id -g)") \
-		TLS_DIR=$(if $(COMPOSE_TLS),$(CERTS)) ./generar-compose.sh $(COMPOSE_FILE) $(AGENCIES)
+# COMPOSE_FILE is written again by generar-compose.sh each time (which also
+# gives the store folder and the keys to the containers' user), with the
+# agencies and the TLS of the file already there unless AGENCIES or
+# COMPOSE_TLS are given; the settings in docker/*.env and the data in .data/
+# are mounted, so editing them and running this again needs no image
+# rebuild. Every agency file the Compose file mounts must exist (Docker would
+# make a folder in its place).
+docker-compose-up: docker-image data ## (re)write COMPOSE_FILE (docker-compose-dev.yaml; 5 agencies, plain TCP unless it says otherwise or AGENCIES=, COMPOSE_TLS=1 ask), then start it
+	@had_n=""; had_tls=""; if [ -f $(COMPOSE_FILE) ]; then \
+		had_n=$$(grep -c '^  client[0-9]*:$$' $(COMPOSE_FILE)); \
+		had_tls=$$(grep -q 'SERVER_TLS_CERT=' $(COMPOSE_FILE) && echo 1); fi; \
+	n=$(if $(filter command line environment%,$(origin AGENCIES)),$(AGENCIES),$${had_n:-$(AGENCIES)}); \
+	tls=$(if $(filter command line environment%,$(origin COMPOSE_TLS)),$(if $(COMPOSE_TLS),1),$$had_tls); \
+	if [ -f $(COMPOSE_FILE) ] && { [ "$$n" != "$$had_n" ] || [ "$$tls" != "$$had_tls" ]; }; then \
+		echo "note: $(COMPOSE_FILE) had $$had_n agencies over $${had_tls:+mutual TLS}$${had_tls:-plain TCP}; writing it with $$n over $${tls:+mutual TLS}$${tls:-plain TCP}"; fi; \
+	if [ -n "$$tls" ]; then for i in $$(seq 1 $$n) ca; do \
+		case $$i in ca) f=ca.crt ;; *) f=agency-$$i.crt ;; esac; \
+		[ -f $(CERTS)/$$f ] || { echo "note: $(CERTS)/$$f is missing: writing a new set of certificates"; $(BIN)/certs -out $(CERTS) -agencies $$n -hosts "$(HOSTS)" || exit 1; break; }; \
+	done; fi; \
+	DATA_DIR=$(DATA) STORAGE_DIR=$(STORAGE) IMAGE_PREFIX=$(IMAGE_PREFIX) TLS_DIR=$${tls:+$(CERTS)} \
+		./generar-compose.sh $(COMPOSE_FILE) $$n
 	@for f in $$(grep -o 'agency-[0-9]*\.csv' $(COMPOSE_FILE) | sort -u); do \
-		test -f $(DATA)/$$f || { echo "$(DATA)/$$f is missing: $(COMPOSE_FILE) mounts it (regenerate it with ./generar-compose.sh $(COMPOSE_FILE) N for N agencies)"; exit 1; }; \
+		test -f $(DATA)/$$f || { echo "$(DATA)/$$f is missing: $(COMPOSE_FILE) mounts it (AGENCIES=N for N agencies)"; exit 1; }; \
 	done
-	@mkdir -p $(STORAGE)
-	@# The containers run as the images' unprivileged user: as root, give it
-	@# the store (and the TLS keys); as anyone else, run them as that user.
-	@if [ "$$(id -u)" = 0 ]; then chown -R $(IMAGE_USER) $(STORAGE); \
-		if [ -n "$(COMPOSE_TLS)" ]; then chown $(IMAGE_USER) $(CERTS)/*.key; fi; fi
 	@if [ -s $(STORAGE)/bets.csv ] || [ -s $(STORAGE)/bets.csv.ends ]; then \
 		echo "note: $(STORAGE)/ holds the round of an earlier run: the agencies carry it on and get its winners (make docker-storage-reset starts a new round)"; fi
 	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) up -d
