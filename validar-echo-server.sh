@@ -8,8 +8,9 @@
 # and exits 0 or 1 accordingly.
 #
 # Defaults: CONFIG_DIR=./docker SERVER_CONTAINER=server IMAGE_PREFIX=quiniela
-# TLS_DIR: for a mutual-TLS deployment, the folder of its ca.crt (the check
-# then speaks TLS and verifies the central's certificate; it presents none).
+# Against a mutual-TLS central the check speaks TLS too, verifying the
+# central's certificate against the CA the central itself mounts (it presents
+# none); TLS_DIR names another folder holding that ca.crt.
 set -u
 
 config=${CONFIG_DIR:-./docker}
@@ -31,6 +32,16 @@ tls=()
 if [ -n "${TLS_DIR:-}" ]; then
 	[ -f "$TLS_DIR/ca.crt" ] || fail "no $TLS_DIR/ca.crt"
 	tls=(-v "$(cd "$TLS_DIR" && pwd)/ca.crt:/certs/ca.crt:ro" -e HEALTHCHECK_TLS_CA=/certs/ca.crt)
+else
+	# A TLS central's own health check has HEALTHCHECK_TLS_CA: mount the same
+	# host file at the same place.
+	ca=$(docker inspect "$container" --format '{{range .Config.Env}}{{println .}}{{end}}' | sed -n 's/^HEALTHCHECK_TLS_CA=//p')
+	if [ -n "$ca" ]; then
+		source=$(docker inspect "$container" \
+			--format "{{range .Mounts}}{{if eq .Destination \"$ca\"}}{{.Source}}{{end}}{{end}}")
+		[ -n "$source" ] || fail "$container checks TLS against $ca, which it does not mount"
+		tls=(-v "$source:$ca:ro" -e "HEALTHCHECK_TLS_CA=$ca")
+	fi
 fi
 
 # One check, whatever interval the file sets for the long-running mode.
