@@ -101,8 +101,17 @@ func TestTheStatusPageShowsTheRoundInARealBrowser(t *testing.T) {
 	if !regexp.MustCompile(`<tr id="totals"><th>total</th><td class="num">9,000</td><td>3 of 3</td><td>\d of 3</td><td></td><td class="num">6</td></tr>`).MatchString(dom) {
 		t.Errorf("no totals row of 9,000 bets, 3 of 3 ended and 6 winners:\n%s", dom)
 	}
-	if !regexp.MustCompile(`<p id="draw" class="done">Draw done at ` + isoTime + `: 6 winners</p>`).MatchString(dom) {
-		t.Errorf("the page does not show the draw done, at an ISO time, with 6 winners:\n%s", dom)
+	drawn := regexp.MustCompile(`<p id="draw" class="done">Draw done at (` + isoTime + `): 6 winners</p>`).FindStringSubmatch(dom)
+	if drawn == nil {
+		t.Fatalf("the page does not show the draw done, at an ISO time, with 6 winners:\n%s", dom)
+	}
+	// make status prints the same round, and the draw's time as the page.
+	table, err := exec.Command(bins["status"], "-admin", admin).Output()
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	if !strings.Contains(string(table), "\ndraw: done at "+drawn[1]+"\n") || !regexp.MustCompile(`\ntotal +9000  3/3 `).Match(table) {
+		t.Errorf("make status does not print the draw at %s and 9000 bets:\n%s", drawn[1], table)
 	}
 
 	// The chart is the round's: its points add up to the bets stored.

@@ -1,8 +1,11 @@
 // Command status prints the round as the central's admin endpoint sees it
-// (GET /status), as a table for a terminal: each agency's bets, a bar, its
-// end and connection, and the draw. It reads the admin endpoint only: a
-// status query on an agency's number over the agency protocol would
-// replace that agency's live session. `make status` runs it.
+// (GET /status), as a table for a terminal: the central (version, uptime,
+// store, TLS), each agency's bets stored, end, connection, last frame and
+// winners, the totals, the bets stored per second, and the draw. Times are
+// the central's, in ISO 8601 with its zone, as the page at / shows them.
+// It reads the admin endpoint only: a status query on an agency's number
+// over the agency protocol would replace that agency's live session.
+// `make status` runs it.
 package main
 
 import (
@@ -26,9 +29,26 @@ type status struct {
 		Connected bool       `json:"connected"`
 		LastSeen  *time.Time `json:"last_seen"`
 	} `json:"agencies"`
-	DrawDone bool           `json:"draw_done"`
-	DrawTime *time.Time     `json:"draw_time"`
-	Winners  map[string]int `json:"winners"`
+	DrawDone bool             `json:"draw_done"`
+	DrawTime *time.Time       `json:"draw_time"`
+	Winners  map[string]int   `json:"winners"`
+	Totals   map[string]int64 `json:"totals"`
+	Rate     struct {
+		Start           *time.Time `json:"start"`
+		IntervalSeconds float64    `json:"interval_seconds"`
+		BetsPerSecond   []float64  `json:"bets_per_second"`
+	} `json:"rate"`
+	Central *struct {
+		Version       string    `json:"version"`
+		GoVersion     string    `json:"go_version"`
+		Started       time.Time `json:"started"`
+		UptimeSeconds int64     `json:"uptime_seconds"`
+		Store         struct {
+			Kind  string `json:"kind"`
+			Where string `json:"where"`
+		} `json:"store"`
+		TLS string `json:"tls"`
+	} `json:"central"`
 }
 
 func main() {
@@ -38,6 +58,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "status:", err)
 		os.Exit(1)
 	}
+}
+
+// iso writes a time as the central gave it: to the second, with its zone.
+func iso(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.Format(time.RFC3339)
 }
 
 func run(w io.Writer, url string) error {
@@ -54,35 +82,50 @@ func run(w io.Writer, url string) error {
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return fmt.Errorf("reading %s: %w", url, err)
 	}
-	most := int64(1)
-	for _, a := range st.Agencies {
-		most = max(most, a.Stored)
-	}
-	fmt.Fprintf(w, "%-7s %-22s %12s  %-5s  %-9s  %-8s  %s\n", "agency", "progress", "bets", "end", "connected", "seen", "winners")
-	for _, a := range st.Agencies {
-		share := float64(a.Stored) / float64(most)
-		if a.Ended {
-			share = 1
+	if c := st.Central; c != nil {
+		store := map[string]string{"csv": "CSV file ", "postgresql": "PostgreSQL "}[c.Store.Kind] + c.Store.Where
+		if c.Store.Where == "" {
+			store = "not said"
 		}
-		filled := int(share * 20)
-		bar := "[" + strings.Repeat("#", filled) + strings.Repeat(".", 20-filled) + "]"
-		end, conn, seen, winners := "", "no", "", ""
+		fmt.Fprintf(w, "central %s (%s), up %s since %s, store %s, TLS %s\n",
+			c.Version, c.GoVersion, time.Duration(c.UptimeSeconds)*time.Second, iso(&c.Started), store, c.TLS)
+	}
+	row := func(cells ...any) {
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("%-7v %12v  %-5s  %-9s  %-25s  %7v", cells...), " "))
+	}
+	row("agency", "bets stored", "ended", "connected", "last seen", "winners")
+	for _, a := range st.Agencies {
+		end, conn, winners := "no", "no", ""
 		if a.Ended {
 			end = "yes"
 		}
 		if a.Connected {
 			conn = "yes"
 		}
-		if a.LastSeen != nil {
-			seen = a.LastSeen.Local().Format(time.TimeOnly)
-		}
 		if st.DrawDone {
 			winners = fmt.Sprint(st.Winners[fmt.Sprint(a.Agency)])
 		}
-		fmt.Fprintf(w, "%-7d %-22s %12d  %-5s  %-9s  %-8s  %s\n", a.Agency, bar, a.Stored, end, conn, seen, winners)
+		row(a.Agency, a.Stored, end, conn, iso(a.LastSeen), winners)
+	}
+	if t := st.Totals; t != nil {
+		winners := ""
+		if st.DrawDone {
+			winners = fmt.Sprint(t["winners"])
+		}
+		row("total", t["stored"], fmt.Sprintf("%d/%d", t["ended"], t["agencies"]),
+			fmt.Sprintf("%d/%d", t["connected"], t["agencies"]), "", winners)
+	}
+	if r := st.Rate; len(r.BetsPerSecond) > 0 {
+		sum, peak := 0.0, 0.0
+		for _, v := range r.BetsPerSecond {
+			sum, peak = sum+v, max(peak, v)
+		}
+		span := time.Duration(float64(len(r.BetsPerSecond))*r.IntervalSeconds) * time.Second
+		fmt.Fprintf(w, "bets/s: last %.0f, peak %.0f, mean %.0f over %s from %s\n",
+			r.BetsPerSecond[len(r.BetsPerSecond)-1], peak, sum/float64(len(r.BetsPerSecond)), span, iso(r.Start))
 	}
 	if st.DrawDone && st.DrawTime != nil {
-		fmt.Fprintf(w, "draw: done at %s\n", st.DrawTime.Local().Format(time.TimeOnly))
+		fmt.Fprintf(w, "draw: done at %s\n", iso(st.DrawTime))
 	} else {
 		fmt.Fprintln(w, "draw: pending")
 	}

@@ -7,36 +7,82 @@ import (
 	"testing"
 )
 
-func TestTheTableShowsEachAgencyAndTheDraw(t *testing.T) {
+func TestTheTableShowsTheCentralEachAgencyTheTotalsAndTheDraw(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/status" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write([]byte(`{"agencies":[{"agency":1,"stored":200,"ended":true,"connected":false},
-			{"agency":2,"stored":100,"ended":false,"connected":true,"last_seen":"2026-11-28T21:00:00Z"}],
-			"draw_done":false}`))
-	}))
+	for _, c := range []struct {
+		name   string
+		status string
+		want   []string
+	}{
+		{
+			name: "a round under way shows what is stored, the rate and the central, in the central's zone",
+			status: `{"agencies":[{"agency":1,"stored":200,"ended":true,"connected":false,"last_seen":"2026-11-28T21:00:01.25-03:00"},
+				{"agency":2,"stored":2100000,"ended":false,"connected":true,"last_seen":"2026-11-28T21:00:02.5-03:00"}],
+				"draw_done":false,"totals":{"stored":2100200,"ended":1,"connected":1,"agencies":2},
+				"rate":{"start":"2026-11-28T20:59:00-03:00","interval_seconds":2,"bets_per_second":[1000,3000,2000]},
+				"central":{"version":"v1.4.0","go_version":"go1.26.0","started":"2026-11-28T20:00:00-03:00","uptime_seconds":3723,
+				"store":{"kind":"postgresql","where":"postgres://lottery:xxxxx@db:5432/quiniela"},"tls":"mutual"}}`,
+			want: []string{
+				"central v1.4.0 (go1.26.0), up 1h2m3s since 2026-11-28T20:00:00-03:00, store PostgreSQL postgres://lottery:xxxxx@db:5432/quiniela, TLS mutual",
+				"agency   bets stored  ended  connected  last seen                  winners",
+				"1                200  yes    no         2026-11-28T21:00:01-03:00",
+				"2            2100000  no     yes        2026-11-28T21:00:02-03:00",
+				"total        2100200  1/2    1/2",
+				"bets/s: last 2000, peak 3000, mean 2000 over 6s from 2026-11-28T20:59:00-03:00",
+				"draw: pending",
+			},
+		},
+		{
+			name: "a round drawn shows each agency's winners and the draw's time",
+			status: `{"agencies":[{"agency":1,"stored":5,"ended":true,"connected":false}],"draw_done":true,"draw_time":"2026-11-28T21:05:00Z",
+				"winners":{"1":2},"totals":{"stored":5,"ended":1,"connected":0,"agencies":1,"winners":2},
+				"rate":{"interval_seconds":1,"bets_per_second":[]},
+				"central":{"version":"v1.4.0","go_version":"go1.26.0","started":"2026-11-28T21:00:00Z","uptime_seconds":59,
+				"store":{"kind":"csv","where":".data/round/bets.csv"},"tls":"off"}}`,
+			want: []string{
+				"central v1.4.0 (go1.26.0), up 59s since 2026-11-28T21:00:00Z, store CSV file .data/round/bets.csv, TLS off",
+				"agency   bets stored  ended  connected  last seen                  winners",
+				"1                  5  yes    no                                          2",
+				"total              5  1/1    0/1                                         2",
+				"draw: done at 2026-11-28T21:05:00Z",
+			},
+		},
+		{
+			name:   "an older central's status, without the totals, rate or central, still prints its agencies",
+			status: `{"agencies":[{"agency":1,"stored":7,"ended":false,"connected":true}],"draw_done":false}`,
+			want: []string{
+				"agency   bets stored  ended  connected  last seen                  winners",
+				"1                  7  no     yes",
+				"draw: pending",
+			},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/status" {
+					http.NotFound(w, r)
+					return
+				}
+				w.Write([]byte(c.status))
+			}))
+			defer srv.Close()
+			var out strings.Builder
+			if err := run(&out, srv.URL+"/status"); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"); strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestANonAnswerIsAnError(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
-	var out strings.Builder
-	if err := run(&out, srv.URL+"/status"); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("got %d lines:\n%s", len(lines), out.String())
-	}
-	if !strings.Contains(lines[1], "[####################]") || !strings.Contains(lines[1], "200  yes") {
-		t.Errorf("an ended agency: %q", lines[1])
-	}
-	if !strings.Contains(lines[2], "[##########..........]") || !strings.Contains(lines[2], "yes") {
-		t.Errorf("an agency halfway, connected: %q", lines[2])
-	}
-	if lines[3] != "draw: pending" {
-		t.Errorf("the draw: %q", lines[3])
-	}
-	if err := run(&out, srv.URL+"/nothing"); err == nil {
+	if err := run(&strings.Builder{}, srv.URL+"/status"); err == nil {
 		t.Error("a 404 was read as a status")
 	}
 }
