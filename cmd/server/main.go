@@ -209,7 +209,7 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again 
 	if cfg.StorageURL == "" {
 		if st, err = csvfile.Open(cfg.StoragePath, log); err != nil {
 			closeListeners()
-			log.Error("open_store", "result", "fail", "path", cfg.StoragePath, "error", err)
+			log.Error("open_store", openStoreFailure(cfg.StoragePath, err)...)
 			return nil, nil, nil, err
 		}
 		return ln, admin, st, nil
