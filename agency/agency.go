@@ -434,10 +434,22 @@ func (a *Agency) connect(ctx context.Context, r *round, giveUp time.Time) (net.C
 			if parent := context.Cause(ctx); errors.Is(parent, context.Canceled) {
 				return nil, "", parent
 			}
-			return nil, "", fmt.Errorf("central unreachable at %s after %s (%d attempts): %v", strings.Join(centrals, ","), a.cfg.ConnectTimeout, attempt, err)
+			return nil, "", fmt.Errorf("central unreachable at %s after %s (%d attempts): %v%s", strings.Join(centrals, ","), a.cfg.ConnectTimeout, attempt, err, unknownHost(err))
 		}
 		wait = min(2*wait, maxBackoff)
 	}
+}
+
+// unknownHost explains a central's name that resolves to nothing, which in a
+// Compose deployment means its container is not running: Docker's DNS
+// forgets a stopped container's name, so it is the central's own log, not
+// the network, that says why.
+func unknownHost(err error) string {
+	var dns *net.DNSError
+	if !errors.As(err, &dns) || !dns.IsNotFound {
+		return ""
+	}
+	return fmt.Sprintf(" (no address for %s - is the central running? In Docker a stopped container's name resolves to nothing, and docker logs %s says why it stopped)", dns.Name, dns.Name)
 }
 
 // retryReport spaces the INFO lines of a connection being retried.
