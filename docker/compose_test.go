@@ -1,8 +1,10 @@
 // Package docker holds the settings of a Docker deployment (server.env,
 // client.env, healthcheck.env) and its end-to-end test: images built FROM
-// scratch, Compose files from generar-compose.sh, whole rounds with 1, 3 and
-// 5 agencies, configuration changed without a rebuild, the echo validation
-// script, and a graceful `compose stop` mid-round.
+// scratch; the course's own commands on a fresh clone, as root and as a user
+// who is not root; Compose files from generar-compose.sh, whole rounds with
+// 1, 3 and 5 agencies, configuration changed without a rebuild, a plain
+// deployment turned into a TLS one by make, the echo validation script, and
+// a graceful `compose stop` mid-round.
 package docker
 
 import (
@@ -180,7 +182,6 @@ func newDeployment(t *testing.T, n, bets, winners int) *deployment {
 	d.env = []string{"CONFIG_DIR=" + filepath.Join(dir, "config"), "DATA_DIR=" + filepath.Join(dir, "data"),
 		"STORAGE_DIR=" + filepath.Join(dir, "storage"), "IMAGE_PREFIX=" + images, "CONTAINER_PREFIX=" + d.prefix,
 		"ADMIN_PORT=auto"} // Docker picks the host port: deployments run side by side
-	d.env = append(d.env, giveToImageUser(t, filepath.Join(dir, "storage"))...)
 	sh(t, d.env, "./generar-compose.sh", d.file, strconv.Itoa(n))
 	t.Cleanup(d.remove)
 	return d
@@ -188,23 +189,6 @@ func newDeployment(t *testing.T, n, bets, winners int) *deployment {
 
 // imageUser is the Dockerfile's USER.
 const imageUser = 65532
-
-// giveToImageUser makes files the containers must write or read theirs, as
-// make docker-compose-up does: as root, by giving them to the images' user;
-// as anyone else, by running the containers as that user (the settings it
-// returns for generar-compose.sh).
-func giveToImageUser(t *testing.T, paths ...string) []string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		return []string{fmt.Sprintf("CONTAINER_USER=%d:%d", os.Geteuid(), os.Getegid())}
-	}
-	for _, p := range paths {
-		if err := os.Chown(p, imageUser, imageUser); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return nil
-}
 
 // courseFile writes an agency file as the course's checks do: LF, documents
 // zero-padded from 00000000, the winning number on the lines given.
@@ -290,6 +274,17 @@ func TestDockerDeployment(t *testing.T) {
 	run := func(name string, f func(t *testing.T)) {
 		wg.Go(func() { slots <- struct{}{}; defer func() { <-slots }(); t.Run(name, f) })
 	}
+
+	// The course's own commands on a fresh clone, the longest runs.
+	run("the course's commands on a fresh clone play the official-shaped round, as root", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("SKIP: not root: the course's commands ran as this user only")
+		}
+		courseRound(t, self())
+	})
+	run("the course's commands on a fresh clone play the official-shaped round, as a user who is not root", func(t *testing.T) {
+		courseRound(t, dockerUser(t))
+	})
 
 	run("make docker-compose-up plays the user's own agency files, leaves them untouched and stores them row by row", func(t *testing.T) {
 		d := newDeployment(t, 0, 0, 0)
@@ -450,14 +445,16 @@ func TestDockerDeployment(t *testing.T) {
 		}
 	})
 
-	run("a mutual-TLS deployment plays its round, each agency mounting only its own key", func(t *testing.T) {
+	run("make docker-compose-up COMPOSE_TLS=1 over a plain Compose file writes it again for mutual TLS, each agency mounting only its own key", func(t *testing.T) {
 		d := newDeployment(t, 2, 300, 2)
 		certs := filepath.Join(d.dir, "certs")
-		sh(t, nil, filepath.Join(root, "bin", "certs"), "-out", certs, "-agencies", "2")
-		keys, _ := filepath.Glob(filepath.Join(certs, "*.key"))
-		d.env = append(append(d.env, "TLS_DIR="+certs), giveToImageUser(t, keys...)...)
-		sh(t, d.env, "./generar-compose.sh", d.file, "2")
-		d.compose(t, "up", "-d")
+		vars := []string{"DATA=" + filepath.Join(d.dir, "data"), "STORAGE=" + filepath.Join(d.dir, "storage"), "COMPOSE_FILE=" + d.file,
+			"PROJECT=" + d.project, "IMAGE_PREFIX=" + images, "CERTS=" + certs, "COMPOSE_TLS=1"}
+		up := sh(t, d.env, "make", append([]string{"--no-print-directory", "docker-compose-up"}, vars...)...)
+		if !strings.Contains(up, "had 2 agencies over plain TCP; writing it with 2 over mutual TLS") {
+			t.Errorf("make did not say it turned the plain deployment into a TLS one:\n%s", up)
+		}
+		t.Cleanup(func() { try(nil, "make", append([]string{"docker-compose-down"}, vars...)...) })
 		for i, code := range d.waitExit(t, "client1", "client2") {
 			if log := d.logs(t, fmt.Sprintf("client%d", i+1)); code != "0" || !strings.Contains(log, "cant_ganadores: 2") {
 				t.Errorf("client%d exited %s:\n%s", i+1, code, log)
@@ -467,9 +464,12 @@ func TestDockerDeployment(t *testing.T) {
 		if !strings.Contains(mounts, "agency-1.key") || strings.Contains(mounts, "agency-2.key") || strings.Contains(mounts, "server.key") {
 			t.Errorf("client1 mounts %s, want its own key only", mounts)
 		}
-		out, err := try(append(d.env, "SERVER_CONTAINER="+d.container("server")), "./validar-echo-server.sh")
-		if err != nil || strings.TrimSpace(out) != "action: test_echo_server | result: success" {
-			t.Errorf("the echo script against the TLS central: %v\n%s", err, out)
+		// The script finds the central's CA by itself; TLS_DIR names it too.
+		for _, env := range [][]string{d.env, append(slices.Clone(d.env), "TLS_DIR="+certs)} {
+			out, err := try(append(env, "SERVER_CONTAINER="+d.container("server"), "IMAGE_PREFIX="+images), "./validar-echo-server.sh")
+			if err != nil || strings.TrimSpace(out) != "action: test_echo_server | result: success" {
+				t.Errorf("the echo script against the TLS central: %v\n%s", err, out)
+			}
 		}
 		d.stop(t)
 		if log := d.logs(t, "server"); strings.Count(log, "action: sorteo | result: success") != 1 || strings.Contains(log, "action: tls_disabled") {

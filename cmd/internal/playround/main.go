@@ -3,15 +3,16 @@
 // agency per file agency-1.csv, agency-2.csv, … found in the data folder
 // (whoever made them: datagen, or the course's official set unzipped
 // there), each agency's winners checked where datagen's winners.json
-// describes that very file (same SHA-256) and only reported elsewhere, then
-// SIGTERM to the central. With -postgres the bets go to a throwaway
-// PostgreSQL cluster, with a standby central beside the active one. With
-// -ha they go to a throwaway pair of PostgreSQL nodes under Patroni in
-// synchronous replication (package hacluster), the same two centrals on
-// its multi-host URL, and the primary's machine is lost mid-round: the
-// summary says how long the failover took, whether the database holds
-// every bet of the files exactly once, the draws, which centrals lived to
-// the end, and fails the round otherwise. The round is played over mutual
+// describes that very file (same SHA-256), or where it is that agency's
+// file of the course's official set (its SHA-256 is known), and only
+// reported elsewhere, then SIGTERM to the central. With -postgres the bets
+// go to a throwaway PostgreSQL cluster, with a standby central beside the
+// active one. With -ha they go to a throwaway pair of PostgreSQL nodes
+// under Patroni in synchronous replication (package hacluster), the same
+// two centrals on its multi-host URL, and the primary's machine is lost
+// mid-round: the summary says how long the failover took, whether the
+// database holds every bet of the files exactly once, the draws, which
+// centrals lived to the end, and fails the round otherwise. The round is played over mutual
 // TLS, with a set of certificates made for it by the certs tool
 // (-tls=false: plain TCP). It never writes into the agency files. If the
 // central exits before the round ends (a busy port, say), it stops at once
@@ -84,10 +85,14 @@ type agencyFile struct {
 	path     string
 	expect   datagen.AgencyFacts
 	expected bool
+	official bool // the expectation is that of the course's official file
 }
 
-// findAgencies lists agency-1.csv, agency-2.csv, … up to the first missing.
-func findAgencies(data string) ([]agencyFile, error) {
+// findAgencies lists agency-1.csv, agency-2.csv, … up to the first missing,
+// each expected to win as the data folder's winners.json says when it
+// describes that very file, or else as official says (datagen.Official,
+// the course's set) when it is that file.
+func findAgencies(data string, official datagen.Summary) ([]agencyFile, error) {
 	summary, err := datagen.ReadSummary(filepath.Join(data, datagen.SummaryFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -99,13 +104,35 @@ func findAgencies(data string) ([]agencyFile, error) {
 			break
 		}
 		f := agencyFile{id: id, path: path}
-		f.expect, f.expected = summary.Expect(id, path)
+		if f.expect, f.expected = summary.Expect(id, path); !f.expected {
+			f.expect, f.expected = official.Expect(id, path)
+			f.official = f.expected
+		}
 		files = append(files, f)
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no agency files in %s: unzip the course's dataset.zip there, or run make data to generate some", data)
 	}
 	return files, nil
+}
+
+// describeData is the line that says which files of the round have an
+// expectation, and from where.
+func describeData(data string, files []agencyFile) string {
+	described, official := 0, 0
+	for _, f := range files {
+		switch {
+		case f.official:
+			official++
+		case f.expected:
+			described++
+		}
+	}
+	line := fmt.Sprintf("data: %d agency files in %s, %d of them described by %s", len(files), data, described, datagen.SummaryFile)
+	if official > 0 {
+		line += fmt.Sprintf(", %d of them the course's official files", official)
+	}
+	return line + " (their winners are checked)"
 }
 
 // process is a started binary whose exit is reported on done.
@@ -135,17 +162,11 @@ func start(bin, log string, env ...string) (*process, error) {
 func (p *process) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
 func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA bool, loss haLoss) error {
-	files, err := findAgencies(data)
+	files, err := findAgencies(data, datagen.Official)
 	if err != nil {
 		return err
 	}
-	checked := 0
-	for _, f := range files {
-		if f.expected {
-			checked++
-		}
-	}
-	fmt.Printf("data: %d agency files in %s, %d of them described by %s (their winners are checked)\n", len(files), data, checked, datagen.SummaryFile)
+	fmt.Println(describeData(data, files))
 	if err := os.RemoveAll(out); err != nil {
 		return err
 	}
@@ -286,12 +307,20 @@ func report(f agencyFile, a *process) bool {
 	case !f.expected:
 		fmt.Printf("agency %d: %s bets sent, %s winners (no expectation for this file: not checked)\n", f.id, sent, got)
 	case got == strconv.Itoa(f.expect.Winners):
-		fmt.Printf("agency %d: %s bets sent, %s winners, as expected\n", f.id, sent, got)
+		fmt.Printf("agency %d: %s bets sent, %s winners, as expected%s\n", f.id, sent, got, f.from())
 	default:
-		fmt.Printf("agency %d: %s winners, want %d\n", f.id, got, f.expect.Winners)
+		fmt.Printf("agency %d: %s winners, want %d%s\n", f.id, got, f.expect.Winners, f.from())
 		return false
 	}
 	return true
+}
+
+// from says where an expectation comes from when it is not winners.json.
+func (f agencyFile) from() string {
+	if f.official {
+		return fmt.Sprintf(" (the course's official agency-%d.csv)", f.expect.Agency)
+	}
+	return ""
 }
 
 // find returns the lines of a log with the given action and result.

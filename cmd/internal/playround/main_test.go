@@ -180,6 +180,67 @@ func TestMakeRun(t *testing.T) {
 		}
 	})
 
+	// The course's official files are not in the repository: this plays
+	// them from the folder QUINIELA_OFFICIAL_DATA names (agency-1.csv …
+	// agency-5.csv, as unzipped from the course's dataset.zip).
+	t.Run("make run checks the course's official set by its checksums, and no file a byte away from it", func(t *testing.T) {
+		official := os.Getenv("QUINIELA_OFFICIAL_DATA")
+		if official == "" {
+			t.Skip("SKIP: QUINIELA_OFFICIAL_DATA names no folder holding the course's official agency files")
+		}
+		data := t.TempDir()
+		for i := 1; i <= 5; i++ {
+			name := fmt.Sprintf("agency-%d.csv", i)
+			raw, err := os.ReadFile(filepath.Join(official, name))
+			if err != nil {
+				t.Fatalf("QUINIELA_OFFICIAL_DATA=%s: %v", official, err)
+			}
+			if err := os.WriteFile(filepath.Join(data, name), raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, err := makeRun(t, bin, data, proctest.FreePort(t))
+		if err != nil {
+			t.Fatalf("make run: %v\n%s", err, out)
+		}
+		for _, want := range []string{
+			"5 of them the course's official files",
+			"agency 1: 26936 bets sent, 2 winners, as expected (the course's official agency-1.csv)",
+			"agency 2: 25518 bets sent, 3 winners, as expected (the course's official agency-2.csv)",
+			"agency 3: 16014 bets sent, 3 winners, as expected (the course's official agency-3.csv)",
+			"agency 4: 9238 bets sent, 2 winners, as expected (the course's official agency-4.csv)",
+			"agency 5: 991 bets sent, 0 winners, as expected (the course's official agency-5.csv)",
+			"draws: 1, bets stored: 78697",
+			"round: success",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %q in:\n%s", want, out)
+			}
+		}
+		// One byte changed (a name's first letter): not the official file.
+		f, err := os.OpenFile(filepath.Join(data, "agency-3.csv"), os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("X")); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		out, err = makeRun(t, bin, data, proctest.FreePort(t))
+		if err != nil {
+			t.Fatalf("make run: %v\n%s", err, out)
+		}
+		for _, want := range []string{
+			"4 of them the course's official files",
+			"agency 3: 16014 bets sent, 3 winners (no expectation for this file: not checked)",
+			"round: success",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %q in:\n%s", want, out)
+			}
+		}
+	})
+
 	t.Run("a busy port ends the run at once with the central's error", func(t *testing.T) {
 		data := t.TempDir()
 		proctest.CourseFile(t, filepath.Join(data, "agency-1.csv"), 5)
