@@ -1,4 +1,4 @@
-// Package logline is the slog handler that writes the log lines of SPEC §3,
+// Package logline is the slog handler that writes the course's log lines,
 // which other tools parse:
 //
 //	YYYY-MM-DD HH:MM:SS LEVEL    action: NAME | result: RESULT | key: value | ...
@@ -7,14 +7,16 @@
 // then its other attributes, then those the logger was built With.
 //
 // The course's parser splits a line on '|' and takes each detail's key as
-// the text before the detail's last ':'. So values are sanitized to never
-// hold '|', ':' or a control character: '|' becomes '/', a ':' before a
-// space or at the end becomes " -" (so "invalid document: must be" reads
-// "invalid document - must be"), any other ':' becomes '.' (an address
-// 127.0.0.1:12345 reads 127.0.0.1.12345, as tcpdump writes it), a
-// control character becomes a space, and invalid UTF-8 becomes U+FFFD
-// (a Python reader would fail on it). Parse reads a line back the course's
-// way.
+// the text before the detail's last ':'. So a value whose type has a
+// LineText method (logattr's addresses and URLs: an IPv6 address with '-'
+// for ':', a URL as a keyword=value connection string) is written as that
+// text, and every value is sanitized to never hold '|', ':' or a control
+// character: '|' becomes '/', a ':' before a space or at the end becomes
+// " -" (so "invalid document: must be" reads "invalid document - must
+// be"), any other ':' becomes '.', a control character becomes a space,
+// and invalid UTF-8 becomes U+FFFD (a Python reader would fail on it).
+// Addresses are never left to the sanitizer: logattr logs them as a host
+// and a port. Parse reads a line back the course's way.
 package logline
 
 import (
@@ -26,6 +28,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"quiniela/logattr"
 )
 
 // Handler writes one line per record. It is safe for concurrent use.
@@ -113,6 +117,9 @@ func (h *Handler) appendAttr(buf []byte, a slog.Attr) []byte {
 	buf = append(buf, " | "...)
 	buf = appendValue(buf, h.group+a.Key)
 	buf = append(buf, ": "...)
+	if t, ok := a.Value.Any().(logattr.LineTexter); ok && a.Value.Kind() == slog.KindAny {
+		return appendValue(buf, t.LineText())
+	}
 	return appendValue(buf, a.Value.String())
 }
 

@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"quiniela/logattr"
 )
 
 var linePattern = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) +action: [^|]+ \| result: (success|fail|in_progress)( \| [^|:]+: [^|]*)*$`)
@@ -24,7 +27,7 @@ func TestLinesFollowTheContract(t *testing.T) {
 	}
 	for _, l := range lines {
 		if !linePattern.Match(l) {
-			t.Errorf("line does not follow SPEC §3: %q", l)
+			t.Errorf("line does not follow the course's format: %q", l)
 		}
 	}
 	if want := "DEBUG    action: apuesta_almacenada | result: success | dni: 30904465 | numero: 7574 | agency: 3"; !bytes.HasSuffix(lines[0], []byte(want)) {
@@ -54,7 +57,7 @@ func TestValuesNeverChangeWhatTheCoursesParserReadsAsKeys(t *testing.T) {
 		want  string
 	}{
 		{"an error chain reads with dashes", errors.New("invalid document: must be a number"), "invalid document - must be a number"},
-		{"an address reads host.port", "127.0.0.1:12345", "127.0.0.1.12345"},
+		{"an address inside a text reads host.port", "127.0.0.1:12345", "127.0.0.1.12345"},
 		{"a dial error keeps its words", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), "dial tcp 127.0.0.1.1 - connect - connection refused"},
 		{"a trailing colon becomes a dash", "error:", "error -"},
 		{"a bar and line breaks are replaced", "a|b\r\nc", "a/b  c"},
@@ -71,6 +74,43 @@ func TestValuesNeverChangeWhatTheCoursesParserReadsAsKeys(t *testing.T) {
 			}
 			if got := l.Values["error"]; got != tt.want || l.Values["line"] != "7" {
 				t.Fatalf("error %q line %q, want %q and 7", got, l.Values["line"], tt.want)
+			}
+		})
+	}
+}
+
+func TestAddressesDurationsAndURLsReadRightInTheLines(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		attr slog.Attr
+		want map[string]string
+	}{
+		{"a peer is its IP and its port", logattr.Addr("peer", "127.0.0.1:49004"), map[string]string{"peer_ip": "127.0.0.1", "peer_port": "49004"}},
+		{"every IPv4 address", logattr.Addr("", "0.0.0.0:9100"), map[string]string{"ip": "0.0.0.0", "port": "9100"}},
+		{"every IPv6 address reads --", logattr.Addr("", "[::]:12345"), map[string]string{"ip": "--", "port": "12345"}},
+		{"an IPv6 peer has dashes for colons", logattr.Addr("peer", "[2001:db8::7]:40000"), map[string]string{"peer_ip": "2001-db8--7", "peer_port": "40000"}},
+		{"a configured central may be a name", logattr.Host("", "server:12345"), map[string]string{"host": "server", "port": "12345"}},
+		{"a duration is its milliseconds", logattr.Millis("waited_ms", 1250*time.Millisecond), map[string]string{"waited_ms": "1250"}},
+		{"a database URL is a connection string without its password", slog.Any("storage_url", logattr.DatabaseURL("postgres://lottery:s3cret@db:5432/quiniela")),
+			map[string]string{"storage_url": "host=db port=5432 user=lottery password=xxxxx dbname=quiniela"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			slog.New(New(&out, slog.LevelInfo)).Info("listen", "result", "success", tt.attr)
+			l, err := Parse(strings.TrimSuffix(out.String(), "\n"))
+			if err != nil {
+				t.Fatalf("%v in %q", err, out.String())
+			}
+			for k, want := range tt.want {
+				if got := l.Values[k]; got != want {
+					t.Errorf("%s: got %q, want %q in %q", k, got, want, out.String())
+				}
+			}
+			if len(l.Keys) != 1+len(tt.want) {
+				t.Errorf("keys %v, want result and %d more", l.Keys, len(tt.want))
 			}
 		})
 	}
