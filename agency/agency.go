@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"quiniela/logattr"
 	"quiniela/lottery"
 	"quiniela/protocol"
 )
@@ -110,7 +111,7 @@ func (pr *progressReport) update(read, size int64, final bool) {
 	if now.Sub(pr.lastLog) >= every && !final {
 		pr.lastLog = now
 		pr.a.log.Info("progreso", "result", "in_progress", "enviadas", p.Sent, "leido_pct", int(100*p.Share()),
-			"apuestas_por_seg", int(p.Rate()), "restante", p.Left().Round(time.Second).String())
+			"apuestas_por_seg", int(p.Rate()), logattr.Millis("restante_ms", p.Left().Round(time.Millisecond)))
 	}
 }
 
@@ -417,15 +418,15 @@ func (a *Agency) connect(ctx context.Context, r *round, giveUp time.Time) (net.C
 		conn, err := dial(attemptCtx, addr, a.cfg.TLS)
 		cancelAttempt()
 		if err == nil {
-			a.log.Info("connect", "result", "success", "address", addr, "attempts", attempt)
+			a.log.Info("connect", "result", "success", logattr.Host("", addr), "attempts", attempt)
 			return conn, addr, nil
 		}
 		level := slog.LevelDebug
 		if now := time.Now(); now.Sub(reported) >= retryReport {
 			level, reported = slog.LevelInfo, now
 		}
-		a.log.Log(ctx, level, "connect", "result", "in_progress", "address", addr, "attempt", attempt,
-			"time_left", time.Until(giveUp).Round(time.Second).String(), "error", err)
+		a.log.Log(ctx, level, "connect", "result", "in_progress", logattr.Host("", addr), "attempt", attempt,
+			logattr.Millis("time_left_ms", time.Until(giveUp).Round(time.Millisecond)), "error", err)
 		r.central = (r.central + 1) % len(centrals)
 		if r.central != 0 && ctx.Err() == nil {
 			continue // the next central at once; back off once all were tried
@@ -624,10 +625,10 @@ func (a *Agency) awaitWinners(ctx context.Context, c *client, r *round) ([]uint3
 
 func (a *Agency) closeConn(conn net.Conn, addr string) {
 	if err := conn.Close(); err != nil {
-		a.log.Error("close_connection", "result", "fail", "address", addr, "error", err)
+		a.log.Error("close_connection", "result", "fail", logattr.Host("", addr), "error", err)
 		return
 	}
-	a.log.Info("close_connection", "result", "success", "address", addr)
+	a.log.Info("close_connection", "result", "success", logattr.Host("", addr))
 }
 
 func (a *Agency) closeFile(f *os.File) {

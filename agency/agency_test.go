@@ -586,7 +586,8 @@ func TestWaitingForTheCentralIsLoggedAtInfoWithTheTimeLeft(t *testing.T) {
 	if _, err := New(cfg, log).Run(context.Background()); err == nil {
 		t.Fatal("no central, yet the round succeeded")
 	}
-	first := regexp.MustCompile(`level=INFO msg=connect result=in_progress address=` + regexp.QuoteMeta(addr) + ` attempt=1 time_left=0s error=`)
+	host, port, _ := net.SplitHostPort(addr)
+	first := regexp.MustCompile(`level=INFO msg=connect result=in_progress host=` + regexp.QuoteMeta(host) + ` port=` + port + ` attempt=1 time_left_ms=\d+ error=`)
 	if !first.MatchString(buf.String()) {
 		t.Fatalf("the first failure is not at INFO with the address and time left:\n%s", buf.String())
 	}
@@ -622,7 +623,7 @@ func TestProgressIsReportedAsTheFileGoesOut(t *testing.T) {
 		if _, err := New(cfg, log).Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		lines := regexp.MustCompile(`msg=progreso result=in_progress enviadas=(\d+) leido_pct=(\d+) apuestas_por_seg=\d+ restante=\S+`).FindAllStringSubmatch(logs.String(), -1)
+		lines := regexp.MustCompile(`msg=progreso result=in_progress enviadas=(\d+) leido_pct=(\d+) apuestas_por_seg=\d+ restante_ms=\d+`).FindAllStringSubmatch(logs.String(), -1)
 		if len(lines) != 10 { // after each of the ten batches
 			t.Fatalf("%d progreso lines, want 10:\n%s", len(lines), logs)
 		}
@@ -673,7 +674,8 @@ func TestTheAgencyMovesOnToTheNextCentralWhenOneIsDownOrStopsAnswering(t *testin
 	if len(res.Winners) != 3 || !standby.ended {
 		t.Fatalf("winners %v, ended %v", res.Winners, standby.ended)
 	}
-	for _, want := range []string{"address=" + stalled, "address=" + down, "msg=connect result=success address=" + active} {
+	hostPort := func(addr string) string { h, p, _ := net.SplitHostPort(addr); return "host=" + h + " port=" + p }
+	for _, want := range []string{hostPort(stalled), hostPort(down), "msg=connect result=success " + hostPort(active)} {
 		if !strings.Contains(logs.String(), want) {
 			t.Fatalf("no %q in the log:\n%s", want, logs)
 		}

@@ -37,7 +37,7 @@ const (
 type Client struct {
 	ID             int           `env:"CLI_ID,required" help:"agency number (required)"`
 	ServerAddress  string        `env:"CLI_SERVER_ADDRESS" envDefault:"server:12345" help:"the central's host:port; several, comma-separated (an active central and its standbys), are tried in turn"`
-	LogFormat      LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, SPEC §3) or json (log/slog's JSON, the same keys)"`
+	LogFormat      LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, as the course's tools read them) or json (log/slog's JSON, the same keys)"`
 	LogLevel       Level         `env:"CLI_LOG_LEVEL" envDefault:"INFO" help:"DEBUG, INFO, WARNING or ERROR; DEBUG also logs each winner's document"`
 	BatchMaxAmount int           `env:"CLI_BATCH_MAX_AMOUNT" envDefault:"63" help:"bets per batch; 63 fill an 8 KiB frame, more is capped"`
 	DataFile       string        `env:"CLI_DATA_FILE" help:"the agency's bets, a readable regular file (default ./.data/agency-{CLI_ID}.csv)"`

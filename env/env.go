@@ -1,4 +1,4 @@
-// Package env loads the settings of each binary (SPEC §2): a `.env` file
+// Package env loads the settings of each binary: a `.env` file
 // read with godotenv (./.env when present, or the file named by --env-file),
 // under the real environment, which wins. It never changes the process
 // environment. Every missing, unknown or malformed key, every value below
@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	cenv "github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
@@ -59,7 +60,8 @@ func (l Level) String() string {
 }
 
 // LogFormat is how the binaries write their logs: course (the default,
-// SPEC §3's lines) or json (log/slog's JSON handler, the same keys).
+// one line per event, which the course's tools parse) or json (log/slog's
+// JSON handler, the same keys).
 type LogFormat string
 
 // The log formats.
@@ -76,7 +78,7 @@ func (f *LogFormat) UnmarshalText(b []byte) error {
 	case LogJSON:
 		*f = LogJSON
 	default:
-		return errors.New("want course or json")
+		return errors.New("want course or json (until then every binary logs in the course format)")
 	}
 	return nil
 }
@@ -155,33 +157,11 @@ func loadForStart(cfg machineChecker, path string, environ []string) error {
 }
 
 func loadChecking(cfg validator, path string, environ []string, checkMachine func(*problems)) error {
-	file := map[string]string{}
-	source := ""
-	switch {
-	case path != "":
-		m, err := godotenv.Read(path)
-		if err != nil {
-			return fmt.Errorf("configuration: reading env file %s: %w", path, err)
-		}
-		file, source = m, path
-	default:
-		if _, err := os.Stat(DefaultFile); err == nil {
-			m, err := godotenv.Read(DefaultFile)
-			if err != nil {
-				return fmt.Errorf("configuration: reading env file %s: %w", DefaultFile, err)
-			}
-			file, source = m, DefaultFile
-		}
+	file, source, err := readFile(path)
+	if err != nil {
+		return err
 	}
-	merged := make(map[string]string, len(file)+len(environ))
-	for k, v := range file {
-		merged[k] = v
-	}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			merged[k] = v
-		}
-	}
+	merged := merge(file, environ)
 
 	p := &problems{}
 	known := keysOf(cfg)
@@ -225,6 +205,70 @@ func loadChecking(cfg validator, path string, environ []string, checkMachine fun
 		return &Error{Source: source, Problems: p.list}
 	}
 	return nil
+}
+
+// readFile reads the .env file at path, or DefaultFile when path is empty
+// and it exists (none: an empty map), and names the file it read.
+func readFile(path string) (file map[string]string, source string, err error) {
+	file = map[string]string{}
+	switch {
+	case path != "":
+		m, err := godotenv.Read(path)
+		if err != nil {
+			return nil, "", fmt.Errorf("configuration: reading env file %s: %w", path, err)
+		}
+		file, source = m, path
+	default:
+		if _, err := os.Stat(DefaultFile); err == nil {
+			m, err := godotenv.Read(DefaultFile)
+			if err != nil {
+				return nil, "", fmt.Errorf("configuration: reading env file %s: %w", DefaultFile, err)
+			}
+			file, source = m, DefaultFile
+		}
+	}
+	return file, source, nil
+}
+
+// merge lays the environment (as os.Environ gives it) over the file's
+// settings: the environment wins.
+func merge(file map[string]string, environ []string) map[string]string {
+	merged := make(map[string]string, len(file)+len(environ))
+	for k, v := range file {
+		merged[k] = v
+	}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			merged[k] = v
+		}
+	}
+	return merged
+}
+
+// LogFormatOf is the log format LOG_FORMAT asks for, read alone from the
+// .env file at path (or ./.env) under the environment, as the binaries
+// read it: a binary whose other settings are wrong, or that cannot read
+// its file at all, still writes its config fail line in the format asked
+// for. ok is false when LOG_FORMAT is set to neither course nor json: the
+// format is then LogCourse, the default.
+func LogFormatOf(path string) (f LogFormat, ok bool) {
+	return logFormatOf(path, os.Environ())
+}
+
+func logFormatOf(path string, environ []string) (LogFormat, bool) {
+	file, _, err := readFile(path)
+	if err != nil {
+		file = nil // the environment alone
+	}
+	v, set := merge(file, environ)["LOG_FORMAT"]
+	if !set {
+		return LogCourse, true
+	}
+	var f LogFormat
+	if err := f.UnmarshalText([]byte(v)); err != nil {
+		return LogCourse, false
+	}
+	return f, true
 }
 
 // unwrapParse keeps the reason of a parse error and drops the parser's
@@ -280,20 +324,38 @@ func envKey(f reflect.StructField) string {
 }
 
 // Attrs lists every effective setting of cfg as slog key/value pairs, keys
-// in lower case, in declaration order, for the `config` log line.
+// in lower case, in declaration order, for the `config` log line. Values
+// keep their kinds: numbers are ints, durations time.Duration, a database
+// URL its DatabaseURL (which prints without its password), levels and
+// formats their names, the rest strings. A setting that cfg does not use
+// (STORAGE_FILEPATH when STORAGE_URL names the store) is left out, so that
+// the line shows the store really used.
 func Attrs(cfg any) []any {
 	v := reflect.ValueOf(cfg)
 	if v.Kind() == reflect.Pointer {
 		v = v.Elem()
 	}
+	unused := func(string) bool { return false }
+	if u, ok := v.Interface().(interface{ unused(key string) bool }); ok {
+		unused = u.unused
+	}
 	t := v.Type()
 	var attrs []any
 	for i := range t.NumField() {
 		key := envKey(t.Field(i))
-		if key == "" {
+		if key == "" || unused(key) {
 			continue
 		}
-		attrs = append(attrs, strings.ToLower(key), fmt.Sprint(v.Field(i).Interface()))
+		var value any
+		switch f := v.Field(i).Interface().(type) {
+		case time.Duration, DatabaseURL:
+			value = f
+		case fmt.Stringer:
+			value = f.String()
+		default:
+			value = f
+		}
+		attrs = append(attrs, strings.ToLower(key), value)
 	}
 	return attrs
 }

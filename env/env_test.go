@@ -201,6 +201,76 @@ func TestAttrsListEveryEffectiveSetting(t *testing.T) {
 	if len(attrs) != 32 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
 		t.Fatalf("got %v", attrs)
 	}
+	// Numbers stay numbers, durations durations: each log format writes
+	// them its way.
+	if attrs[2] != "server_port" || attrs[3] != 1 || attrs[12] != "server_frame_timeout" || attrs[13] != time.Duration(0) {
+		t.Fatalf("got %#v", attrs)
+	}
+}
+
+func TestTheConfigLineShowsTheStoreReallyUsed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		environ []string
+		want    map[string]any // each key's value; nil: the key is left out
+	}{
+		{"the CSV file, with no URL", nil,
+			map[string]any{"storage_filepath": "./bets.csv", "storage_url": DatabaseURL("")}},
+		{"PostgreSQL, without its password and without the file it does not use", []string{"STORAGE_URL=postgres://lottery:s3cret@db:5432/quiniela"},
+			map[string]any{"storage_filepath": nil, "storage_url": DatabaseURL("postgres://lottery:s3cret@db:5432/quiniela")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var s Server
+			if err := load(&s, writeFile(t, ""), tt.environ); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]any{}
+			attrs := Attrs(s)
+			for i := 0; i < len(attrs); i += 2 {
+				got[attrs[i].(string)] = attrs[i+1]
+			}
+			for k, want := range tt.want {
+				if v, ok := got[k]; v != want || ok != (want != nil) {
+					t.Errorf("%s: got %#v (there: %v), want %#v", k, v, ok, want)
+				}
+			}
+			if strings.Contains(fmt.Sprint(attrs), "s3cret") {
+				t.Errorf("the password shows: %v", attrs)
+			}
+		})
+	}
+}
+
+func TestTheLogFormatIsReadAloneEvenWhenOtherSettingsAreWrong(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		file    string // the .env file's text; "-" for a file that cannot be read
+		environ []string
+		want    LogFormat
+		ok      bool
+	}{
+		{"unset is the course's lines", "", nil, LogCourse, true},
+		{"from the file beside a bad port", "LOG_FORMAT=json\nSERVER_PORT=x\n", nil, LogJSON, true},
+		{"the environment wins over the file", "LOG_FORMAT=course\n", []string{"LOG_FORMAT=JSON"}, LogJSON, true},
+		{"from the environment when the file cannot be read", "-", []string{"LOG_FORMAT=json"}, LogJSON, true},
+		{"an unknown format falls back to the course's lines", "", []string{"LOG_FORMAT=xml"}, LogCourse, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "missing.env")
+			if tt.file != "-" {
+				path = writeFile(t, tt.file)
+			}
+			if f, ok := logFormatOf(path, tt.environ); f != tt.want || ok != tt.ok {
+				t.Fatalf("got %s %v, want %s %v", f, ok, tt.want, tt.ok)
+			}
+		})
+	}
 }
 
 func TestExampleFilesLoadAndDocumentEveryKey(t *testing.T) {

@@ -11,7 +11,7 @@ type Healthcheck struct {
 	Address   string        `env:"HEALTHCHECK_ADDRESS" envDefault:"127.0.0.1:12345" help:"the central's host:port"`
 	Message   string        `env:"HEALTHCHECK_MESSAGE" envDefault:"healthcheck" help:"the echo payload"`
 	Timeout   time.Duration `env:"HEALTHCHECK_TIMEOUT" envDefault:"2s" help:"bound of one check"`
-	LogFormat LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, SPEC §3) or json (log/slog's JSON, the same keys)"`
+	LogFormat LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, as the course's tools read them) or json (log/slog's JSON, the same keys)"`
 	Interval  time.Duration `env:"HEALTHCHECK_INTERVAL" envDefault:"0s" help:"0 checks once; more keeps checking until SIGTERM"`
 	// TLSCA, when set, makes the check speak TLS and verify the central's
 	// certificate against this CA; it presents none, and may only echo.

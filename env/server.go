@@ -25,7 +25,7 @@ type Server struct {
 	TLSCert         string        `env:"SERVER_TLS_CERT" help:"mutual TLS: the central's certificate (all three SERVER_TLS_* or none)"`
 	TLSKey          string        `env:"SERVER_TLS_KEY" help:"mutual TLS: the central's key"`
 	TLSClientCA     string        `env:"SERVER_TLS_CLIENT_CA" help:"mutual TLS: the CA of the agencies' certificates"`
-	LogFormat       LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, SPEC §3) or json (log/slog's JSON, the same keys)"`
+	LogFormat       LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, as the course's tools read them) or json (log/slog's JSON, the same keys)"`
 	AdminAddress    string        `env:"SERVER_ADMIN_ADDRESS" help:"host:port of the admin endpoint (/metrics, /status, /healthz, /readyz, /); empty: off"`
 	StorageURL      DatabaseURL   `env:"STORAGE_URL" help:"PostgreSQL store (postgres://user@host:5432/db), shared by an active central and its standbys; empty: the CSV file at STORAGE_FILEPATH"`
 }
@@ -67,8 +67,19 @@ func (u DatabaseURL) String() string {
 	if err != nil {
 		return "(unparsable)"
 	}
+	if q := parsed.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		parsed.RawQuery = q.Encode()
+	}
 	return parsed.Redacted()
 }
+
+// MarshalText is String: JSON, too, writes the URL without its password.
+func (u DatabaseURL) MarshalText() ([]byte, error) { return []byte(u.String()), nil }
+
+// unused reports the settings the central does not use: the CSV file's
+// path when the store is PostgreSQL.
+func (s Server) unused(key string) bool { return key == "STORAGE_FILEPATH" && s.StorageURL != "" }
 
 // TLS reports whether the central is to speak mutual TLS.
 func (s Server) TLS() bool { return s.TLSCert != "" }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/thejerf/suture/v4"
+
+	"quiniela/logattr"
 )
 
 // Accept errors that are not the listener closing back off from
@@ -63,7 +65,7 @@ func (a *acceptor) Serve(ctx context.Context) error {
 				a.srv.log.Error("accept", "result", "fail", "error", err)
 				return fmt.Errorf("%w: the listener was closed outside the shutdown: %w", suture.ErrTerminateSupervisorTree, err)
 			}
-			a.srv.log.Warn("accept", "result", "fail", "error", err, "retry_in", backoff)
+			a.srv.log.Warn("accept", "result", "fail", "error", err, logattr.Millis("retry_in_ms", backoff))
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
@@ -93,14 +95,14 @@ func (a *acceptor) start(conn net.Conn) {
 	evicted, ok := a.srv.conns.admit(s)
 	if !ok {
 		a.srv.metrics.connsLimited.WithLabelValues("refused").Inc()
-		a.limited.log(a.srv.log, slog.LevelWarn, "connection_limit", "result", "fail", "peer", conn.RemoteAddr().String(),
+		a.limited.log(a.srv.log, slog.LevelWarn, "connection_limit", "result", "fail", logattr.NetAddr("peer", conn.RemoteAddr()),
 			"max_connections", a.srv.cfg.MaxConnections, "error", "every connection has spoken for an agency; this one is refused")
 		s.closeConn(a.srv.log, "refused at the connection limit")
 		return
 	}
 	if evicted != nil {
 		a.srv.metrics.connsLimited.WithLabelValues("evicted").Inc()
-		a.limited.log(a.srv.log, slog.LevelWarn, "connection_limit", "result", "in_progress", "peer", evicted.peer,
+		a.limited.log(a.srv.log, slog.LevelWarn, "connection_limit", "result", "in_progress", logattr.Addr("peer", evicted.peer),
 			"max_connections", a.srv.cfg.MaxConnections, "error", "evicted, the oldest connection that had not spoken for an agency")
 		evicted.closeConn(a.srv.log, "evicted at the connection limit")
 	}
@@ -109,6 +111,6 @@ func (a *acceptor) start(conn net.Conn) {
 		a.srv.conns.remove(s)
 		return
 	}
-	a.srv.log.Debug("accept", "result", "success", "peer", conn.RemoteAddr().String())
+	a.srv.log.Debug("accept", "result", "success", logattr.NetAddr("peer", conn.RemoteAddr()))
 	a.srv.conns.started(s, a.agencies.Add(s))
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/thejerf/suture/v4"
+
+	"quiniela/logattr"
 )
 
 //go:embed status.html
@@ -70,7 +72,7 @@ func (a *adminServer) Serve(ctx context.Context) error {
 	}
 	limited := newLogLimit()
 	ln := &boundedListener{Listener: a.ln, max: maxAdminConns, evicted: func(peer net.Addr) {
-		limited.log(a.srv.log, slog.LevelWarn, "admin_limit", "result", "in_progress", "peer", peer.String(),
+		limited.log(a.srv.log, slog.LevelWarn, "admin_limit", "result", "in_progress", logattr.NetAddr("peer", peer),
 			"max_admin_connections", maxAdminConns, "error", "evicted, the oldest admin connection, to make room for a new one")
 	}}
 	served := make(chan error, 1)

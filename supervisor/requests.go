@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"quiniela/logattr"
 	"quiniela/lottery"
 	"quiniela/protocol"
 	"quiniela/store"
@@ -135,7 +136,7 @@ func (s *session) checkAgency(ctx context.Context, agency uint16) (protocol.Code
 	}
 	s.bindAgency(agency)
 	if old := s.srv.conns.bind(agency, s); old != nil {
-		s.logger().Info("session_replaced", "result", "success", "older_peer", old.peer)
+		s.logger().Info("session_replaced", "result", "success", logattr.Addr("older_peer", old.peer))
 		s.srv.conns.replace(ctx, old, s.drain+s.srv.cfg.FrameTimeout)
 	}
 	return protocol.CodeOK, nil

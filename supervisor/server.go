@@ -33,6 +33,7 @@ import (
 
 	"github.com/thejerf/suture/v4"
 
+	"quiniela/logattr"
 	"quiniela/protocol"
 	"quiniela/store"
 )
@@ -176,7 +177,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	s.addr = ln.Addr()
-	host, port, _ := net.SplitHostPort(s.addr.String())
 	// Go raises the soft limit of open files to the hard one at start. The
 	// agencies' connections keep their share of it whatever else happens:
 	// their bound is lowered to what the limit leaves beside the reserve
@@ -190,9 +190,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Warn("connection_limit", "result", "in_progress", "max_connections", s.conns.max, "configured", s.cfg.MaxConnections, "open_files_limit", files.Cur,
 			"error", "lowered to fit the open-files limit (raise the hard limit, ulimit -Hn, for more)")
 	}
-	s.log.Info("listen", "result", "success", "ip", host, "port", port, "max_connections", s.conns.max, "open_files_limit", files.Cur)
+	s.log.Info("listen", "result", "success", logattr.NetAddr("", s.addr), "max_connections", s.conns.max, "open_files_limit", files.Cur)
 	if tcp, ok := s.addr.(*net.TCPAddr); ok && s.cfg.TLS == nil && !tcp.IP.IsLoopback() {
-		s.log.Warn("tls_disabled", "result", "in_progress", "ip", host,
+		s.log.Warn("tls_disabled", "result", "in_progress", logattr.NetAddr("", s.addr),
 			"error", "listening beyond loopback without TLS: any peer can act as any agency (set SERVER_TLS_CERT, SERVER_TLS_KEY and SERVER_TLS_CLIENT_CA)")
 	}
 
@@ -212,8 +212,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	root.Add(agencies)
 	if s.cfg.Admin != nil {
 		root.Add(&adminServer{srv: s, ln: s.cfg.Admin})
-		ahost, aport, _ := net.SplitHostPort(s.cfg.Admin.Addr().String())
-		s.log.Info("admin_listen", "result", "success", "ip", ahost, "port", aport)
+		s.log.Info("admin_listen", "result", "success", logattr.NetAddr("", s.cfg.Admin.Addr()))
 	}
 
 	treeCtx, stopTree := context.WithCancel(context.Background())
@@ -235,9 +234,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.shuttingDown.Store(true)
 	// 2. Close the listener: wakes Accept.
 	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		s.log.Error("close_listener", "result", "fail", "address", s.addr.String(), "error", err)
+		s.log.Error("close_listener", "result", "fail", logattr.NetAddr("", s.addr), "error", err)
 	} else {
-		s.log.Info("close_listener", "result", "success", "address", s.addr.String())
+		s.log.Info("close_listener", "result", "success", logattr.NetAddr("", s.addr))
 	}
 	// 3. Stop the tree: each session finishes the frame in hand, then closes
 	// its connection; suture bounds the wait.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/thejerf/suture/v4"
 
+	"quiniela/logattr"
 	"quiniela/lottery"
 	"quiniela/protocol"
 	"quiniela/store"
@@ -82,7 +83,7 @@ func newSession(srv *Server, conn net.Conn, drain time.Duration) *session {
 		first:     bufio.NewReaderSize(conn, 16),
 		done:      make(chan struct{}),
 	}
-	s.log.Store(srv.log.With("agency", 0, "peer", s.peer))
+	s.log.Store(srv.log.With("agency", 0, logattr.Addr("peer", s.peer)))
 	return s
 }
 
@@ -132,7 +133,7 @@ func (s *session) handshake(ctx context.Context) error {
 	s.certAgency.Store(uint32(agency))
 	if evicted := s.srv.conns.identified(s, agency); evicted != nil {
 		s.srv.metrics.connsLimited.WithLabelValues("evicted_identity").Inc()
-		s.srv.identityLimited.log(s.srv.log, slog.LevelWarn, "connection_limit", "result", "in_progress", "peer", evicted.peer,
+		s.srv.identityLimited.log(s.srv.log, slog.LevelWarn, "connection_limit", "result", "in_progress", logattr.Addr("peer", evicted.peer),
 			"agency", agency, "max_idle_per_agency", maxIdlePerIdentity,
 			"error", "evicted, the oldest connection of this agency's certificate that does not speak for it")
 		evicted.closeConn(s.srv.log, "evicted at the agency's connection limit")
@@ -143,7 +144,7 @@ func (s *session) handshake(ctx context.Context) error {
 // bindAgency makes the session speak for agency from now on.
 func (s *session) bindAgency(agency uint16) {
 	s.agency.Store(uint32(agency))
-	s.log.Store(s.srv.log.With("agency", agency, "peer", s.peer))
+	s.log.Store(s.srv.log.With("agency", agency, logattr.Addr("peer", s.peer)))
 }
 
 func (s *session) Serve(ctx context.Context) error {
@@ -218,7 +219,7 @@ func (s *session) closeConn(log *slog.Logger, reason string) {
 		// Every success line of one action has the same keys (SPEC §3):
 		// agency 0 is a connection that never spoke for an agency.
 		a := s.agency.Load()
-		l := log.With("agency", a, "peer", s.peer)
+		l := log.With("agency", a, logattr.Addr("peer", s.peer))
 		// A connection that never spoke for an agency (a health check, a
 		// port scan, a flood) closes at DEBUG, to keep the log readable.
 		level := slog.LevelInfo

@@ -53,7 +53,7 @@ func TestJSONLogsCarryTheSameKeys(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimSpace(string(out))), &line); err != nil {
 		t.Fatalf("not one JSON line: %v\n%s", err, out)
 	}
-	if line["action"] != "test_echo_server" || line["result"] != "fail" || line["level"] != "ERROR" || line["address"] == nil || line["time"] == nil {
+	if line["action"] != "test_echo_server" || line["result"] != "fail" || line["level"] != "ERROR" || line["host"] != "127.0.0.1" || line["port"] == nil || line["time"] == nil {
 		t.Fatalf("got %v", line)
 	}
 	bad := exec.Command(bins["client"], "--env-file", "/dev/null")

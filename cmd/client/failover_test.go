@@ -279,7 +279,7 @@ func TestAPairOfCentralsStaysAPairThroughTheirDatabasesRestart(t *testing.T) {
 	}
 	// Each says once that the database is gone, and once that it is back.
 	for _, c := range []*proctest.Process{first, second} {
-		waitWithin(t, c, `action: database \| result: success \| outage: `, time.Minute)
+		waitWithin(t, c, `action: database \| result: success \| outage_ms: `, time.Minute)
 	}
 	// check stops the second with SIGTERM once the agencies are done, and
 	// wants it to exit 0: whether it was active then or standing by.

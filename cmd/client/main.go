@@ -10,18 +10,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"quiniela/agency"
 	"quiniela/cmd/internal/cli"
-	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
+	"quiniela/logattr"
 )
 
 func main() {
@@ -33,11 +31,11 @@ func run() int {
 
 	cfg, err := env.LoadClient(envFile)
 	if err != nil {
-		slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
+		cli.ConfigFailed(envFile, err)
 		return 2
 	}
 	log := cli.Logger(cfg.LogFormat, slog.Level(cfg.LogLevel))
-	log.Info("config", append([]any{"result", "success"}, env.Attrs(cfg)...)...)
+	cli.LogConfig(log, cfg)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -69,7 +67,7 @@ func run() int {
 	// enviadas counts this run's bets only; ya_almacenadas those the
 	// central held before it (a resumed agency sends only the rest).
 	summary := []any{"enviadas", res.Sent, "ya_almacenadas", res.Held, "rechazadas", res.Rejected, "salteadas", res.Skipped,
-		"latencia_p50_ms", ms(res.Latency(0.50)), "latencia_p99_ms", ms(res.Latency(0.99))}
+		logattr.Millis("latencia_p50_ms", res.Latency(0.50)), logattr.Millis("latencia_p99_ms", res.Latency(0.99))}
 	switch {
 	case errors.Is(err, context.Canceled):
 		log.Info("shutdown", append([]any{"result", "success", "reason", "signal"}, summary...)...)
@@ -87,9 +85,6 @@ func run() int {
 	log.Info("resumen", append([]any{"result", "success"}, summary...)...)
 	return 0
 }
-
-// ms formats a duration in milliseconds with microsecond precision.
-func ms(d time.Duration) string { return strconv.FormatFloat(d.Seconds()*1000, 'f', 3, 64) }
 
 // terminalBar draws the agency's progress as a bar on stderr when stderr is
 // a terminal; elsewhere (a container, a log file) it returns nil and the

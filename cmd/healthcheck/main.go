@@ -15,16 +15,16 @@ import (
 
 	"quiniela/agency"
 	"quiniela/cmd/internal/cli"
-	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
+	"quiniela/logattr"
 )
 
 func main() {
 	envFile := cli.Parse("healthcheck: checks that a central echoes a message back (SPEC §6).", &env.Healthcheck{})
 	cfg, err := env.LoadHealthcheck(envFile)
 	if err != nil {
-		slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
+		cli.ConfigFailed(envFile, err)
 		os.Exit(2)
 	}
 	log := cli.Logger(cfg.LogFormat, slog.LevelInfo)
@@ -40,9 +40,9 @@ func main() {
 	for {
 		err := agency.CheckEcho(ctx, cfg.Address, tlsConfig, []byte(cfg.Message), cfg.Timeout)
 		if err != nil {
-			log.Error("test_echo_server", "result", "fail", "address", cfg.Address, "error", err)
+			log.Error("test_echo_server", "result", "fail", logattr.Host("", cfg.Address), "error", err)
 		} else {
-			log.Info("test_echo_server", "result", "success", "address", cfg.Address)
+			log.Info("test_echo_server", "result", "success", logattr.Host("", cfg.Address))
 		}
 		if cfg.Interval == 0 {
 			if err != nil {

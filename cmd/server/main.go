@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/cli"
-	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/reload"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
+	"quiniela/logattr"
 	"quiniela/store"
 	"quiniela/store/csvfile"
 	"quiniela/store/postgres"
@@ -36,13 +36,13 @@ func run() int {
 
 	cfg, err := env.LoadServer(envFile)
 	if err != nil {
-		slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
+		cli.ConfigFailed(envFile, err)
 		return 2
 	}
 	level := new(slog.LevelVar) // SIGHUP may change it
 	level.Set(slog.Level(cfg.LogLevel))
 	log := cli.Logger(cfg.LogFormat, level)
-	log.Info("config", append([]any{"result", "success"}, env.Attrs(cfg)...)...)
+	cli.LogConfig(log, cfg)
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -176,7 +176,7 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again bool) (ln, admin net.Listener, st store.Store, err error) {
 	listen := func() error {
 		if ln, err = supervisor.Listen(cfg.Address(), cfg.ListenBacklog); err != nil {
-			log.Error("listen", "result", "fail", "address", cfg.Address(), "error", err)
+			log.Error("listen", "result", "fail", logattr.Addr("", cfg.Address()), "error", err)
 			return err
 		}
 		if cfg.AdminAddress == "" {
@@ -184,7 +184,7 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again 
 		}
 		if admin, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
 			ln.Close()
-			log.Error("admin_listen", "result", "fail", "address", cfg.AdminAddress, "error", err)
+			log.Error("admin_listen", "result", "fail", logattr.Addr("", cfg.AdminAddress), "error", err)
 		}
 		return err
 	}
@@ -223,7 +223,7 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again 
 	if err != nil {
 		closeListeners()
 		if ctx.Err() == nil {
-			log.Error("open_store", "result", "fail", "url", cfg.StorageURL.String(), "error", err)
+			log.Error("open_store", "result", "fail", "storage_url", logattr.DatabaseURL(string(cfg.StorageURL)), "error", err)
 		}
 		return nil, nil, nil, err
 	}

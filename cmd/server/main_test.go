@@ -185,10 +185,10 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 	}{
 		{"a malformed setting", []string{"SERVER_LISTEN_BACKLOG=many"}, 2, `action: config \| result: fail \| error: .*SERVER_LISTEN_BACKLOG="many" - not a whole number`},
 		{"a store held by another server", []string{"STORAGE_FILEPATH=" + filepath.Join(firstDir, "bets.csv")}, 1, `action: open_store \| result: fail .*locked by another process`},
-		{"a busy port", []string{"SERVER_PORT=" + busyPort}, 1, `action: listen \| result: fail \| address: 127\.0\.0\.1\.` + busyPort + ` \| error: .*address already in use`},
+		{"a busy port", []string{"SERVER_PORT=" + busyPort}, 1, `action: listen \| result: fail \| ip: 127\.0\.0\.1 \| port: ` + busyPort + ` \| error: .*address already in use`},
 		{"an address not on this machine", []string{"SERVER_IP=192.0.2.1"}, 1, `action: listen \| result: fail .*cannot assign requested address`},
 		{"a database that does not answer", []string{"STORAGE_URL=postgres://lottery:s3cret@127.0.0.1:" + closedPort(t) + "/quiniela"}, 1,
-			`action: open_store \| result: fail \| url: postgres.//lottery.xxxxx@127\.0\.0\.1\.\d+/quiniela \| error: .*connect`},
+			`action: open_store \| result: fail \| storage_url: host=127\.0\.0\.1 port=\d+ user=lottery password=xxxxx dbname=quiniela \| error: .*connect`},
 		{"a URL that is not PostgreSQL's", []string{"STORAGE_URL=mysql://db/quiniela"}, 2, `STORAGE_URL="mysql.//db/quiniela" - want a PostgreSQL URL`},
 		{"a frame timeout no frame can meet", []string{"SERVER_FRAME_TIMEOUT=1ns"}, 2,
 			`action: config \| result: fail \| error: .*SERVER_FRAME_TIMEOUT="1ns" - must be at least 1s - it bounds a whole frame`},

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"quiniela/store"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"quiniela/logattr"
+	"quiniela/store"
 )
 
 // Fenced commits: every writing transaction renews the lease in the
@@ -131,7 +133,7 @@ func (s *Store) resolve(commit int64, xid string, commitErr error) error {
 		case err == nil && count >= commit:
 			s.down.answered()
 			s.log.Info("store_commit", "result", "success", "epoch", s.epoch, "commit", commit, "xid", xid,
-				"waited", time.Since(start).Round(time.Millisecond).String())
+				logattr.Millis("waited_ms", time.Since(start).Round(time.Millisecond)))
 			return nil
 		case err == nil:
 			s.down.answered()

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"quiniela/logattr"
 )
 
 // What the store makes of the database's failures: which ones a central
@@ -157,7 +159,7 @@ func (o *outage) answered() {
 	if now.Sub(o.lastFail) < outageSettle {
 		return
 	}
-	o.log.Warn("database", "result", "success", "outage", o.answeredAt.Sub(o.since).Round(time.Millisecond).String())
+	o.log.Warn("database", "result", "success", logattr.Millis("outage_ms", o.answeredAt.Sub(o.since).Round(time.Millisecond)))
 	o.since = time.Time{}
 }
 
@@ -170,7 +172,7 @@ func (o *outage) closed() {
 	if o.since.IsZero() || o.answeredAt.IsZero() {
 		return
 	}
-	o.log.Warn("database", "result", "success", "outage", o.answeredAt.Sub(o.since).Round(time.Millisecond).String())
+	o.log.Warn("database", "result", "success", logattr.Millis("outage_ms", o.answeredAt.Sub(o.since).Round(time.Millisecond)))
 	o.since = time.Time{}
 }
 

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"strings"
 	"time"
+
+	"quiniela/logattr"
 )
 
 // The lease: which central is active. A standby polls until the lease is
@@ -24,6 +29,9 @@ func (s *Store) standbyPoll() time.Duration { return s.lease / 15 }
 // database's restart.
 func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 	start := time.Now()
+	// The lines name the store they wait on (a central may be given
+	// another one than its pair by mistake).
+	where := slog.Any("storage_url", logattr.DatabaseURL(s.pool.Config().ConnString()))
 	var lastHolder string
 	wait := s.standbyPoll()
 	for {
@@ -42,7 +50,8 @@ func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 			s.down.answered()
 			wait = s.standbyPoll()
 			if s.epoch != 0 {
-				s.log.Info("leadership", "result", "success", "epoch", s.epoch, "holder", s.holder, "waited", time.Since(start).Round(time.Millisecond).String())
+				s.log.Info("leadership", "result", "success", "epoch", s.epoch, holderAttr("holder", s.holder),
+					logattr.Millis("waited_ms", time.Since(start).Round(time.Millisecond)), where)
 				return nil
 			}
 		}
@@ -54,7 +63,8 @@ func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 		switch {
 		case err == nil && holder != lastHolder:
 			lastHolder = holder
-			s.log.Info("standby", "result", "in_progress", "active", holder, "lease_left", left.Round(time.Millisecond).String())
+			s.log.Info("standby", "result", "in_progress", holderAttr("active", holder),
+				logattr.Millis("lease_left_ms", left.Round(time.Millisecond)), where)
 		case err != nil && ctx.Err() != nil:
 		case err != nil && !unavailable(err):
 			return dbErr("taking the lease", err)
@@ -66,6 +76,18 @@ func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 			return fmt.Errorf("store: standing by: %w", err)
 		}
 	}
+}
+
+// holderAttr is a lease holder for a log line: a central names itself
+// "host/pid address" (Options.Holder), so it is logged as key (the name)
+// and the address's key_ip and key_port (see logattr); a holder without an
+// address is logged whole.
+func holderAttr(key, holder string) slog.Attr {
+	name, addr, found := strings.Cut(holder, " ")
+	if _, _, err := net.SplitHostPort(addr); !found || err != nil {
+		return slog.String(key, holder)
+	}
+	return slog.Group("", slog.String(key, name), logattr.Addr(key, addr))
 }
 
 // standbyPollTimeout bounds one poll of a standby: the poll is one short

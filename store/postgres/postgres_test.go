@@ -112,10 +112,18 @@ func newEvents() *events { return &events{ch: make(chan event, 100)} }
 func (e *events) Enabled(context.Context, slog.Level) bool { return true }
 func (e *events) Handle(_ context.Context, r slog.Record) error {
 	ev := event{action: r.Message, attrs: map[string]string{}}
-	r.Attrs(func(a slog.Attr) bool {
+	var add func(a slog.Attr) bool
+	add = func(a slog.Attr) bool {
+		if a.Value.Kind() == slog.KindGroup && a.Key == "" { // an address's two keys
+			for _, g := range a.Value.Group() {
+				add(g)
+			}
+			return true
+		}
 		ev.attrs[a.Key] = a.Value.String()
 		return true
-	})
+	}
+	r.Attrs(add)
 	select {
 	case e.ch <- ev:
 	default:
@@ -1040,10 +1048,10 @@ func TestAStandbyRidesOutItsDatabasesRestartAndItsSessionsTerminated(t *testing.
 	if back["result"] != "success" {
 		t.Fatalf("after the database went (%v), a second warning before it was back: %v", lost, back)
 	}
-	if d, err := time.ParseDuration(back["outage"]); err != nil || d <= 0 {
+	if ms, err := strconv.ParseFloat(back["outage_ms"], 64); err != nil || ms <= 0 {
 		t.Fatalf("the database's return does not say how long it was away: %v", back)
 	}
-	t.Logf("the standby saw the database go (%s) and come back after %s", lost["error"], back["outage"])
+	t.Logf("the standby saw the database go (%s) and come back after %s ms", lost["error"], back["outage_ms"])
 
 	// Its sessions ended by an operator (57P01), the database staying up.
 	direct = connect(t, url)

@@ -15,9 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"quiniela/cmd/internal/logline"
 	"quiniela/env"
+	"quiniela/logattr"
 )
 
 // Parse defines --version, and --env-file when settings (a pointer to the
@@ -37,7 +39,7 @@ func Parse(about string, settings any) (envFile string) {
 	flag.Parse()
 	if err := noArguments(filepath.Base(os.Args[0]), flag.Args(), settings != nil); err != nil {
 		if settings != nil {
-			slog.New(logline.New(os.Stdout, slog.LevelInfo)).Error("config", "result", "fail", "error", err)
+			ConfigFailed(*file, err)
 		} else {
 			fmt.Fprintf(flag.CommandLine.Output(), "%s: %v\n", filepath.Base(os.Args[0]), err)
 		}
@@ -139,9 +141,10 @@ func Version() string {
 	return fmt.Sprintf("devel %s %s%s", rev, at, dirty)
 }
 
-// Logger writes to stdout in the format chosen (SPEC §3's lines, or
-// log/slog's JSON with the same keys: action for the message, the level
-// named as in the lines).
+// Logger writes to stdout in the format chosen: the course's lines, or
+// log/slog's JSON with the same keys (action for the message, the level
+// named as in the lines). Addresses, durations and URLs logged through
+// package logattr read the same in both, with the same keys.
 func Logger(format env.LogFormat, level slog.Leveler) *slog.Logger {
 	if format != env.LogJSON {
 		return slog.New(logline.New(os.Stdout, level))
@@ -161,4 +164,34 @@ func Logger(format env.LogFormat, level slog.Leveler) *slog.Logger {
 			return a
 		},
 	}))
+}
+
+// ConfigFailed logs the `config` fail line of a binary whose settings
+// could not be loaded, in the format LOG_FORMAT asks for (read alone from
+// envFile, or ./.env, and the environment): a log pipeline that reads JSON
+// reads this line too. A LOG_FORMAT that is neither course nor json gives
+// the course's lines, and err names it.
+func ConfigFailed(envFile string, err error) {
+	format, _ := env.LogFormatOf(envFile)
+	Logger(format, slog.LevelInfo).Error("config", "result", "fail", "error", err)
+}
+
+// LogConfig logs the `config` success line: every effective setting of
+// cfg (env.Attrs), a duration as <key>_ms, a number of milliseconds (see
+// logattr), and a database URL without its password.
+func LogConfig(log *slog.Logger, cfg any) {
+	args := []any{"result", "success"}
+	attrs := env.Attrs(cfg)
+	for i := 0; i < len(attrs); i += 2 {
+		key := attrs[i].(string)
+		switch v := attrs[i+1].(type) {
+		case time.Duration:
+			args = append(args, logattr.Millis(key+"_ms", v))
+		case env.DatabaseURL:
+			args = append(args, slog.Any(key, logattr.DatabaseURL(string(v))))
+		default:
+			args = append(args, key, v)
+		}
+	}
+	log.Info("config", args...)
 }
