@@ -12,12 +12,13 @@
 // two centrals on its multi-host URL, and the primary's machine is lost
 // mid-round: the summary says how long the failover took, whether the
 // database holds every bet of the files exactly once, the draws, which
-// centrals lived to the end, and fails the round otherwise. The round is played over mutual
-// TLS, with a set of certificates made for it by the certs tool
-// (-tls=false: plain TCP). It never writes into the agency files. If the
-// central exits before the round ends (a busy port, say), it stops at once
-// and prints the central's error line (with -ha, where the standby may
-// take over, it waits for the agencies). Logs stay in the round folder.
+// centrals lived to the end, and fails the round otherwise. The round is
+// played over mutual TLS, with a set of certificates made for it by the
+// certs tool (-tls=false: plain TCP). It never writes into the agency
+// files. If the central exits before the round ends (a busy port, say), it
+// stops at once and prints the central's error line (with -ha, where the
+// standby may take over, it waits for the agencies). Logs stay in the
+// round folder.
 package main
 
 import (
