@@ -66,8 +66,9 @@ data: build ## generate five official-like agency files in .data/, only if it ho
 
 # One whole round on this machine: a fresh store in .data/round/, the central
 # and one agency per .data/agency-N.csv as processes, each agency's winners
-# checked where datagen's winners.json describes that very file, then SIGTERM
-# to the central (cmd/internal/playround).
+# checked where datagen's winners.json describes that very file or it is the
+# course's official one (known by its SHA-256), then SIGTERM to the central
+# (cmd/internal/playround). DATA=folder plays another folder's files.
 run: data ## one whole lottery round on the agency files in .data/ (generated if none), winners checked
 	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS)
 

@@ -1,5 +1,6 @@
-// Command datagen writes synthetic agency files (SPEC §5) and the number of
-// winners each agency must get, so that a round can be checked.
+// Command datagen writes synthetic agency files, shaped like the course's,
+// and the number of winners each agency must get, so that a round can be
+// checked.
 package main
 
 import (
@@ -23,7 +24,7 @@ func main() {
 	bets := flag.Int("bets", 0, "bets per agency (0: sized like the official set for 5 agencies, else 1000)")
 	winners := flag.Int("winners", -1, "winners per agency (-1: about one in 5000 bets, at least one)")
 	lf := flag.Bool("lf", false, "end lines with LF instead of CRLF")
-	cli.Parse("datagen: writes synthetic agency files and winners.json (SPEC §5).", nil)
+	cli.Parse("datagen: writes synthetic agency files, shaped like the course's, and winners.json.", nil)
 	if err := run(*out, *seed, *agencies, *bets, *winners, !*lf); err != nil {
 		fmt.Fprintln(os.Stderr, "datagen:", err)
 		os.Exit(1)

@@ -1,4 +1,5 @@
-// Package datagen writes realistic synthetic agency files (SPEC §5),
+// Package datagen writes realistic synthetic agency files, one bet per line
+// as the course's are (first_name,last_name,document,birthdate,number),
 // deterministically from a seed: Argentine first and last names (accents
 // included), unique plausible documents, real birthdates, and an exact,
 // known number of winning bets per agency, so that a round can be checked.
