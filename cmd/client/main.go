@@ -6,14 +6,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"quiniela/agency"
 	"quiniela/cmd/internal/cli"
@@ -51,6 +47,9 @@ func run() int {
 	if !ok {
 		single = nil
 	}
+	// On a terminal, the agency's progress is a status line below its log.
+	status := newStatusLine(cfg.DataFile)
+	log = status.logger(log)
 	a := agency.New(agency.Config{
 		ID:              uint16(cfg.ID),
 		ServerAddresses: cfg.ServerAddresses(),
@@ -61,9 +60,10 @@ func run() int {
 		WinnersTimeout:  cfg.WinnersTimeout,
 		IOTimeout:       cfg.IOTimeout,
 		TLS:             tlsConfig,
-		OnProgress:      terminalBar(cfg.DataFile),
+		OnProgress:      status.onProgress(),
 	}, log)
 	res, err := a.Run(ctx)
+	status.close()
 	// enviadas counts this run's bets only; ya_almacenadas those the
 	// central held before it (a resumed agency sends only the rest).
 	summary := []any{"enviadas", res.Sent, "ya_almacenadas", res.Held, "rechazadas", res.Rejected, "salteadas", res.Skipped,
@@ -84,18 +84,4 @@ func run() int {
 	}
 	log.Info("resumen", append([]any{"result", "success"}, summary...)...)
 	return 0
-}
-
-// terminalBar draws the agency's progress as a bar on stderr when stderr is
-// a terminal; elsewhere (a container, a log file) it returns nil and the
-// agency logs progreso lines instead.
-func terminalBar(file string) func(agency.Progress) {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
-		return nil
-	}
-	bar := progressbar.NewOptions64(100, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(file))
-	return func(p agency.Progress) {
-		bar.Describe(fmt.Sprintf("%s: %d bets, %.0f/s", file, p.Sent, p.Rate()))
-		bar.Set(int(100 * p.Share()))
-	}
 }
