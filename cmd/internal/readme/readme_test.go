@@ -466,28 +466,42 @@ func (s *session) finish() {
 	}
 }
 
-// descendant is the pid of the first process named name among pid's
-// descendants (its children, theirs, …), as /proc lists them.
+// descendant is the pid of a process named name among pid's descendants
+// (its children, theirs, …), as /proc says: each process's stat gives its
+// name and its parent.
 func descendant(pid int, name string) (int, error) {
-	queue := []int{pid}
-	for len(queue) > 0 {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	children := map[int][]int{}
+	names := map[int]string{}
+	for _, path := range stats {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue // it ended meanwhile
+		}
+		// pid (comm) state ppid …: comm may hold spaces and parentheses,
+		// so it ends at the last ")".
+		open, end := strings.IndexByte(string(raw), '('), strings.LastIndexByte(string(raw), ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(string(raw[end+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		p, err1 := strconv.Atoi(strings.TrimSpace(string(raw[:open])))
+		parent, err2 := strconv.Atoi(fields[1])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		names[p] = string(raw[open+1 : end])
+		children[parent] = append(children[parent], p)
+	}
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
 		p := queue[0]
-		queue = queue[1:]
-		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p)); err == nil && strings.TrimSpace(string(comm)) == name && p != pid {
+		if names[p] == name {
 			return p, nil
 		}
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p))
-		for _, task := range tasks {
-			raw, err := os.ReadFile(task)
-			if err != nil {
-				continue
-			}
-			for _, f := range strings.Fields(string(raw)) {
-				if child, err := strconv.Atoi(f); err == nil {
-					queue = append(queue, child)
-				}
-			}
-		}
+		queue = append(queue, children[p]...)
 	}
 	return 0, fmt.Errorf("no process named %s among those process %d started", name, pid)
 }
