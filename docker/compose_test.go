@@ -269,22 +269,12 @@ func TestDockerDeployment(t *testing.T) {
 	// to GOMAXPROCS.
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	// Three at a time, the longest first: more only contend for the engine.
+	// Three at a time, the longest first (the two through make, which also
+	// builds): more only contend for the engine.
 	slots := make(chan struct{}, 3)
 	run := func(name string, f func(t *testing.T)) {
 		wg.Go(func() { slots <- struct{}{}; defer func() { <-slots }(); t.Run(name, f) })
 	}
-
-	// The course's own commands on a fresh clone, the longest runs.
-	run("the course's commands on a fresh clone play the official-shaped round, as root", func(t *testing.T) {
-		if os.Geteuid() != 0 {
-			t.Skip("SKIP: not root: the course's commands ran as this user only")
-		}
-		courseRound(t, self())
-	})
-	run("the course's commands on a fresh clone play the official-shaped round, as a user who is not root", func(t *testing.T) {
-		courseRound(t, dockerUser(t))
-	})
 
 	run("make docker-compose-up plays the user's own agency files, leaves them untouched and stores them row by row", func(t *testing.T) {
 		d := newDeployment(t, 0, 0, 0)
@@ -369,6 +359,50 @@ func TestDockerDeployment(t *testing.T) {
 		}
 	})
 
+	run("make docker-compose-up COMPOSE_TLS=1 over a plain Compose file writes it again for mutual TLS, each agency mounting only its own key", func(t *testing.T) {
+		d := newDeployment(t, 2, 300, 2)
+		certs := filepath.Join(d.dir, "certs")
+		vars := []string{"DATA=" + filepath.Join(d.dir, "data"), "STORAGE=" + filepath.Join(d.dir, "storage"), "COMPOSE_FILE=" + d.file,
+			"PROJECT=" + d.project, "IMAGE_PREFIX=" + images, "CERTS=" + certs, "COMPOSE_TLS=1"}
+		// The suite built the images already: -o keeps make from building them again.
+		up := sh(t, d.env, "make", append([]string{"--no-print-directory", "-o", "docker-image", "docker-compose-up"}, vars...)...)
+		if !strings.Contains(up, "had 2 agencies over plain TCP; writing it with 2 over mutual TLS") {
+			t.Errorf("make did not say it turned the plain deployment into a TLS one:\n%s", up)
+		}
+		t.Cleanup(func() { try(nil, "make", append([]string{"docker-compose-down"}, vars...)...) })
+		for i, code := range d.waitExit(t, "client1", "client2") {
+			if log := d.logs(t, fmt.Sprintf("client%d", i+1)); code != "0" || !strings.Contains(log, "cant_ganadores: 2") {
+				t.Errorf("client%d exited %s:\n%s", i+1, code, log)
+			}
+		}
+		mounts := sh(t, nil, "docker", "inspect", "-f", "{{range .Mounts}}{{.Source}} {{end}}", d.container("client1"))
+		if !strings.Contains(mounts, "agency-1.key") || strings.Contains(mounts, "agency-2.key") || strings.Contains(mounts, "server.key") {
+			t.Errorf("client1 mounts %s, want its own key only", mounts)
+		}
+		// The script finds the central's CA by itself; TLS_DIR names it too.
+		for _, env := range [][]string{d.env, append(slices.Clone(d.env), "TLS_DIR="+certs)} {
+			out, err := try(append(env, "SERVER_CONTAINER="+d.container("server"), "IMAGE_PREFIX="+images), "./validar-echo-server.sh")
+			if err != nil || strings.TrimSpace(out) != "action: test_echo_server | result: success" {
+				t.Errorf("the echo script against the TLS central: %v\n%s", err, out)
+			}
+		}
+		d.stop(t)
+		if log := d.logs(t, "server"); strings.Count(log, "action: sorteo | result: success") != 1 || strings.Contains(log, "action: tls_disabled") {
+			t.Errorf("the TLS central:\n%s", log)
+		}
+	})
+
+	// The course's own commands on a fresh clone, as root and not.
+	run("the course's commands on a fresh clone play the official-shaped round, as root", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("SKIP: not root: the course's commands ran as this user only")
+		}
+		courseRound(t, self())
+	})
+	run("the course's commands on a fresh clone play the official-shaped round, as a user who is not root", func(t *testing.T) {
+		courseRound(t, dockerUser(t))
+	})
+
 	for _, n := range []int{1, 3, 5} {
 		run(fmt.Sprintf("a round with %d agencies draws once and each gets its winners", n), func(t *testing.T) {
 			d := newDeployment(t, n, 1500, 2)
@@ -442,38 +476,6 @@ func TestDockerDeployment(t *testing.T) {
 		}
 		if after := sh(t, nil, "docker", "images", "-q", images+"-server:latest"); after != before {
 			t.Errorf("the image changed: %q then %q", before, after)
-		}
-	})
-
-	run("make docker-compose-up COMPOSE_TLS=1 over a plain Compose file writes it again for mutual TLS, each agency mounting only its own key", func(t *testing.T) {
-		d := newDeployment(t, 2, 300, 2)
-		certs := filepath.Join(d.dir, "certs")
-		vars := []string{"DATA=" + filepath.Join(d.dir, "data"), "STORAGE=" + filepath.Join(d.dir, "storage"), "COMPOSE_FILE=" + d.file,
-			"PROJECT=" + d.project, "IMAGE_PREFIX=" + images, "CERTS=" + certs, "COMPOSE_TLS=1"}
-		up := sh(t, d.env, "make", append([]string{"--no-print-directory", "docker-compose-up"}, vars...)...)
-		if !strings.Contains(up, "had 2 agencies over plain TCP; writing it with 2 over mutual TLS") {
-			t.Errorf("make did not say it turned the plain deployment into a TLS one:\n%s", up)
-		}
-		t.Cleanup(func() { try(nil, "make", append([]string{"docker-compose-down"}, vars...)...) })
-		for i, code := range d.waitExit(t, "client1", "client2") {
-			if log := d.logs(t, fmt.Sprintf("client%d", i+1)); code != "0" || !strings.Contains(log, "cant_ganadores: 2") {
-				t.Errorf("client%d exited %s:\n%s", i+1, code, log)
-			}
-		}
-		mounts := sh(t, nil, "docker", "inspect", "-f", "{{range .Mounts}}{{.Source}} {{end}}", d.container("client1"))
-		if !strings.Contains(mounts, "agency-1.key") || strings.Contains(mounts, "agency-2.key") || strings.Contains(mounts, "server.key") {
-			t.Errorf("client1 mounts %s, want its own key only", mounts)
-		}
-		// The script finds the central's CA by itself; TLS_DIR names it too.
-		for _, env := range [][]string{d.env, append(slices.Clone(d.env), "TLS_DIR="+certs)} {
-			out, err := try(append(env, "SERVER_CONTAINER="+d.container("server"), "IMAGE_PREFIX="+images), "./validar-echo-server.sh")
-			if err != nil || strings.TrimSpace(out) != "action: test_echo_server | result: success" {
-				t.Errorf("the echo script against the TLS central: %v\n%s", err, out)
-			}
-		}
-		d.stop(t)
-		if log := d.logs(t, "server"); strings.Count(log, "action: sorteo | result: success") != 1 || strings.Contains(log, "action: tls_disabled") {
-			t.Errorf("the TLS central:\n%s", log)
 		}
 	})
 
