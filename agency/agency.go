@@ -22,8 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"quiniela/logattr"
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/thejerf/suture/v4"
 
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 )
 
 // Accept errors that are not the listener closing back off from

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/thejerf/suture/v4"
 
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 )
 
 //go:embed status.html

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
-	"quiniela/logattr"
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 	"quiniela/store"
 )

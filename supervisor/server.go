@@ -33,7 +33,7 @@ import (
 
 	"github.com/thejerf/suture/v4"
 
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 	"quiniela/store"
 )

@@ -17,8 +17,8 @@ import (
 
 	"github.com/thejerf/suture/v4"
 
-	"quiniela/logattr"
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 	"quiniela/store"
 )

@@ -15,7 +15,7 @@ import (
 	"quiniela/cmd/internal/cli"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 )
 
 func main() {

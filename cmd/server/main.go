@@ -20,7 +20,7 @@ import (
 	"quiniela/cmd/internal/reload"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 	"quiniela/store"
 	"quiniela/store/csvfile"
 	"quiniela/store/postgres"

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 	"quiniela/store"
 )
 

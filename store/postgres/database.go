@@ -15,7 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 )
 
 // What the store makes of the database's failures: which ones a central

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 )
 
 // The lease: which central is active. A standby polls until the lease is

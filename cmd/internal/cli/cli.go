@@ -19,7 +19,7 @@ import (
 
 	"quiniela/cmd/internal/logline"
 	"quiniela/env"
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 )
 
 // Parse defines --version, and --env-file when settings (a pointer to the

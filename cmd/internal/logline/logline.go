@@ -29,7 +29,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 )
 
 // Handler writes one line per record. It is safe for concurrent use.

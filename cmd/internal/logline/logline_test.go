@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/logattr"
+	"quiniela/lottery/logattr"
 )
 
 var linePattern = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) +action: [^|]+ \| result: (success|fail|in_progress)( \| [^|:]+: [^|]*)*$`)
