@@ -24,7 +24,8 @@ import (
 type haDatabase struct {
 	cluster *hacluster.Cluster
 	url     string
-	out     string // the round folder, where the nodes' logs are kept
+	out     string    // the round folder, where the nodes' logs are kept
+	hold    *pgx.Conn // holds the lock that holds the central's writer (arm)
 }
 
 func startHA(out string) (*haDatabase, error) {
@@ -74,30 +75,77 @@ type loss struct {
 	err     error
 }
 
-// loseMidRound kills (or freezes) the primary's machine once the
-// database holds at least threshold bets (so that the loss falls
-// mid-ingest, however loaded the machine), then waits for the failover.
-// It gives up if the round ends first (ended closes).
-func (d *haDatabase) loseMidRound(threshold int, freeze bool, began time.Time, ended <-chan struct{}) loss {
+// holdKey is the advisory lock by which the round's database holds the
+// central's writer at the moment the primary's machine is lost.
+const holdKey = 7574
+
+// arm arms the loss at the share at of the files' valid bets: a
+// statement-level trigger on bets counts the bets inserted, and the
+// statement that brings them to that share or more waits in its
+// transaction, uncommitted, for the advisory lock that d.hold holds.
+// So the machine is lost mid-ingest, with a commit in flight, however
+// loaded this machine is: a watcher polling the count could be starved
+// until the round has ended. On the new primary no one holds the lock,
+// and the trigger lets every statement through.
+func (d *haDatabase) arm(files []agencyFile, at float64) error {
+	total := 0
+	today := lottery.DayOf(time.Now())
+	for _, f := range files {
+		bets, err := readBets(f, uint16(len(files)), today)
+		if err != nil {
+			return err
+		}
+		total += len(bets)
+	}
+	threshold := max(1, int(float64(total)*at))
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, d.url)
 	if err != nil {
-		return loss{err: fmt.Errorf("watching the bets stored: %w", err)}
+		return fmt.Errorf("arming the loss: %w", err)
 	}
-	stored := 0
-	for stored < threshold {
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM bets").Scan(&stored); err != nil {
-			conn.Close(ctx)
-			return loss{err: fmt.Errorf("watching the bets stored: %w", err)}
+	_, err = conn.Exec(ctx, fmt.Sprintf(`
+		SELECT pg_advisory_lock(%[1]d);
+		CREATE TABLE ha_inserted (n bigint NOT NULL);
+		INSERT INTO ha_inserted VALUES (0);
+		CREATE FUNCTION ha_hold() RETURNS trigger LANGUAGE plpgsql AS $$
+		DECLARE seen bigint;
+		BEGIN
+			UPDATE ha_inserted SET n = n + (SELECT count(*) FROM inserted) RETURNING n INTO seen;
+			IF seen >= %[2]d THEN PERFORM pg_advisory_xact_lock_shared(%[1]d); END IF;
+			RETURN NULL;
+		END $$;
+		CREATE TRIGGER ha_hold AFTER INSERT ON bets REFERENCING NEW TABLE AS inserted
+			FOR EACH STATEMENT EXECUTE FUNCTION ha_hold();`, holdKey, threshold))
+	if err != nil {
+		conn.Close(ctx)
+		return fmt.Errorf("arming the loss: %w", err)
+	}
+	d.hold = conn
+	return nil
+}
+
+// loseMidRound kills (or freezes) the primary's machine once the
+// central's writer is held by arm's trigger, then waits for the failover. It gives up if the round
+// ends first (ended closes).
+func (d *haDatabase) loseMidRound(freeze bool, began time.Time, ended <-chan struct{}) loss {
+	ctx := context.Background()
+	hold := d.hold
+	defer hold.Close(ctx)
+	for held := false; !held; {
+		err := hold.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted)`, holdKey).Scan(&held)
+		if err != nil {
+			return loss{err: fmt.Errorf("watching the central's writer: %w", err)}
 		}
 		select {
 		case <-ended:
-			conn.Close(ctx)
-			return loss{err: fmt.Errorf("the round ended with %d bets stored, before the %d that lose the primary's machine", stored, threshold)}
+			return loss{err: errors.New("the round ended before the bets that lose the primary's machine were sent")}
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	conn.Close(ctx)
+	var stored int
+	if err := hold.QueryRow(ctx, "SELECT count(*) FROM bets").Scan(&stored); err != nil {
+		return loss{err: fmt.Errorf("counting the bets stored: %w", err)}
+	}
 	primary, err := d.cluster.Primary()
 	if err != nil {
 		return loss{err: err}
@@ -217,18 +265,9 @@ func readBets(f agencyFile, agencies uint16, today lottery.Day) ([]lottery.Bet, 
 // fails the round when a bet is missing or stored twice, the draw was not
 // made once, the failover failed, or an agency did not end as expected.
 func playHA(ha *haDatabase, files []agencyFile, agencies []*process, server, standby *process, began time.Time, how haLoss) error {
-	total := 0
-	today := lottery.DayOf(time.Now())
-	for _, f := range files {
-		bets, err := readBets(f, uint16(len(files)), today)
-		if err != nil {
-			return err
-		}
-		total += len(bets)
-	}
 	ended := make(chan struct{})
 	lost := make(chan loss, 1)
-	go func() { lost <- ha.loseMidRound(max(1, int(float64(total)*how.at)), how.freeze, began, ended) }()
+	go func() { lost <- ha.loseMidRound(how.freeze, began, ended) }()
 
 	// Each agency gives up by itself after CLI_CONNECT_TIMEOUT without
 	// progress; this bound only keeps a hung one from hanging the round.

@@ -236,6 +236,12 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 		}()
 		fmt.Printf("standby: a second central on 127.0.0.1:%d (log in %s)\n", port+2, standby.log)
 	}
+	if ha != nil {
+		// Once the central made its tables: the loss waits in the database.
+		if err := ha.arm(files, loss.at); err != nil {
+			return err
+		}
+	}
 	agencies := make([]*process, len(files))
 	began := time.Now()
 	for i, f := range files {
