@@ -85,7 +85,8 @@ run-pg: data ## the round of make run, its bets in a throwaway PostgreSQL, with 
 # (store/postgres/hacluster): the summary says how long the failover took
 # and whether every bet is stored exactly once. LOSS=freeze stops the
 # machine's processes instead, leaving its connections open and silent;
-# LOSE_AT is the share of the bets stored when it is lost.
+# LOSE_AT is the share of the bets inserted when it is lost: the database holds
+# the central's writer there, that commit in flight.
 LOSS    ?= kill
 LOSE_AT ?= 0.2
 run-ha: data ## the round of make run-pg on a Patroni pair whose primary's machine is lost mid-round, every bet checked
