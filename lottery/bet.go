@@ -17,7 +17,7 @@ import (
 const WinningNumber = 7574
 
 // Field limits of a bet. The name limits are the sizes of the name fields of
-// the wire record (SPEC §4), so every valid bet can be sent as it is.
+// the wire record (docs/protocol.md), so every valid bet can be sent as it is.
 const (
 	MaxFirstNameBytes = 53
 	MaxLastNameBytes  = 52
@@ -62,7 +62,7 @@ func DayOf(t time.Time) Day {
 	return Day(y*10000 + int(m)*100 + d)
 }
 
-// Validate checks every rule of a bet (SPEC §4): the agency is within
+// Validate checks every rule of a bet (docs/protocol.md): the agency is within
 // 1..agencies, the names are non-empty valid UTF-8 without control
 // characters and fit their fields, the birthdate
 // is a real calendar date not after today, and the number is within

@@ -6,7 +6,7 @@ import (
 )
 
 // AgencyFields is the number of fields of one line of an agency file
-// (SPEC §5): first_name,last_name,document,birthdate,number.
+// (docs/protocol.md): first_name,last_name,document,birthdate,number.
 const AgencyFields = 5
 
 // ParseAgencyRecord turns the fields of one agency-file line into a bet of

@@ -1,4 +1,4 @@
-// Package protocol is the lottery's binary wire format (SPEC §4): the fixed
+// Package protocol is the lottery's binary wire format (docs/protocol.md): the fixed
 // 128-byte bet record, the 5-byte request header, the requests an agency
 // sends and the replies of the central, and the result codes. It knows bytes,
 // not sockets: everything works over io.Reader and io.Writer, never trusts
@@ -75,7 +75,7 @@ const (
 	// of range, malformed bet record). After a framing error the central
 	// closes the connection, since it cannot find the next frame.
 	CodeMalformed Code = -2
-	// CodeInvalidBet: a bet broke a rule of SPEC §4; none of the batch was
+	// CodeInvalidBet: a bet broke a rule of lottery.Bet.Validate; none of the batch was
 	// stored.
 	CodeInvalidBet Code = -3
 	// CodeAgencyMismatch: the agency of a bet, of the header or of the

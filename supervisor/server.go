@@ -252,7 +252,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// announceDraw logs the draw (SPEC §3), then records that it was announced,
+// announceDraw logs the draw (docs/logs.md), then records that it was announced,
 // so that a restart reopens it silently. A crash between the two can only
 // repeat the announcement, never lose it; the draw's result is the same.
 func (s *Server) announceDraw(winners int, afterRestart bool) {

@@ -209,14 +209,14 @@ func (s *session) end(cause error) error {
 	return fmt.Errorf("%w: %w", suture.ErrDoNotRestart, cause)
 }
 
-// closeConn closes the connection once and logs it (SPEC §3). A connection
+// closeConn closes the connection once and logs it (docs/logs.md). A connection
 // that never spoke for an agency and was closed by its peer (a health
 // check, every few seconds) is logged at DEBUG only, to keep the log
 // readable.
 func (s *session) closeConn(log *slog.Logger, reason string) {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		// Every success line of one action has the same keys (SPEC §3):
+		// Every success line of one action has the same keys (docs/logs.md):
 		// agency 0 is a connection that never spoke for an agency.
 		a := s.agency.Load()
 		l := log.With("agency", a, logattr.Addr("peer", s.peer))

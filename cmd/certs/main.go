@@ -1,4 +1,4 @@
-// Command certs writes what mutual TLS needs (SPEC §7), as `make certs`
+// Command certs writes what mutual TLS needs (docs/operations.md), as `make certs`
 // does: a CA, the central's certificate and key (valid for server,
 // localhost, 127.0.0.1 and any extra host names), and one certificate and
 // key per agency, whose common name agency-N names its agency. All PEM,
@@ -20,7 +20,7 @@ func main() {
 	out := flag.String("out", ".certs", "folder to write ca.crt, server.crt, server.key, agency-N.crt and agency-N.key into")
 	agencies := flag.Int("agencies", 5, "agencies 1..N to write a certificate for")
 	hosts := flag.String("hosts", "", "extra host names or IP addresses of the central, comma-separated (server, localhost and 127.0.0.1 are always in)")
-	cli.Parse("certs: writes a CA and the certificates of mutual TLS (SPEC §7).", nil)
+	cli.Parse("certs: writes a CA and the certificates of mutual TLS (docs/operations.md).", nil)
 	if err := tlsfiles.Generate(*out, *agencies, *hosts); err != nil {
 		fmt.Fprintln(os.Stderr, "certs:", err)
 		os.Exit(1)

@@ -23,7 +23,7 @@ func main() {
 }
 
 func run() int {
-	envFile := cli.Parse("client: one betting agency (SPEC §1): sends its bets, ends, and asks for its winners.", &env.Client{})
+	envFile := cli.Parse("client: one betting agency: sends its bets, ends, and asks for its winners.", &env.Client{})
 
 	cfg, err := env.LoadClient(envFile)
 	if err != nil {

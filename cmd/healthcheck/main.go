@@ -21,7 +21,7 @@ import (
 )
 
 func main() {
-	envFile := cli.Parse("healthcheck: checks that a central echoes a message back (SPEC §6).", &env.Healthcheck{})
+	envFile := cli.Parse("healthcheck: checks that a central echoes a message back (the H request of docs/protocol.md).", &env.Healthcheck{})
 	cfg, err := env.LoadHealthcheck(envFile)
 	if err != nil {
 		cli.ConfigFailed(envFile, err)

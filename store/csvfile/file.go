@@ -1,5 +1,5 @@
 // Package csvfile is the central's default store (store.Store): the bets in
-// one CSV file (SPEC §5), rows `agency,first_name,last_name,document,
+// one CSV file (docs/protocol.md), rows `agency,first_name,last_name,document,
 // birthdate,number`, appended, and beside it the journal of agencies that
 // have sent their end and of the draw's announcement.
 //

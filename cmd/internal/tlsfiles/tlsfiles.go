@@ -1,5 +1,5 @@
 // Package tlsfiles turns the PEM files named by the settings into the
-// tls.Config of each binary (SPEC §7): the central asks agencies for a
+// tls.Config of each binary (docs/operations.md): the central asks agencies for a
 // certificate signed by its CA and checks it when given (an unauthenticated
 // peer may only echo), an agency presents its own and checks the central's,
 // and the health check checks the central's. It also reads an agency's
