@@ -55,7 +55,6 @@ type how struct {
 const (
 	officialSet = "downloads the course's official set from the network; TestMakeRun in cmd/internal/playround " +
 		"plays that set and checks its winners where QUINIELA_OFFICIAL_DATA names a folder holding it"
-	docker = "the Docker deployment: TestDockerDeployment in docker/ plays it where a Docker engine answers"
 )
 
 // commands classifies every command of the README's shell blocks, by its
@@ -74,7 +73,7 @@ var commands = map[string]how{
 	"unzip -o .data/official/dataset.zip -d .data/official":                                                                                   {notRun, officialSet},
 	"make run DATA=.data/official": {notRun, officialSet},
 
-	// Configuration: a round played by hand, with the ./.env it gives.
+	// A round by hand, with the ./.env it gives.
 	"SERVER_IP=127.0.0.1":                {step: dotEnv},
 	"CLI_SERVER_ADDRESS=127.0.0.1:12345": {step: dotEnv},
 	"CLI_LOG_LEVEL=DEBUG":                {step: dotEnv},
@@ -85,15 +84,6 @@ var commands = map[string]how{
 	"make run-client ID=4":               {step: runsBeside},
 	"make run-client ID=5":               {step: runsBeside},
 	`kill -TERM "$(pgrep -nx server)"`:   {step: stops},
-
-	// Docker.
-	"make docker-image": {notRun, docker},
-	"./generar-compose.sh docker-compose-dev.yaml 5": {notRun, docker},
-	"make docker-compose-up":                         {notRun, docker},
-	"make docker-compose-logs":                       {notRun, docker},
-	"./validar-echo-server.sh":                       {notRun, docker},
-	"make docker-compose-down":                       {notRun, docker},
-	"make docker-storage-reset":                      {notRun, docker},
 }
 
 // defaultPort is the central's port in the README. The test plays on a
