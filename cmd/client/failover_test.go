@@ -26,9 +26,10 @@ var postgresCluster pgcluster.Shared
 
 // newPostgresRound is a fault round whose centrals keep the bets in a new
 // database of c (the shared cluster when nil); it skips the test where
-// PostgreSQL is not installed.
+// PostgreSQL is not installed, and under -short.
 func newPostgresRound(t *testing.T, c *pgcluster.Cluster, bets, wins int) *faultRound {
 	t.Helper()
+	skipShort(t)
 	if c == nil {
 		var err error
 		if c, err = postgresCluster.Get(); errors.Is(err, pgcluster.ErrNotInstalled) {
@@ -218,10 +219,20 @@ func TestACentralSignalledWhileItLearnsItLostTheLeaseLeavesWithZero(t *testing.T
 	r.check()
 }
 
+// skipShort skips a test that needs a PostgreSQL cluster under go test
+// -short, the inner loop, which starts none.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("SKIP: -short: needs PostgreSQL")
+	}
+}
+
 // ownCluster starts a cluster for one test that restarts it, removed when
-// the test ends.
+// the test ends; it skips the test under -short.
 func ownCluster(t *testing.T) *pgcluster.Cluster {
 	t.Helper()
+	skipShort(t)
 	c, err := pgcluster.Start()
 	if errors.Is(err, pgcluster.ErrNotInstalled) {
 		t.Skip("SKIP: ", err)

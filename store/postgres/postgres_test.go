@@ -42,11 +42,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// skipShort skips a test that needs a PostgreSQL cluster under go test
+// -short, the inner loop, which starts none.
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("SKIP: -short: needs PostgreSQL")
+	}
+}
+
 // freshDatabase creates a new database in c (the shared cluster when nil)
 // and returns its URL; it skips the test where PostgreSQL is not
-// installed.
+// installed, and under -short.
 func freshDatabase(t testing.TB, c *pgcluster.Cluster) string {
 	t.Helper()
+	skipShort(t)
 	if c == nil {
 		var err error
 		if c, err = shared.Get(); errors.Is(err, pgcluster.ErrNotInstalled) {
@@ -88,6 +98,7 @@ func scanAll(t *testing.T, s *Store) []lottery.Bet {
 
 func TestThePostgreSQLStoreMeetsTheStoreContract(t *testing.T) {
 	t.Parallel()
+	skipShort(t) // here too, so that the summary names one skip, not each subtest's
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		url := freshDatabase(t, nil)
 		return func() (store.Store, error) {
@@ -274,6 +285,7 @@ func (p *pauser) pause(stage string) {
 }
 
 func TestACentralPausedWhileAnotherTookOverCannotCommit(t *testing.T) {
+	skipShort(t)
 	for _, tt := range []struct {
 		name  string
 		stage string
@@ -347,6 +359,7 @@ func TestAFencedCentralLearnsItLostTheLease(t *testing.T) {
 
 func TestTheStoreOutlivesADatabaseRestart(t *testing.T) {
 	t.Parallel()
+	skipShort(t)
 	own, err := pgcluster.Start()
 	if errors.Is(err, pgcluster.ErrNotInstalled) {
 		t.Skip("SKIP: ", err)
@@ -740,6 +753,7 @@ func (s *silencer) forward(client net.Conn) {
 
 func TestAnEndOrTheDrawIsRefusedWithinTheRecordTimeoutWhenTheDatabaseStopsAnswering(t *testing.T) {
 	t.Parallel()
+	skipShort(t)
 	tests := []struct {
 		name   string
 		insert string // what the database stops answering at
@@ -804,9 +818,10 @@ func TestAnEndOrTheDrawIsRefusedWithinTheRecordTimeoutWhenTheDatabaseStopsAnswer
 
 // ownCluster starts a cluster for this test alone (one it restarts or
 // crashes), removed when the test ends; it skips the test where PostgreSQL
-// is not installed.
+// is not installed, and under -short.
 func ownCluster(t *testing.T) *pgcluster.Cluster {
 	t.Helper()
+	skipShort(t)
 	c, err := pgcluster.Start()
 	if errors.Is(err, pgcluster.ErrNotInstalled) {
 		t.Skip("SKIP: ", err)

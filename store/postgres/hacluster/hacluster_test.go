@@ -14,9 +14,13 @@ import (
 )
 
 // startCluster starts a cluster for the test, or skips it, visibly, where
-// Patroni, etcd or PostgreSQL is not installed.
+// Patroni, etcd or PostgreSQL is not installed, and under go test -short
+// (the inner loop starts none).
 func startCluster(t *testing.T, nodes int) *Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("SKIP: -short: needs Patroni")
+	}
 	c, err := Start(nodes)
 	if errors.Is(err, ErrNotInstalled) {
 		t.Skip("SKIP: ", err)

@@ -62,9 +62,12 @@ func TestReservedPortsAreOutsideTheEphemeralRangeAndNeverHandedOutTwice(t *testi
 }
 
 // start starts a cluster for the test, or skips it where PostgreSQL is
-// not installed.
+// not installed, and under go test -short (the inner loop starts none).
 func start(t *testing.T) *Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("SKIP: -short: needs PostgreSQL")
+	}
 	c, err := Start()
 	if errors.Is(err, ErrNotInstalled) {
 		t.Skip("SKIP: ", err)
