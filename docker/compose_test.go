@@ -243,6 +243,9 @@ func (d *deployment) waitExit(t *testing.T, services ...string) []string {
 }
 
 func TestDockerDeployment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIP: -short: needs Docker")
+	}
 	if out, err := try(nil, "docker", "info"); err != nil {
 		t.Skipf("SKIP: no Docker engine reachable, the Docker suite did not run: %v\n%s", err, out)
 	}

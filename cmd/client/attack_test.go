@@ -62,7 +62,7 @@ func waitUntil(t *testing.T, bound time.Duration, what string, cond func() bool)
 
 func TestTenThousandIdleConnectionsCostTheCentralLittleMemory(t *testing.T) {
 	if testing.Short() {
-		t.Skip("SKIP: opens 10,000 connections")
+		t.Skip("SKIP: -short: opens 10,000 connections")
 	}
 	dir := t.TempDir()
 	// Memory is measured without the race detector, which multiplies it.
@@ -99,7 +99,7 @@ func TestTenThousandIdleConnectionsCostTheCentralLittleMemory(t *testing.T) {
 
 func TestAFloodOfSilentAndSlowPeersDoesNotKeepFiveAgenciesFromTheirRound(t *testing.T) {
 	if testing.Short() {
-		t.Skip("SKIP: opens 20,000 connections")
+		t.Skip("SKIP: -short: opens 20,000 connections")
 	}
 	r := newFaultRound(t, 2000, 3)
 	server := proctest.Start(t, bins["server"], r.dir, "SERVER_IP=127.0.0.1", "SERVER_PORT="+r.port,

@@ -30,6 +30,9 @@ const isoTime = `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)`
 // test's temporary folder (QUINIELA_PAGE_SHOT=path copies it there too).
 func TestTheStatusPageShowsTheRoundInARealBrowser(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("SKIP: -short: needs a headless browser")
+	}
 	browser := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if path, err := exec.LookPath(name); err == nil {

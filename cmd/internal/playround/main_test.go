@@ -95,6 +95,9 @@ func TestMakeRun(t *testing.T) {
 	})
 
 	t.Run("make run-pg plays the round on a throwaway PostgreSQL with a standby, and removes it", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("SKIP: -short: needs PostgreSQL")
+		}
 		if _, err := pgcluster.BinDir(); err != nil {
 			t.Skip("SKIP: ", err)
 		}
@@ -120,6 +123,9 @@ func TestMakeRun(t *testing.T) {
 	for _, loss := range []struct{ kind, at string }{{"kill", "0.2"}, {"freeze", "0.6"}} {
 		name := fmt.Sprintf("make run-ha LOSS=%s LOSE_AT=%s stores every bet once and keeps both centrals", loss.kind, loss.at)
 		t.Run(name, func(t *testing.T) {
+			if testing.Short() {
+				t.Skip("SKIP: -short: needs Patroni")
+			}
 			if _, err := exec.LookPath("patroni"); err != nil {
 				t.Skip("SKIP: patroni is not installed (Debian's patroni package)")
 			}

@@ -285,6 +285,11 @@ func TestReadmeCommandsRunOnAFreshClone(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	// Each make command builds every binary again in the clone: seconds
+	// the inner loop does without (TestMakeRun plays make run under -short).
+	if testing.Short() {
+		t.Skip("SKIP: -short: a long whole-system round")
+	}
 	if runtime.GOOS != "linux" {
 		t.Skip("SKIP: finding the central that make run-server started reads /proc, which only Linux has")
 	}
