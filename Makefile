@@ -23,7 +23,7 @@ PROJECT      ?= quiniela
 IMAGE_PREFIX ?= $(PROJECT)
 STORAGE      ?= .storage
 
-.PHONY: help build test unit fuzz lint bench soak run run-pg run-ha run-server run-client data certs status clean \
+.PHONY: help build test test-short unit fuzz lint bench soak run run-pg run-ha run-server run-client data certs status clean \
 	docker-image docker-compose-up docker-compose-down docker-compose-logs docker-storage-reset
 
 help: ## list the targets
@@ -41,6 +41,12 @@ test: lint unit fuzz ## everything CI runs: lint, unit and end-to-end tests with
 # (cmd/internal/testsummary reads go test -json).
 unit:
 	@set -o pipefail; $(GO) test -race -count=1 -json ./... | $(GO) run ./cmd/internal/testsummary
+
+# The tests that need Docker, PostgreSQL, Patroni or Chromium, and the
+# longest whole-system rounds, skip themselves under -short, saying so in
+# the summary; make test runs them all.
+test-short: ## the inner loop: unit tests and the whole-system rounds that need no Docker, PostgreSQL, Patroni or browser (under 30 s)
+	@set -o pipefail; $(GO) test -short -count=1 -json ./... | $(GO) run ./cmd/internal/testsummary
 
 # Each fuzz target runs FUZZTIME inputs; a crasher is kept under testdata/fuzz
 # and from then on runs as a regression case in `unit`.
