@@ -17,10 +17,16 @@ COMPOSE      ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker c
 COMPOSE_FILE ?= docker-compose-dev.yaml
 AGENCIES     ?= 5
 # COMPOSE_TLS=1: generate a mutual-TLS deployment, certificates from $(CERTS)
-# (made by make certs if missing); plain TCP by default, as the course expects.
+# (made by make certs if missing); plain TCP by default, as the course expects
+# (COMPOSE_TLS=0, false, no or off: plain TCP too).
 COMPOSE_TLS  ?=
-PROJECT      ?= quiniela
-IMAGE_PREFIX ?= $(PROJECT)
+compose_tls  := $(if $(filter-out 0 false FALSE False no NO off OFF,$(COMPOSE_TLS)),1)
+# The Compose project: by default Compose's own (the folder's name), so that
+# these targets and the course's plain docker compose commands act on the
+# same containers; PROJECT=name keeps a deployment apart.
+PROJECT      ?=
+COMPOSE_RUN   = $(COMPOSE) -f $(COMPOSE_FILE) $(if $(PROJECT),-p $(PROJECT))
+IMAGE_PREFIX ?= quiniela
 STORAGE      ?= .storage
 
 .PHONY: help build test test-short unit fuzz lint bench soak run run-pg run-ha run-server run-client data certs status clean \
@@ -35,7 +41,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 build: ## build every binary into bin/
 	CGO_ENABLED=0 $(GO) build -ldflags "-X quiniela/cmd/internal/cli.stamped=$(VERSION)" -o $(BIN)/ ./cmd/...
 
-test: lint unit fuzz ## everything CI runs: lint, unit and end-to-end tests with the race detector, short fuzzing
+# The tests come last, so that the list of skipped tests ends the output.
+test: lint fuzz unit ## everything CI runs: lint, short fuzzing, unit and end-to-end tests with the race detector
 
 # The output of a plain go test, then every skipped test and why
 # (cmd/internal/testsummary reads go test -json).
@@ -138,9 +145,10 @@ docker-compose-up: docker-image data ## (re)write COMPOSE_FILE (docker-compose-d
 		had_n=$$(grep -c '^  client[0-9]*:$$' $(COMPOSE_FILE)); \
 		had_tls=$$(grep -q 'SERVER_TLS_CERT=' $(COMPOSE_FILE) && echo 1); fi; \
 	n=$(if $(filter command line environment%,$(origin AGENCIES)),$(AGENCIES),$${had_n:-$(AGENCIES)}); \
-	tls=$(if $(filter command line environment%,$(origin COMPOSE_TLS)),$(if $(COMPOSE_TLS),1),$$had_tls); \
+	tls=$(if $(filter command line environment%,$(origin COMPOSE_TLS)),$(compose_tls),$$had_tls); \
+	mode() { if [ -n "$$1" ]; then echo mutual TLS; else echo plain TCP; fi; }; \
 	if [ -f $(COMPOSE_FILE) ] && { [ "$$n" != "$$had_n" ] || [ "$$tls" != "$$had_tls" ]; }; then \
-		echo "note: $(COMPOSE_FILE) had $$had_n agencies over $${had_tls:+mutual TLS}$${had_tls:-plain TCP}; writing it with $$n over $${tls:+mutual TLS}$${tls:-plain TCP}"; fi; \
+		echo "note: $(COMPOSE_FILE) had $$had_n agencies over $$(mode "$$had_tls"); writing it with $$n over $$(mode "$$tls")"; fi; \
 	if [ -n "$$tls" ]; then for i in $$(seq 1 $$n) ca; do \
 		case $$i in ca) f=ca.crt ;; *) f=agency-$$i.crt ;; esac; \
 		[ -f $(CERTS)/$$f ] || { echo "note: $(CERTS)/$$f is missing: writing a new set of certificates"; $(BIN)/certs -out $(CERTS) -agencies $$n -hosts "$(HOSTS)" || exit 1; break; }; \
@@ -152,16 +160,16 @@ docker-compose-up: docker-image data ## (re)write COMPOSE_FILE (docker-compose-d
 	done
 	@if [ -s $(STORAGE)/bets.csv ] || [ -s $(STORAGE)/bets.csv.ends ]; then \
 		echo "note: $(STORAGE)/ holds the round of an earlier run: the agencies carry it on and get its winners (make docker-storage-reset starts a new round)"; fi
-	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) up -d
+	$(COMPOSE_RUN) up -d
 	@port=$$(grep -o '127.0.0.1:[0-9]*:9100' $(COMPOSE_FILE) | cut -d: -f2); \
 		[ -z "$$port" ] || echo "admin: http://127.0.0.1:$$port/ (the round's page; /status, /metrics; make status ADMIN=127.0.0.1:$$port)"
 
 docker-compose-down: ## stop everything gracefully (SIGTERM, 10 s grace), then remove containers and network
-	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) stop -t 10
-	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) down
+	$(COMPOSE_RUN) stop -t 10
+	$(COMPOSE_RUN) down
 
 docker-compose-logs: ## follow the logs of every container
-	$(COMPOSE) -f $(COMPOSE_FILE) -p $(PROJECT) logs -f
+	$(COMPOSE_RUN) logs -f
 
 docker-storage-reset: ## delete the stored bets and the ends journal (.storage/bets.csv*) to start a fresh round
 	rm -f $(STORAGE)/bets.csv $(STORAGE)/bets.csv.ends
