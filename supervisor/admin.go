@@ -89,6 +89,7 @@ func (a *adminServer) Serve(ctx context.Context) error {
 	if err := hs.Shutdown(stop); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		hs.Close()
 	}
+	a.srv.log.Info("close_listener", "result", "success", "listener", "admin", logattr.NetAddr("", a.ln.Addr()))
 	return fmt.Errorf("%w: admin endpoint closed", suture.ErrDoNotRestart)
 }
 

@@ -234,9 +234,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.shuttingDown.Store(true)
 	// 2. Close the listener: wakes Accept.
 	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		s.log.Error("close_listener", "result", "fail", logattr.NetAddr("", s.addr), "error", err)
+		s.log.Error("close_listener", "result", "fail", "listener", "agencies", logattr.NetAddr("", s.addr), "error", err)
 	} else {
-		s.log.Info("close_listener", "result", "success", logattr.NetAddr("", s.addr))
+		s.log.Info("close_listener", "result", "success", "listener", "agencies", logattr.NetAddr("", s.addr))
 	}
 	// 3. Stop the tree: each session finishes the frame in hand, then closes
 	// its connection; suture bounds the wait.

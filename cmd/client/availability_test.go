@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,5 +121,17 @@ func TestHeldAdminConnectionsLeaveTheCentralItsFiles(t *testing.T) {
 	t.Logf("files open: %d before, %d with 2,000 admin connections held", before, files)
 	if !strings.Contains(server.Log(), "action: admin_limit | result: in_progress") {
 		t.Fatalf("no admin_limit line:\n%s", server.Log())
+	}
+	// Its shutdown closes both ports, each said: the agencies' first, the
+	// admin endpoint's once the sessions are done.
+	server.Cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := server.Wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("the central exited %d on SIGTERM:\n%s", code, server.Log())
+	}
+	log := server.Log()
+	agencies := strings.Index(log, "action: close_listener | result: success | listener: agencies")
+	adminClosed := strings.Index(log, "action: close_listener | result: success | listener: admin")
+	if agencies < 0 || adminClosed < agencies {
+		t.Fatalf("the shutdown did not close the agencies' port, then the admin endpoint's, each with its line:\n%s", log)
 	}
 }
