@@ -25,5 +25,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "certs:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("wrote %s: ca.crt, server.crt and .key (server, localhost, 127.0.0.1 %s), agency-1..%d .crt and .key\n", *out, *hosts, *agencies)
+	names := "server, localhost, 127.0.0.1"
+	if *hosts != "" {
+		names += ", " + *hosts
+	}
+	fmt.Printf("wrote %s: ca.crt, server.crt and .key (%s), agency-1..%d .crt and .key\n", *out, names, *agencies)
 }
