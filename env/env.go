@@ -132,10 +132,26 @@ type machineChecker interface {
 	checkMachine(p *problems)
 }
 
-type problems struct{ list []string }
+// problems gathers every problem of a configuration, one per key: a key
+// that could not be read is not judged again on the zero value it left.
+type problems struct {
+	list []string
+	keys map[string]bool
+}
 
 func (p *problems) addf(key, value, format string, args ...any) {
+	if p.keys[key] {
+		return
+	}
+	p.note(key)
 	p.list = append(p.list, fmt.Sprintf("%s=%q: %s", key, value, fmt.Sprintf(format, args...)))
+}
+
+func (p *problems) note(key string) {
+	if p.keys == nil {
+		p.keys = map[string]bool{}
+	}
+	p.keys[key] = true
 }
 
 // load fills cfg from the .env file at path (or DefaultFile when path is
@@ -189,15 +205,16 @@ func loadChecking(cfg validator, path string, environ []string, checkMachine fun
 				key := known[parse.Name]
 				p.addf(key, merged[key], "%v", unwrapParse(parse.Err))
 			case errors.As(e, &unset):
+				p.note(unset.Key)
 				p.list = append(p.list, fmt.Sprintf("%s: required and not set", unset.Key))
 			default:
 				p.list = append(p.list, e.Error())
 			}
 		}
 	}
-	if len(p.list) == 0 {
-		cfg.validate(p)
-	}
+	// Every value that was read is judged too, so that one start names
+	// every problem of the file, not one at a time.
+	cfg.validate(p)
 	if len(p.list) == 0 && checkMachine != nil {
 		checkMachine(p)
 	}

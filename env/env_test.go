@@ -48,7 +48,9 @@ func TestTheRealEnvironmentWinsOverTheFile(t *testing.T) {
 
 func TestEveryBadKeyIsNamedInOneError(t *testing.T) {
 	t.Parallel()
-	path := writeFile(t, "SERVER_PORT=abc\nLOGGING_LEVEL=LOUD\nSERVER_PROT=1\n")
+	// A value out of its range is named beside those that could not be
+	// read at all, and a key that could not be read is named once.
+	path := writeFile(t, "SERVER_PORT=abc\nLOGGING_LEVEL=LOUD\nSERVER_PROT=1\nAGENCIES=0\n")
 	var s Server
 	err := load(&s, path, []string{"SERVER_LISTEN_BACKLOG=99999999999999999999"})
 	var e *Error
@@ -61,10 +63,14 @@ func TestEveryBadKeyIsNamedInOneError(t *testing.T) {
 		`LOGGING_LEVEL="LOUD": want DEBUG, INFO, WARNING or ERROR`,
 		`SERVER_PROT="1": unknown key in ` + path,
 		`SERVER_LISTEN_BACKLOG="99999999999999999999": out of range`,
+		`AGENCIES="0": not within 1..65535`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not say %q", msg, want)
 		}
+	}
+	if n := strings.Count(msg, "SERVER_LISTEN_BACKLOG="); n != 1 {
+		t.Errorf("error %q names SERVER_LISTEN_BACKLOG %d times, want once", msg, n)
 	}
 }
 
