@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"quiniela/lottery/logattr"
 	"reflect"
 	"sort"
 	"strconv"
@@ -367,6 +368,11 @@ func Attrs(cfg any) []any {
 		switch f := v.Field(i).Interface().(type) {
 		case time.Duration, DatabaseURL:
 			value = f
+		case string:
+			value = f
+			if strings.HasSuffix(key, "_ADDRESS") && f != "" {
+				value = logattr.Addresses(f)
+			}
 		case fmt.Stringer:
 			value = f.String()
 		default:

@@ -48,6 +48,33 @@ type IP struct{ netip.Addr }
 // LineText is the address with '-' for each ':'.
 func (ip IP) LineText() string { return strings.ReplaceAll(ip.String(), ":", "-") }
 
+// Addresses are addresses as a setting writes them, "host:port" or a
+// comma-separated list of them: JSON writes them as given, the course's
+// lines as "host port N" each (127.0.0.1 port 12345; an IPv6 host with '-'
+// for ':'), which read right where "127.0.0.1.12345" would not.
+type Addresses string
+
+// LineText is each address as "host port N", joined by ", ".
+func (a Addresses) LineText() string {
+	var out []string
+	for _, hostport := range strings.Split(string(a), ",") {
+		hostport = strings.TrimSpace(hostport)
+		host, port, err := net.SplitHostPort(hostport)
+		if err != nil {
+			out = append(out, hostport) // not host:port: the sanitizer has it
+			continue
+		}
+		if ip, err := netip.ParseAddr(host); err == nil {
+			host = IP{ip}.LineText()
+		}
+		out = append(out, host+" port "+port)
+	}
+	return strings.Join(out, ", ")
+}
+
+// MarshalText is the addresses as given.
+func (a Addresses) MarshalText() ([]byte, error) { return []byte(a), nil }
+
 // Addr is the address of a socket, "host:port" as net.Addr and
 // net.JoinHostPort write it, as the keys <name>_ip and <name>_port (ip and
 // port when name is empty), the port a number. Its host is an IP for a

@@ -75,6 +75,28 @@ func TestAnIPv6AddressReadsWithDashesInTheLines(t *testing.T) {
 	}
 }
 
+func TestAddressesAsASettingWritesThemReadInTheLinesAndWholeInJSON(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ setting, line string }{
+		{"0.0.0.0:9100", "0.0.0.0 port 9100"},
+		{"[::1]:23457", "--1 port 23457"},
+		{"server:12345", "server port 12345"},
+		{"127.0.0.1:12345, 127.0.0.1:12347", "127.0.0.1 port 12345, 127.0.0.1 port 12347"},
+		{"no port here", "no port here"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.setting, func(t *testing.T) {
+			t.Parallel()
+			if got := Addresses(tt.setting).LineText(); got != tt.line {
+				t.Errorf("line text %q, want %q", got, tt.line)
+			}
+			if got := jsonLine(t, slog.Any("address", Addresses(tt.setting)))["address"]; got != tt.setting {
+				t.Errorf("JSON %v, want %q", got, tt.setting)
+			}
+		})
+	}
+}
+
 func TestADurationIsANumberOfMilliseconds(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
