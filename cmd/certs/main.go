@@ -13,7 +13,7 @@ import (
 	"os"
 
 	"quiniela/cmd/internal/cli"
-	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/internal/tlsfiles"
 )
 
 func main() {

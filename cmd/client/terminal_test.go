@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"quiniela/internal/termtest"
 	"strings"
 	"sync"
 	"testing"
@@ -10,74 +11,10 @@ import (
 	"quiniela/agency"
 )
 
-// screen is what a terminal shows of what is written to it: enough of one
-// to see whether a line was cut or overwritten (\r, \n as a terminal's
-// output processing makes it, and ESC [ K, which erases to the line's end).
-type screen struct {
-	mu    sync.Mutex
-	lines [][]rune
-	col   int
-}
-
-func (s *screen) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lines == nil {
-		s.lines = [][]rune{nil}
-	}
-	text := string(p)
-	for text != "" {
-		cur := &s.lines[len(s.lines)-1]
-		switch {
-		case strings.HasPrefix(text, "\x1b[K"):
-			*cur = (*cur)[:min(s.col, len(*cur))]
-			text = text[3:]
-			continue
-		case text[0] == '\r':
-			s.col = 0
-		case text[0] == '\n':
-			s.lines, s.col = append(s.lines, nil), 0
-		default:
-			r := []rune(text)[0]
-			for len(*cur) <= s.col {
-				*cur = append(*cur, ' ')
-			}
-			(*cur)[s.col] = r
-			s.col++
-			text = text[len(string(r)):]
-			continue
-		}
-		text = text[1:]
-	}
-	return len(p), nil
-}
-
-// shown is the screen's lines, without the empty one after a last newline.
-func (s *screen) shown() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, l := range s.lines {
-		out = append(out, string(l))
-	}
-	if len(out) > 0 && out[len(out)-1] == "" {
-		out = out[:len(out)-1]
-	}
-	return out
-}
-
-func (s *screen) last() string {
-	lines := s.shown()
-	if len(lines) == 0 {
-		return ""
-	}
-	return lines[len(lines)-1]
-}
-
 // onScreen is a status line and a logger that share a screen of width
 // columns, as the agency's stderr and stdout share a terminal.
-func onScreen(width int) (*statusLine, *slog.Logger, *screen) {
-	scr := &screen{}
+func onScreen(width int) (*statusLine, *slog.Logger, *termtest.Screen) {
+	scr := &termtest.Screen{}
 	s := &statusLine{out: scr, width: func() int { return width }, file: "agency-1.csv", spin: time.Millisecond, stop: make(chan struct{})}
 	log := slog.New(slog.NewTextHandler(scr, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey {
@@ -148,7 +85,7 @@ func TestTheStatusLineAndTheLogShareATerminalWithoutCuttingEachOther(t *testing.
 			defer s.close()
 			c.play(s, log)
 			s.mu.Lock() // the spinner may be drawing
-			got := scr.shown()
+			got := scr.Shown()
 			s.mu.Unlock()
 			if len(got) != len(c.want) {
 				t.Fatalf("the screen shows %q, want %q", got, c.want)
@@ -168,7 +105,7 @@ func TestTheSpinnerTurnsWhileTheAgencyWaitsForTheDraw(t *testing.T) {
 	s.update(sending(1))
 	seen := map[byte]bool{}
 	for deadline := time.Now().Add(10 * time.Second); len(seen) < 4 && time.Now().Before(deadline); {
-		if line := scr.last(); strings.Contains(line, "waiting for the draw") {
+		if line := scr.Last(); strings.Contains(line, "waiting for the draw") {
 			seen[line[0]] = true
 		}
 		time.Sleep(time.Millisecond)
@@ -177,7 +114,7 @@ func TestTheSpinnerTurnsWhileTheAgencyWaitsForTheDraw(t *testing.T) {
 	if len(seen) < 4 {
 		t.Errorf("the spinner showed %d of its 4 frames", len(seen))
 	}
-	if last := scr.last(); last != "" {
+	if last := scr.Last(); last != "" {
 		t.Errorf("the closed status line left %q", last)
 	}
 }
@@ -187,8 +124,8 @@ func TestTheStatusLineNeverWrapsPastTheTerminalsWidth(t *testing.T) {
 	for _, width := range []int{1, 20, 40} {
 		s, _, scr := onScreen(width)
 		s.update(sending(0.5))
-		if got := len([]rune(scr.last())); got >= width && got > 0 {
-			t.Errorf("at %d columns the status line takes %d: %q", width, got, scr.last())
+		if got := len([]rune(scr.Last())); got >= width && got > 0 {
+			t.Errorf("at %d columns the status line takes %d: %q", width, got, scr.Last())
 		}
 		s.close()
 	}
@@ -212,7 +149,7 @@ func TestLogLinesFromManyGoroutinesAreNeverCutByTheBar(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	lines := scr.shown()
+	lines := scr.Shown()
 	for _, l := range lines[:len(lines)-1] {
 		if !strings.HasPrefix(l, "level=INFO msg=batch goroutine=") || strings.Contains(l, "%") {
 			t.Fatalf("a log line was cut or overwritten: %q", l)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/proctest"
 	"quiniela/lottery/datagen"
 )
 

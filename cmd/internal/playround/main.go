@@ -38,7 +38,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"quiniela/cmd/internal/logline"
+	"quiniela/internal/logline"
 	"quiniela/lottery/datagen"
 	"quiniela/store/postgres/pgcluster"
 )

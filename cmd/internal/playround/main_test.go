@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/proctest"
 	"quiniela/lottery/datagen"
 	"quiniela/store/postgres/pgcluster"
 )

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/proctest"
 )
 
 // step is what the test does with one command of the README's shell

@@ -11,7 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/internal/tlsfiles"
 	"quiniela/store/postgres/pgcluster"
 	"strconv"
 	"strings"

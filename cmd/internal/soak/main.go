@@ -38,8 +38,8 @@ import (
 	"syscall"
 	"time"
 
-	"quiniela/cmd/internal/logline"
-	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/internal/logline"
+	"quiniela/internal/tlsfiles"
 	"quiniela/protocol"
 )
 

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/proctest"
-	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/internal/proctest"
+	"quiniela/internal/tlsfiles"
 	"quiniela/lottery"
 	"quiniela/protocol"
 )

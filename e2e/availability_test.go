@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"crypto/tls"
@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/proctest"
-	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/internal/proctest"
+	"quiniela/internal/tlsfiles"
 )
 
 // Availability under a peer that holds what it can: every honest agency

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"fmt"
@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/logline"
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/logline"
+	"quiniela/internal/proctest"
 )
 
 // courseChecks are what the course's black-box checks demand of a round's

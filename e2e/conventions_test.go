@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"encoding/json"
@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"quiniela/cmd/internal/proctest"
 	"quiniela/env"
+	"quiniela/internal/proctest"
 )
 
 func TestEveryBinaryHasVersionAndHelpListingItsSettings(t *testing.T) {

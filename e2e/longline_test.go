@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/proctest"
 )
 
 // writeHugeLine writes an agency file of a winning bet, a 50 MB line that
@@ -44,7 +44,7 @@ func TestAHugeLineCostsTheAgencyLittleMemoryAndTheBetsAfterItAreSent(t *testing.
 	t.Parallel()
 	dir := t.TempDir()
 	// Memory is measured without the race detector, which multiplies it.
-	plain, err := proctest.BuildPlain("../..", dir, "client")
+	plain, err := proctest.BuildPlain("..", dir, "client")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/proctest"
 	"quiniela/lottery"
 	"quiniela/store/csvfile"
 )
@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bins, err = proctest.Build("../..", dir, "server", "client", "datagen", "healthcheck", "certs", "status")
+	bins, err = proctest.Build("..", dir, "server", "client", "datagen", "healthcheck", "certs", "status")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

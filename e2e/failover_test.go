@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/proctest"
 	"quiniela/lottery"
 	"quiniela/store/csvfile"
 	"quiniela/store/postgres/pgcluster"

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/logline"
+	"quiniela/internal/logline"
 )
 
 // RaceNoExitSleep stops the race runtime's one-second sleep at exit, which

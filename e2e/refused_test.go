@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"net"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/proctest"
 	"quiniela/protocol"
 )
 

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/proctest"
 )
 
 func TestSettingsThatCannotWorkStopTheAgencyAtStart(t *testing.T) {

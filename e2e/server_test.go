@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -14,37 +14,16 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/proctest"
-	"quiniela/env"
+	"quiniela/internal/proctest"
 	"quiniela/lottery"
 	"quiniela/protocol"
 	"quiniela/store/csvfile"
-	"quiniela/supervisor"
 )
-
-var serverBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "server-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bins, err := proctest.Build("../..", dir, "server")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	serverBin = bins["server"]
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 func TestSIGTERMMidIngestLosesNoAcknowledgedBatch(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	p, addr := proctest.StartServer(t, serverBin, dir)
+	p, addr := proctest.StartServer(t, bins["server"], dir)
 	const agencies = 5
 	var (
 		mu    sync.Mutex
@@ -147,7 +126,7 @@ func TestASecondSignalExitsAtOnce(t *testing.T) {
 	// loaded machine it may not have, and the first shutdown ends at once
 	// (its success line says so): then the scenario is played again.
 	for attempt := 1; ; attempt++ {
-		p, addr := proctest.StartServer(t, serverBin, t.TempDir(), "SERVER_SHUTDOWN_TIMEOUT=60s", "SERVER_FRAME_TIMEOUT=60s")
+		p, addr := proctest.StartServer(t, bins["server"], t.TempDir(), "SERVER_SHUTDOWN_TIMEOUT=60s", "SERVER_FRAME_TIMEOUT=60s")
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -179,7 +158,7 @@ func TestASecondSignalExitsAtOnce(t *testing.T) {
 func TestStartupFailuresNameTheirCause(t *testing.T) {
 	t.Parallel()
 	firstDir := t.TempDir()
-	first, firstAddr := proctest.StartServer(t, serverBin, firstDir)
+	first, firstAddr := proctest.StartServer(t, bins["server"], firstDir)
 	_, busyPort, _ := net.SplitHostPort(firstAddr)
 	// A store whose ends journal is a folder: the store could not record
 	// any agency's end.
@@ -218,7 +197,7 @@ func TestStartupFailuresNameTheirCause(t *testing.T) {
 			// The bound only stops a central that started after all.
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, serverBin)
+			cmd := exec.CommandContext(ctx, bins["server"])
 			cmd.Dir = t.TempDir()
 			cmd.Env = append([]string{proctest.RaceNoExitSleep, "SERVER_IP=127.0.0.1", "SERVER_PORT=0"}, tt.env...)
 			out, _ := cmd.Output()
@@ -252,26 +231,13 @@ func TestAnArgumentTheCentralDoesNotTakeStopsItAtStart(t *testing.T) {
 	// The bound only stops a central that started after all.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, serverBin, "--env-file", os.DevNull, "extra-arg")
+	cmd := exec.CommandContext(ctx, bins["server"], "--env-file", os.DevNull, "extra-arg")
 	cmd.Dir = t.TempDir()
 	cmd.Env = []string{proctest.RaceNoExitSleep, "SERVER_IP=127.0.0.1", "SERVER_PORT=0"}
 	out, _ := cmd.Output()
 	want := regexp.MustCompile(`action: config \| result: fail \| error: unexpected argument "extra-arg" - server takes no arguments, only flags; .*\(server -h lists both\)`)
 	if cmd.ProcessState.ExitCode() != 2 || !want.Match(out) || strings.Contains(string(out), "action: listen") {
 		t.Fatalf("exit %d, output:\n%s\nwant exit 2 and %q, and no listener", cmd.ProcessState.ExitCode(), out, want)
-	}
-}
-
-func TestTheAgencysFloorsClearTheCentralsWinnersHold(t *testing.T) {
-	t.Parallel()
-	// An agency's reply timeout at its floor must outlast a held winners
-	// query with room for the round trip, and its winners wait must cover
-	// one held query: the env package cannot see the central's hold.
-	if env.MinIOTimeout <= supervisor.DefaultWinnersHold {
-		t.Errorf("env.MinIOTimeout %s does not exceed the central's winners hold %s", env.MinIOTimeout, supervisor.DefaultWinnersHold)
-	}
-	if env.MinWinnersTimeout < supervisor.DefaultWinnersHold {
-		t.Errorf("env.MinWinnersTimeout %s is shorter than the central's winners hold %s", env.MinWinnersTimeout, supervisor.DefaultWinnersHold)
 	}
 }
 

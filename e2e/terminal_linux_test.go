@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"quiniela/internal/termtest"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,8 +15,8 @@ import (
 	"time"
 	"unsafe"
 
-	"quiniela/cmd/internal/logline"
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/logline"
+	"quiniela/internal/proctest"
 )
 
 // tail is the end of a terminal's output, enough to say what it showed.
@@ -137,9 +138,9 @@ func TestAnAgencyOnATerminalShowsItsProgressBelowItsLog(t *testing.T) {
 	}
 	<-read
 
-	scr := &screen{}
+	scr := &termtest.Screen{}
 	scr.Write([]byte(raw.String()))
-	lines := scr.shown()
+	lines := scr.Shown()
 	for _, l := range lines {
 		if _, err := logline.Parse(l); err != nil {
 			t.Errorf("a line on agency 1's screen is not a whole log line: %v", err)

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/logline"
-	"quiniela/cmd/internal/proctest"
+	"quiniela/internal/logline"
+	"quiniela/internal/proctest"
 )
 
 // jsonLine is one line of a binary's output, decoded with its numbers

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"crypto/tls"
@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/cmd/internal/proctest"
-	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/internal/proctest"
+	"quiniela/internal/tlsfiles"
 	"quiniela/lottery"
 	"quiniela/protocol"
 )
@@ -49,19 +49,6 @@ func stop(t *testing.T, p *proctest.Process) {
 	}
 }
 
-// ask writes frame and reads its code.
-func ask(t *testing.T, conn net.Conn, frame []byte) protocol.Code {
-	t.Helper()
-	if _, err := conn.Write(frame); err != nil {
-		t.Fatal(err)
-	}
-	code, err := protocol.ReadCode(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code
-}
-
 func batch(t *testing.T, agency uint16, documents ...uint32) []byte {
 	t.Helper()
 	bets := make([]lottery.Bet, len(documents))
@@ -89,7 +76,7 @@ func echoes(conn net.Conn, msg string) error {
 
 func TestSIGHUPNoLongerStopsTheCentral(t *testing.T) {
 	t.Parallel()
-	p, addr := proctest.StartServer(t, serverBin, t.TempDir())
+	p, addr := proctest.StartServer(t, bins["server"], t.TempDir())
 	hangUp(t, p)
 	p.WaitFor(t, `INFO +action: reload \| result: success \| changed: none \| restart_needed: none \| logging_level: INFO \| tls_certificate_expires: none`)
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -109,7 +96,7 @@ func TestSIGHUPAppliesTheLogLevelAndNamesWhatNeedsARestart(t *testing.T) {
 	dir := t.TempDir()
 	settings := filepath.Join(dir, "central.env")
 	writeEnv(t, settings, "LOGGING_LEVEL=INFO", "SERVER_IDLE_TIMEOUT=2m")
-	p, addr := proctest.StartServerWithFile(t, serverBin, dir, settings)
+	p, addr := proctest.StartServerWithFile(t, bins["server"], dir, settings)
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +136,7 @@ func TestSIGHUPDuringTheShutdownIsNoSecondSignal(t *testing.T) {
 	// A frame left half-sent keeps the shutdown waiting for it (as in
 	// TestASecondSignalExitsAtOnce); the SIGHUP lands meanwhile, and the
 	// shutdown then ends as usual once the frame is whole.
-	p, addr := proctest.StartServer(t, serverBin, t.TempDir(), "SERVER_SHUTDOWN_TIMEOUT=60s", "SERVER_FRAME_TIMEOUT=60s")
+	p, addr := proctest.StartServer(t, bins["server"], t.TempDir(), "SERVER_SHUTDOWN_TIMEOUT=60s", "SERVER_FRAME_TIMEOUT=60s")
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +201,7 @@ func startTLSCentral(t *testing.T) *tlsCentral {
 			t.Fatal(err)
 		}
 	}
-	c.p, c.addr = proctest.StartServer(t, serverBin, dir, "AGENCIES=1",
+	c.p, c.addr = proctest.StartServer(t, bins["server"], dir, "AGENCIES=1",
 		"SERVER_TLS_CERT="+filepath.Join(c.certs, "server.crt"), "SERVER_TLS_KEY="+filepath.Join(c.certs, "server.key"),
 		"SERVER_TLS_CLIENT_CA="+filepath.Join(c.certs, "ca.crt"))
 	return c
