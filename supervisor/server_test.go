@@ -565,7 +565,14 @@ func BenchmarkIngest(b *testing.B) {
 			frames := make([][]byte, agencies)
 			conns := make([]*agencyConn, agencies)
 			for i := range agencies {
-				frames[i], _ = protocol.AppendBatch(nil, uint16(i+1), bets(uint16(i+1), 1, protocol.MaxBatchCount))
+				// No winners: the same frame sent for a second would give its
+				// agency more than a winners reply can carry, and the central
+				// refuses the batch that would.
+				batch := bets(uint16(i+1), 1, protocol.MaxBatchCount)
+				for j := range batch {
+					batch[j].Number = lottery.WinningNumber + 1
+				}
+				frames[i], _ = protocol.AppendBatch(nil, uint16(i+1), batch)
 				conns[i] = dial(b, ts.addr)
 				conns[i].conn.SetDeadline(time.Now().Add(5 * time.Minute))
 			}
