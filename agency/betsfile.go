@@ -1,0 +1,95 @@
+package agency
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+
+	"quiniela/lottery"
+)
+
+// anyAgency bounds the agency number when an agency validates its own bets:
+// only the central knows AGENCIES.
+const anyAgency = math.MaxUint16
+
+// eachBet streams the bets file from its start and calls fn with each valid
+// bet, its count among the valid ones (from 1), and the bytes of the file
+// read so far and in all. A malformed or invalid line, one too long
+// included, is logged with its number, once over all sessions, and
+// skipped. Surrounding spaces of a field are dropped. It returns how many
+// valid bets it saw.
+func (a *Agency) eachBet(ctx context.Context, r *round, res *Result, fn func(n int, b lottery.Bet, read, size int64) error) (int, error) {
+	f, err := os.Open(a.cfg.DataFile)
+	if err != nil {
+		return 0, fmt.Errorf("opening the bets file: %w", err)
+	}
+	defer a.closeFile(f)
+	var size int64
+	if info, err := f.Stat(); err == nil {
+		size = info.Size()
+	}
+	lines := newLineReader(f)
+	fields := newFieldReader()
+	today := lottery.DayOf(a.now())
+	valid := 0
+	for {
+		if ctx.Err() != nil {
+			return valid, ctx.Err()
+		}
+		line, err := lines.next()
+		if errors.Is(err, io.EOF) {
+			return valid, nil
+		}
+		if errors.Is(err, errLineTooLong) {
+			a.skip(r, res, lines.line, err)
+			continue
+		}
+		if err != nil {
+			return valid, fmt.Errorf("reading %s: %w", a.cfg.DataFile, err)
+		}
+		rec, err := fields.fields(line)
+		if errors.Is(err, io.EOF) {
+			continue // a blank line
+		}
+		if err != nil {
+			a.skip(r, res, lines.line, err)
+			continue
+		}
+		for i := range rec {
+			rec[i] = strings.TrimSpace(rec[i])
+		}
+		b, err := lottery.ParseAgencyRecord(a.cfg.ID, rec)
+		if err == nil {
+			err = b.Validate(anyAgency, today)
+		}
+		if err != nil {
+			a.skip(r, res, lines.line, err)
+			continue
+		}
+		valid++
+		if err := fn(valid, b, lines.read, size); err != nil {
+			return valid, err
+		}
+	}
+}
+
+func (a *Agency) skip(r *round, res *Result, line int, err error) {
+	if line <= r.reportedLine {
+		return // reported by an earlier session
+	}
+	r.reportedLine = line
+	res.Skipped++
+	a.log.Warn("apuesta_invalida", "result", "fail", "file", a.cfg.DataFile, "line", line, "error", err)
+}
+
+func (a *Agency) closeFile(f *os.File) {
+	if err := f.Close(); err != nil {
+		a.log.Error("close_file", "result", "fail", "file", a.cfg.DataFile, "error", err)
+		return
+	}
+	a.log.Info("close_file", "result", "success", "file", a.cfg.DataFile)
+}

@@ -1,0 +1,109 @@
+package agency
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"quiniela/lottery/logattr"
+)
+
+// session is one connection's share of the round: learn what the central
+// holds, send the rest, end, and wait for the winners.
+func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
+	conn, addr, err := a.connect(ctx, r, r.progress.Add(a.cfg.ConnectTimeout))
+	if err != nil {
+		return err
+	}
+	c := newClient(conn, a.cfg.ID, a.cfg.IOTimeout)
+	stop := context.AfterFunc(ctx, c.kill)
+	defer stop()
+	defer a.closeConn(conn, addr)
+
+	st, err := c.status()
+	if err != nil {
+		return err
+	}
+	if r.first || st.Stored > r.stored {
+		r.progress, r.stored = time.Now(), st.Stored
+	}
+	endedBefore := false // the central held this agency's end before this run
+	if r.first {
+		r.first = false
+		res.Held = int(st.Stored)
+		endedBefore = st.Ended
+	}
+	// What the central holds beyond what it held at the start, this run sent
+	// (a batch whose acknowledgement was lost included).
+	res.Sent = int(st.Stored) - res.Held
+	if st.Stored > 0 || st.Ended {
+		a.log.Info("reanudar", "result", "success", "almacenadas", st.Stored, "finalizo", st.Ended)
+	}
+	// After the end too, the bets the central does not hold are sent: it
+	// refuses them, and its refusal fails the round with how many bets it
+	// lacks. An end the central holds and this run did not send (a stray
+	// process with this agency's number, a hostile peer) is no success.
+	valid, err := a.sendAll(ctx, c, r, int(st.Stored), res)
+	if res.Held+res.Sent > int(st.Stored) {
+		r.progress = time.Now() // acknowledgements came
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case endedBefore:
+		a.reportEarlierEnd(ctx, int(st.Stored), valid)
+	case valid < int(st.Stored) && !st.Ended:
+		a.log.Warn("ronda_anterior", "result", "fail", "almacenadas", st.Stored, "en_archivo", valid, "hint", freshRoundHint)
+		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: its store is from another round or file (%s)",
+			st.Stored, a.cfg.ID, a.cfg.DataFile, valid, freshRoundHint)
+	}
+	if !st.Ended {
+		if err := c.end(); err != nil {
+			return err
+		}
+		r.progress = time.Now()
+	}
+	if r.winnersDeadline.IsZero() {
+		r.winnersDeadline = time.Now().Add(a.cfg.WinnersTimeout)
+	}
+	winners, err := a.awaitWinners(ctx, c, r)
+	if err != nil {
+		return err
+	}
+	res.Winners = winners
+	a.log.Info("consulta_ganadores", "result", "success", "cant_ganadores", len(winners))
+	for _, doc := range winners {
+		a.log.Debug("ganador", "result", "success", "dni", doc)
+	}
+	return nil
+}
+
+// freshRoundHint tells an operator how to start a round afresh when the
+// central's store holds an earlier one.
+const freshRoundHint = "to start a new round, stop the central and empty its store (make docker-storage-reset in the Docker deployment, or remove its STORAGE_FILEPATH and the .ends file beside it)"
+
+// reportEarlierEnd says so when the central held this agency's end before
+// this run sent anything and holds all its bets: an agency restarted after
+// its end, or a store left from an earlier round, whose winners are the
+// ones that will be reported. A file with fewer valid bets than the central
+// holds is warned about.
+func (a *Agency) reportEarlierEnd(ctx context.Context, stored, valid int) {
+	level := slog.LevelInfo
+	if valid != stored {
+		level = slog.LevelWarn
+	}
+	a.log.Log(ctx, level, "ronda_anterior", "result", "success", "almacenadas", stored, "en_archivo", valid,
+		"aviso", "the central holds this agency's end from an earlier run, so the winners reported are of the round it holds",
+		"hint", freshRoundHint)
+}
+
+func (a *Agency) closeConn(conn net.Conn, addr string) {
+	if err := conn.Close(); err != nil {
+		a.log.Error("close_connection", "result", "fail", logattr.Host("", addr), "error", err)
+		return
+	}
+	a.log.Info("close_connection", "result", "success", logattr.Host("", addr))
+}

@@ -1,0 +1,37 @@
+package agency
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"quiniela/protocol"
+)
+
+// awaitWinners asks for the winners until the draw has happened, backing
+// off with jitter between "not yet" answers, for at most WinnersTimeout.
+func (a *Agency) awaitWinners(ctx context.Context, c *client, r *round) ([]uint32, error) {
+	wait := minBackoff
+	for {
+		code, docs, err := c.winners()
+		if err != nil {
+			return nil, err
+		}
+		r.progress = time.Now()
+		switch code {
+		case protocol.CodeOK:
+			return docs, nil
+		case protocol.CodeDrawPending:
+		default:
+			return nil, refusal("winners query", code)
+		}
+		left := time.Until(r.winnersDeadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("the draw did not happen within %s", a.cfg.WinnersTimeout)
+		}
+		if !sleep(ctx, min(jitter(wait), left)) {
+			return nil, ctx.Err()
+		}
+		wait = min(2*wait, maxBackoff)
+	}
+}
