@@ -14,22 +14,6 @@ import (
 	"quiniela/lottery/logattr"
 )
 
-// Accept errors that are not the listener closing back off from
-// minAcceptBackoff, doubling up to maxAcceptBackoff.
-const (
-	minAcceptBackoff = 10 * time.Millisecond
-	maxAcceptBackoff = time.Second
-)
-
-// sendBuffer is each connection's kernel send buffer (SO_SNDBUF, which
-// the kernel doubles): what a peer that never reads its replies can pin of
-// the central's memory. Left to itself the kernel grows it to megabytes,
-// and the write deadline only starts once it is full; the central's
-// replies are a few bytes a batch, and the largest (every winner of an
-// agency, 256 KiB) still goes out within a frame timeout to any peer that
-// reads.
-const sendBuffer = 32 << 10
-
 // acceptor holds the listener and hands each connection to a new session in
 // the agencies supervisor. The Server closes the listener on shutdown; an
 // Accept error after that is the normal way out. Other Accept errors (out

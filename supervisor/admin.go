@@ -93,13 +93,6 @@ func (a *adminServer) Serve(ctx context.Context) error {
 	return fmt.Errorf("%w: admin endpoint closed", suture.ErrDoNotRestart)
 }
 
-// maxAdminConns bounds the admin endpoint's open connections: a scraper
-// and a few browsers need a handful. Past it the oldest connection is
-// closed to make room, so that the admin port never takes the file
-// descriptors the agencies' connections count on, and a peer holding the
-// bound's worth of connections cannot keep the operator out.
-const maxAdminConns = 64
-
 // boundedListener keeps at most max connections open: accepting one more
 // closes the oldest. Each connection's send buffer is small, so a peer
 // that asks and never reads pins little.

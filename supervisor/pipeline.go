@@ -18,14 +18,6 @@ import (
 	"quiniela/store"
 )
 
-// readBuffer holds several whole frames, so that one read takes in all the
-// batches an agency has in flight.
-const readBuffer = 32 << 10
-
-// maxInFlight bounds the frames read ahead of their replies, and so a
-// session's memory: an agency may keep this many batches in flight.
-const maxInFlight = 32
-
 // ack is one reply in the making, in request order: a batch being stored,
 // a ready reply, or a barrier that the reader waits on so that a request
 // that reads the agency's state sees every earlier batch settled.

@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-// rateSlots is how many intervals the rate history keeps: 240 counters of
-// 8 bytes, whatever the round lasts.
-const rateSlots = 240
-
 // rateHistory counts the bets this central stored over the round, in
 // equal intervals from its first bet on: 1 s each at first. When the round
 // outgrows the slots, adjacent intervals are merged in pairs and the

@@ -21,13 +21,6 @@ type logLimit struct {
 	suppressed int       // lines held back since the last report
 }
 
-// Lines a connection (or the acceptor) may log per second before the rest
-// are only counted.
-const (
-	logBurst    = 5
-	logInterval = time.Second
-)
-
 func newLogLimit() *logLimit { return &logLimit{interval: logInterval, burst: logBurst} }
 
 // log writes the line if the limit allows it, after reporting what was

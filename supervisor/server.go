@@ -75,16 +75,6 @@ type Config struct {
 	WinnersHold time.Duration
 }
 
-// DefaultWinnersHold keeps a waiting agency's query open long enough to hear
-// of the draw at once, and short enough to stay below any client's reply
-// timeout.
-const DefaultWinnersHold = time.Second
-
-// filesReserve is the file descriptors kept beside the connections and the
-// admin endpoint's: the listeners, the store and its journal (or its
-// database connections), and room to accept and refuse.
-const filesReserve = 64
-
 // Server is the central. Create it with New and run it with Serve.
 type Server struct {
 	cfg     Config
@@ -250,44 +240,4 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("the central's supervisor tree failed: %w", treeErr)
 	}
 	return nil
-}
-
-// announceDraw logs the draw (docs/logs.md), then records that it was announced,
-// so that a restart reopens it silently. A crash between the two can only
-// repeat the announcement, never lose it; the draw's result is the same.
-func (s *Server) announceDraw(winners int, afterRestart bool) {
-	s.log.Info("sorteo", "result", "success", "agencias", s.cfg.Agencies, "ganadores", winners, "tras_reinicio", afterRestart)
-	if err := s.store.RecordDraw(); err != nil {
-		s.log.Error("record_draw", "result", "fail", "error", err)
-	}
-}
-
-// eventHook logs the tree's events. It runs on suture's loop, so it only
-// writes a line.
-func (s *Server) eventHook(e suture.Event) {
-	switch ev := e.(type) {
-	case suture.EventServicePanic:
-		s.log.Error("service_panic", "result", "fail", "service", serviceName(ev.Service, ev.ServiceName), "panic", ev.PanicMsg, "restarting", ev.Restarting)
-	case suture.EventServiceTerminate:
-		cause := ev.Err
-		if cause == nil {
-			cause = "returned no error, which suture counts as a failure"
-		}
-		s.log.Warn("service_terminate", "result", "fail", "service", serviceName(ev.Service, ev.ServiceName), "error", fmt.Sprint(cause), "restarting", ev.Restarting)
-	case suture.EventStopTimeout:
-		s.log.Error("stop_service", "result", "fail", "service", serviceName(ev.Service, ev.ServiceName), "error", "did not stop in time")
-	case suture.EventBackoff:
-		s.log.Warn("supervisor_backoff", "result", "in_progress", "supervisor", ev.SupervisorName)
-	case suture.EventResume:
-		s.log.Info("supervisor_resume", "result", "success", "supervisor", ev.SupervisorName)
-	}
-}
-
-// serviceName names a service as it is now: suture fixes a service's name
-// when it is added, before a session knows its agency.
-func serviceName(svc suture.Service, atAdd string) string {
-	if named, ok := svc.(fmt.Stringer); ok {
-		return named.String()
-	}
-	return atAdd
 }

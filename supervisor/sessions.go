@@ -10,12 +10,6 @@ import (
 	"github.com/thejerf/suture/v4"
 )
 
-// maxIdlePerIdentity bounds the connections whose certificate names one
-// agency but that do not speak for it (yet): an agency needs one, and one
-// more while it reconnects. Past it, that identity's oldest such connection
-// is evicted, so that one certificate cannot fill the connection bound.
-const maxIdlePerIdentity = 4
-
 // sessions is the keyed map of live sessions, after syncthing's service
 // map: every connection with the suture token of its service, and the
 // session that speaks for each agency. A session replaced by a newer one
