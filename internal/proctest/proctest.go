@@ -1,6 +1,10 @@
-// Package proctest runs the project's binaries in end-to-end tests: it
-// builds them once, starts them with a chosen environment, collects their
-// log lines, and waits for lines and exits. It is for tests only.
+// Package proctest is the one way the project runs its own binaries as
+// processes: it builds them once, starts them with a chosen environment,
+// collects their log lines, waits for a line or an exit, stops them, and
+// finds free ports. The whole-system tests use it through the functions
+// that take a testing.TB (Start, StartServer, WaitFor, Wait, FreePort);
+// make run's, make bench's and make soak's players through those that
+// return errors (Launch, Await, Stop, Port).
 package proctest
 
 import (
@@ -18,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,6 +79,53 @@ type Process struct {
 	ended   bool          // the output ended (the process closed its stdout)
 	readErr error         // why reading the output stopped, other than its end
 	exit    chan struct{}
+	copyTo  io.Writer              // Options.Log
+	keep    func(line string) bool // Options.Keep
+}
+
+// Options say how Launch runs a binary.
+type Options struct {
+	Dir     string   // its working folder; "": this process's
+	EnvFile string   // its --env-file; "": os.DevNull, so that no stray .env is read
+	Env     []string // its whole environment, plus RaceNoExitSleep
+	// Log, when set, receives every line of its output as it comes.
+	Log io.Writer
+	// Stderr receives its standard error; nil: this process's.
+	Stderr io.Writer
+	// Keep, when set, chooses the lines kept to wait for and to Log()
+	// (all of them still go to Log): a long run need not hold them all.
+	Keep        func(line string) bool
+	SysProcAttr *syscall.SysProcAttr
+}
+
+// Launch starts bin as o says and collects its output's lines until its
+// end. The caller stops it (Stop, or Cmd.Process.Kill) and waits for Done.
+func Launch(bin string, o Options) (*Process, error) {
+	if o.EnvFile == "" {
+		o.EnvFile = os.DevNull
+	}
+	cmd := exec.Command(bin, "--env-file", o.EnvFile)
+	cmd.Dir = o.Dir
+	cmd.Env = append([]string{RaceNoExitSleep}, o.Env...)
+	cmd.SysProcAttr = o.SysProcAttr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = o.Stderr
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Process{Cmd: cmd, more: make(chan struct{}), exit: make(chan struct{}), copyTo: o.Log, keep: o.Keep}
+	go func() {
+		p.collect(out)
+		cmd.Wait()
+		close(p.exit)
+	}()
+	return p, nil
 }
 
 // Start runs bin in dir with exactly env (plus RaceNoExitSleep) and
@@ -87,25 +139,32 @@ func Start(t testing.TB, bin, dir string, env ...string) *Process {
 // for a test that changes the file while the binary runs.
 func StartWithFile(t testing.TB, bin, dir, envFile string, env ...string) *Process {
 	t.Helper()
-	cmd := exec.Command(bin, "--env-file", envFile)
-	cmd.Dir = dir
-	cmd.Env = append([]string{RaceNoExitSleep}, env...)
-	out, err := cmd.StdoutPipe()
+	p, err := Launch(bin, Options{Dir: dir, EnvFile: envFile, Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &Process{Cmd: cmd, more: make(chan struct{}), exit: make(chan struct{})}
-	go func() {
-		p.collect(out)
-		cmd.Wait()
-		close(p.exit)
-	}()
-	t.Cleanup(func() { cmd.Process.Kill(); <-p.exit })
+	t.Cleanup(func() { p.Cmd.Process.Kill(); <-p.exit })
 	return p
+}
+
+// Done is closed once the process has exited and its output is read.
+func (p *Process) Done() <-chan struct{} { return p.exit }
+
+// ExitCode is the exit code, once Done is closed (-1: killed by a signal).
+func (p *Process) ExitCode() int { return p.Cmd.ProcessState.ExitCode() }
+
+// Stop sends SIGTERM and waits for the exit; past bound it kills the
+// process and returns -1.
+func (p *Process) Stop(bound time.Duration) int {
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exit:
+		return p.ExitCode()
+	case <-time.After(bound):
+		p.Cmd.Process.Kill()
+		<-p.exit
+		return -1
+	}
 }
 
 // collect reads the output's lines until its end, keeping each, and wakes
@@ -114,9 +173,15 @@ func (p *Process) collect(out io.Reader) {
 	r := bufio.NewReaderSize(out, 64<<10)
 	for {
 		line, err := r.ReadString('\n')
+		if p.copyTo != nil && line != "" {
+			io.WriteString(p.copyTo, line)
+			if err != nil {
+				io.WriteString(p.copyTo, "\n")
+			}
+		}
 		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		p.mu.Lock()
-		if line != "" || err == nil {
+		if (line != "" || err == nil) && (p.keep == nil || p.keep(line)) {
 			p.lines = append(p.lines, line)
 		}
 		if err != nil {
@@ -138,7 +203,26 @@ func (p *Process) collect(out io.Reader) {
 // and fails the test when the process ends first.
 func (p *Process) WaitFor(t testing.TB, pattern string) string {
 	t.Helper()
+	line, err := p.Await(pattern, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return line
+}
+
+// ErrTimeout is Await's error when its bound passed first.
+var ErrTimeout = errors.New("timed out")
+
+// Await returns the first line not yet waited past that matches pattern;
+// an error when the process ends first, or when bound (0: none) passes.
+func (p *Process) Await(pattern string, bound time.Duration) (string, error) {
 	re := regexp.MustCompile(pattern)
+	var timeout <-chan time.Time
+	if bound > 0 {
+		timer := time.NewTimer(bound)
+		defer timer.Stop()
+		timeout = timer.C
+	}
 	for {
 		p.mu.Lock()
 		for p.waited < len(p.lines) {
@@ -146,19 +230,22 @@ func (p *Process) WaitFor(t testing.TB, pattern string) string {
 			p.waited++
 			if re.MatchString(line) {
 				p.mu.Unlock()
-				return line
+				return line, nil
 			}
 		}
 		ended, readErr, more := p.ended, p.readErr, p.more
 		p.mu.Unlock()
 		if ended {
 			if readErr != nil {
-				t.Fatalf("%s: reading its output: %v; so far:\n%s", filepath.Base(p.Cmd.Path), readErr, p.Log())
+				return "", fmt.Errorf("%s: reading its output: %v; so far:\n%s", filepath.Base(p.Cmd.Path), readErr, p.Log())
 			}
-			t.Fatalf("%s ended without logging %q:\n%s", filepath.Base(p.Cmd.Path), pattern, p.Log())
-			return ""
+			return "", fmt.Errorf("%s ended without logging %q:\n%s", filepath.Base(p.Cmd.Path), pattern, p.Log())
 		}
-		<-more
+		select {
+		case <-more:
+		case <-timeout:
+			return "", fmt.Errorf("%s did not log %q within %v: %w", filepath.Base(p.Cmd.Path), pattern, bound, ErrTimeout)
+		}
 	}
 }
 
@@ -272,6 +359,15 @@ var reserved = struct {
 // a central must come up (or come back) on a port known in advance.
 func FreePort(t testing.TB) string {
 	t.Helper()
+	port, err := Port()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// Port returns a loopback port as FreePort does, or an error.
+func Port() (string, error) {
 	reserved.Lock()
 	defer reserved.Unlock()
 	for range 1000 {
@@ -285,8 +381,7 @@ func FreePort(t testing.TB) string {
 		}
 		ln.Close()
 		reserved.ports[port] = true
-		return strconv.Itoa(port)
+		return strconv.Itoa(port), nil
 	}
-	t.Fatal("no free port found")
-	return ""
+	return "", errors.New("no free port found")
 }

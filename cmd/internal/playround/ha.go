@@ -275,7 +275,7 @@ func playHA(ha *haDatabase, files []agencyFile, agencies []*process, server, sta
 	deadline := time.After(agencyBound)
 	for i, a := range agencies {
 		select {
-		case <-a.done:
+		case <-a.Done():
 		case <-deadline:
 			close(ended)
 			return fmt.Errorf("agency %d had not exited %s into the round (log in %s)", files[i].id, agencyBound, a.log)
@@ -312,21 +312,21 @@ func playHA(ha *haDatabase, files []agencyFile, agencies []*process, server, sta
 		p    *process
 	}{{"central", server}, {"standby", standby}} {
 		select {
-		case <-c.p.done:
-			fmt.Printf("%s: exited with code %d during the round: %s\n", c.name, c.p.exitCode(), lastFailure(c.p.log))
+		case <-c.p.Done():
+			fmt.Printf("%s: exited with code %d during the round: %s\n", c.name, c.p.ExitCode(), lastFailure(c.p.log))
 			continue
 		default:
 		}
 		alive++
-		c.p.cmd.Process.Signal(syscall.SIGTERM)
+		c.p.Cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-c.p.done:
+		case <-c.p.Done():
 		case <-time.After(10 * time.Second):
 			fmt.Printf("%s: alive at the end of the round, and did not exit within 10 s of SIGTERM (log in %s)\n", c.name, c.p.log)
 			centralsOK = false
 			continue
 		}
-		if code := c.p.exitCode(); code != 0 {
+		if code := c.p.ExitCode(); code != 0 {
 			fmt.Printf("%s: alive at the end of the round, exited with code %d on SIGTERM: %s\n", c.name, code, lastFailure(c.p.log))
 			centralsOK = false
 		} else {

@@ -39,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"quiniela/internal/logline"
+	"quiniela/internal/proctest"
 	"quiniela/lottery/datagen"
 	"quiniela/store/postgres/pgcluster"
 )
@@ -136,11 +137,10 @@ func describeData(data string, files []agencyFile) string {
 	return line + " (their winners are checked)"
 }
 
-// process is a started binary whose exit is reported on done.
+// process is a started binary whose output goes to its log file.
 type process struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
+	*proctest.Process
+	log string
 }
 
 func start(bin, log string, env ...string) (*process, error) {
@@ -148,19 +148,14 @@ func start(bin, log string, env ...string) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--env-file", os.DevNull)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
+	p, err := proctest.Launch(bin, proctest.Options{Env: env, Log: f, Stderr: f})
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	p := &process{cmd: cmd, log: log, done: make(chan struct{})}
-	go func() { cmd.Wait(); f.Close(); close(p.done) }()
-	return p, nil
+	go func() { <-p.Done(); f.Close() }()
+	return &process{Process: p, log: log}, nil
 }
-
-func (p *process) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
 func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA bool, loss haLoss) error {
 	files, err := findAgencies(data, datagen.Official)
@@ -217,7 +212,7 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 	if err != nil {
 		return err
 	}
-	defer server.cmd.Process.Kill()
+	defer server.Cmd.Process.Kill()
 	var standby *process
 	if db != nil || ha != nil {
 		// The standby stands by on the next port but one, taking over if
@@ -231,8 +226,8 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 			return err
 		}
 		defer func() {
-			standby.cmd.Process.Signal(syscall.SIGTERM)
-			<-standby.done
+			standby.Cmd.Process.Signal(syscall.SIGTERM)
+			<-standby.Done()
 		}()
 		fmt.Printf("standby: a second central on 127.0.0.1:%d (log in %s)\n", port+2, standby.log)
 	}
@@ -250,7 +245,7 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 		if err != nil {
 			return err
 		}
-		defer agencies[i].cmd.Process.Kill()
+		defer agencies[i].Cmd.Process.Kill()
 	}
 	if ha != nil {
 		return playHA(ha, files, agencies, server, standby, began, loss)
@@ -259,22 +254,22 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 	ok := true
 	for i, a := range agencies {
 		select {
-		case <-a.done:
-		case <-server.done:
-			return fmt.Errorf("the central exited with code %d before the round ended: %s", server.exitCode(), lastFailure(server.log))
+		case <-a.Done():
+		case <-server.Done():
+			return fmt.Errorf("the central exited with code %d before the round ended: %s", server.ExitCode(), lastFailure(server.log))
 		}
 		if !report(files[i], a) {
 			ok = false
 		}
 	}
 
-	server.cmd.Process.Signal(syscall.SIGTERM)
+	server.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-server.done:
+	case <-server.Done():
 	case <-time.After(10 * time.Second):
 		return fmt.Errorf("the central did not exit within 10 s of SIGTERM (log in %s)", server.log)
 	}
-	if code := server.exitCode(); code != 0 {
+	if code := server.ExitCode(); code != 0 {
 		fmt.Printf("the central exited with code %d: %s\n", code, lastFailure(server.log))
 		ok = false
 	}
@@ -298,7 +293,7 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 
 // report prints how agency f's run ended and whether it is as expected.
 func report(f agencyFile, a *process) bool {
-	if code := a.exitCode(); code != 0 {
+	if code := a.ExitCode(); code != 0 {
 		fmt.Printf("agency %d failed (exit %d): %s\n", f.id, code, lastFailure(a.log))
 		return false
 	}
@@ -417,15 +412,13 @@ func (d *database) remove() {
 
 // awaitListen waits until the central's log says it listens.
 func awaitListen(server *process) error {
-	deadline := time.After(30 * time.Second)
-	for len(find(server.log, "listen", "success")) == 0 {
-		select {
-		case <-server.done:
-			return fmt.Errorf("the central exited with code %d before it listened: %s", server.exitCode(), lastFailure(server.log))
-		case <-deadline:
-			return fmt.Errorf("the central did not listen within 30 s (log in %s)", server.log)
-		case <-time.After(20 * time.Millisecond):
-		}
+	_, err := server.Await(`action: listen \| result: success`, 30*time.Second)
+	if errors.Is(err, proctest.ErrTimeout) {
+		return fmt.Errorf("the central did not listen within 30 s (log in %s)", server.log)
+	}
+	if err != nil {
+		<-server.Done()
+		return fmt.Errorf("the central exited with code %d before it listened: %s", server.ExitCode(), lastFailure(server.log))
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -9,13 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"quiniela/internal/proctest"
 	"quiniela/internal/tlsfiles"
 	"quiniela/store/postgres/pgcluster"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,34 +29,32 @@ const idleConnections = 10000
 // complete the handshake with an agency's certificate, and send nothing),
 // and returns the central's RSS in KiB before and once it holds them all.
 func idle(dir string, n int, useTLS bool) (before, after int, err error) {
-	port := freePort()
+	port, err := proctest.Port()
+	if err != nil {
+		return 0, 0, err
+	}
 	store := filepath.Join(dir, "idle.csv")
 	os.Remove(store)
 	os.Remove(store + ".ends")
-	server := exec.Command(filepath.Join(dir, "server"), "--env-file", os.DevNull)
-	server.Env = []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "SERVER_LISTEN_BACKLOG=4096"}
+	env := []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "SERVER_LISTEN_BACKLOG=4096"}
 	cert := func(name string) string { return filepath.Join(dir, "tls", name) }
 	var tlsConfig *tls.Config
 	if useTLS {
-		server.Env = append(server.Env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
+		env = append(env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
 		if tlsConfig, err = tlsfiles.Client(cert("agency-1.crt"), cert("agency-1.key"), cert("ca.crt")); err != nil {
 			return 0, 0, err
 		}
 		tlsConfig.ServerName = "127.0.0.1"
 	}
-	out, err := server.StdoutPipe()
+	server, err := proctest.Launch(filepath.Join(dir, "server"), proctest.Options{Env: env})
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := server.Start(); err != nil {
+	defer server.Stop(30 * time.Second)
+	if _, err := server.Await(`action: listen \| result: success`, 30*time.Second); err != nil {
 		return 0, 0, err
 	}
-	defer func() { server.Process.Signal(syscall.SIGTERM); server.Wait() }()
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && !strings.Contains(sc.Text(), "action: listen | result: success") {
-	}
-	go io.Copy(io.Discard, out)
-	pid := server.Process.Pid
+	pid := server.Cmd.Process.Pid
 	before = rss(pid)
 	conns := make([]net.Conn, 0, n)
 	defer func() {
@@ -124,15 +120,6 @@ func scrape(admin string, stop <-chan struct{}) {
 			}
 		}
 	}
-}
-
-func freePort() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "0"
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // roundDatabase is the database of the PostgreSQL rounds: created, and its

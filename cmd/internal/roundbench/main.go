@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"quiniela/internal/proctest"
 	"quiniela/lottery/datagen"
 	"quiniela/store/postgres/pgcluster"
 )
@@ -148,14 +148,16 @@ var (
 // round runs one whole round: the central, then every agency at once.
 func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 	res := result{size: sz}
-	port := freePort()
+	port, err := proctest.Port()
+	if err != nil {
+		return res, err
+	}
 	store := filepath.Join(dir, "bets.csv")
 	os.Remove(store)
 	os.Remove(store + ".ends")
 	var storageURL string
 	var dbCPU time.Duration
 	if sz.postgres {
-		var err error
 		if storageURL, err = emptyDatabase(db); err != nil {
 			return res, err
 		}
@@ -163,58 +165,47 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 	}
 
 	start := time.Now()
-	server := exec.Command(filepath.Join(dir, "server"), "--env-file", os.DevNull)
-	server.Env = []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(sz.agencies), "STORAGE_URL=" + storageURL}
+	env := []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(sz.agencies), "STORAGE_URL=" + storageURL}
 	cert := func(name string) string { return filepath.Join(dir, "tls", name) }
 	if sz.tls {
-		server.Env = append(server.Env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
+		env = append(env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
 	}
 	if sz.scraped {
-		admin := "127.0.0.1:" + freePort()
-		server.Env = append(server.Env, "SERVER_ADMIN_ADDRESS="+admin)
+		adminPort, err := proctest.Port()
+		if err != nil {
+			return res, err
+		}
+		admin := "127.0.0.1:" + adminPort
+		env = append(env, "SERVER_ADMIN_ADDRESS="+admin)
 		stop := make(chan struct{})
 		defer close(stop)
 		go scrape(admin, stop)
 	}
-	serverOut, err := server.StdoutPipe()
+	// A line per batch stored is not kept: the round's summary lines are.
+	server, err := proctest.Launch(filepath.Join(dir, "server"), proctest.Options{Env: env,
+		Keep: func(line string) bool { return !strings.Contains(line, "apuesta_recibida") }})
 	if err != nil {
 		return res, err
 	}
-	if err := server.Start(); err != nil {
-		return res, err
-	}
-	defer server.Process.Kill()
-	serverLog := make(chan []string, 1)
-	go func() {
-		var lines []string
-		sc := bufio.NewScanner(serverOut)
-		for sc.Scan() {
-			if !strings.Contains(sc.Text(), "apuesta_recibida") {
-				lines = append(lines, sc.Text())
-			}
-		}
-		serverLog <- lines
-	}()
+	defer server.Cmd.Process.Kill()
 
-	clients := make([]*exec.Cmd, sz.agencies)
-	outs := make([]*strings.Builder, sz.agencies)
+	clients := make([]*proctest.Process, sz.agencies)
 	for i := range clients {
 		id := strconv.Itoa(i + 1)
-		c := exec.Command(filepath.Join(dir, "client"), "--env-file", os.DevNull)
-		c.Env = []string{"CLI_ID=" + id, "CLI_SERVER_ADDRESS=127.0.0.1:" + port, "CLI_DATA_FILE=" + filepath.Join(data, "agency-"+id+".csv")}
+		env := []string{"CLI_ID=" + id, "CLI_SERVER_ADDRESS=127.0.0.1:" + port, "CLI_DATA_FILE=" + filepath.Join(data, "agency-"+id+".csv")}
 		if sz.tls {
-			c.Env = append(c.Env, "CLI_TLS_CERT="+cert("agency-"+id+".crt"), "CLI_TLS_KEY="+cert("agency-"+id+".key"), "CLI_TLS_CA="+cert("ca.crt"))
+			env = append(env, "CLI_TLS_CERT="+cert("agency-"+id+".crt"), "CLI_TLS_KEY="+cert("agency-"+id+".key"), "CLI_TLS_CA="+cert("ca.crt"))
 		}
-		outs[i] = &strings.Builder{}
-		c.Stdout = outs[i]
-		if err := c.Start(); err != nil {
+		c, err := proctest.Launch(filepath.Join(dir, "client"), proctest.Options{Env: env})
+		if err != nil {
 			return res, err
 		}
+		defer c.Cmd.Process.Kill()
 		clients[i] = c
 	}
 	for i, c := range clients {
-		if err := c.Wait(); err != nil {
-			return res, fmt.Errorf("agency %d: %v\n%s", i+1, err, outs[i])
+		if <-c.Done(); c.ExitCode() != 0 {
+			return res, fmt.Errorf("agency %d: exit %d\n%s", i+1, c.ExitCode(), c.Log())
 		}
 	}
 	res.wall = time.Since(start)
@@ -229,7 +220,7 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 	}
 	var p50s []float64
 	for i, c := range clients {
-		out := outs[i].String()
+		out := c.Log()
 		m := summaryLine.FindStringSubmatch(out)
 		w := winnersLine.FindStringSubmatch(out)
 		if m == nil || w == nil || w[1] != want[strconv.Itoa(i+1)] {
@@ -241,26 +232,25 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 		res.total += sent
 		p50s = append(p50s, p50)
 		res.p99 = max(res.p99, p99)
-		res.clientRSS = max(res.clientRSS, c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+		res.clientRSS = max(res.clientRSS, c.Cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
 	}
 	slices.Sort(p50s)
 	res.p50 = p50s[len(p50s)/2]
 
-	server.Process.Signal(syscall.SIGTERM)
-	lines := <-serverLog
-	if err := server.Wait(); err != nil {
-		return res, fmt.Errorf("central: %v\n%s", err, strings.Join(lines, "\n"))
+	if code := server.Stop(time.Minute); code != 0 {
+		return res, fmt.Errorf("central: exit %d\n%s", code, server.Log())
 	}
-	res.serverRSS = server.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	lines := strings.Split(server.Log(), "\n")
+	res.serverRSS = server.Cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
 	if sz.postgres {
 		if err := awaitSessionsEnded(storageURL); err != nil {
 			return res, err
 		}
 		res.databaseCPU = db.CPU() - dbCPU
 	}
-	res.serverCPU = server.ProcessState.UserTime() + server.ProcessState.SystemTime()
+	res.serverCPU = server.Cmd.ProcessState.UserTime() + server.Cmd.ProcessState.SystemTime()
 	for _, c := range clients {
-		res.clientsCPU += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+		res.clientsCPU += c.Cmd.ProcessState.UserTime() + c.Cmd.ProcessState.SystemTime()
 	}
 	for _, l := range lines {
 		if m := flushLine.FindStringSubmatch(l); m != nil {

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"quiniela/internal/logline"
+	"quiniela/internal/proctest"
 	"quiniela/internal/tlsfiles"
 	"quiniela/protocol"
 )
@@ -98,8 +99,7 @@ type central struct {
 	name     string
 	addr     string
 	admin    string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	proc     *proctest.Process
 	tls      func(agency int) *tls.Config // nil: plain TCP
 	healthCA string                       // HEALTHCHECK_TLS_CA, when TLS
 	samples  []map[string]float64
@@ -254,74 +254,52 @@ func startCentral(bin, dir, name string, agencies int, extra []string) (*central
 	if err := os.MkdirAll(folder, 0o755); err != nil {
 		return nil, err
 	}
-	c := &central{name: name, exited: make(chan struct{})}
+	c := &central{name: name}
 	log, err := os.Create(filepath.Join(folder, "central.log"))
 	if err != nil {
 		return nil, err
 	}
-	c.cmd = exec.Command(filepath.Join(bin, "server"), "--env-file", os.DevNull)
-	// A soak stopped from outside (a timeout, a kill) takes its centrals
-	// with it: they shut down as on SIGTERM.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	c.cmd.Env = append([]string{
-		// Any free ports, read back from its listen lines: none can be
-		// taken between choosing it and the central binding it.
-		"SERVER_IP=127.0.0.1", "SERVER_PORT=0", "SERVER_ADMIN_ADDRESS=127.0.0.1:0",
-		"STORAGE_FILEPATH=" + filepath.Join(folder, "bets.csv"), "AGENCIES=" + strconv.Itoa(agencies),
-		"SERVER_LISTEN_BACKLOG=1024", "SERVER_MAX_CONNECTIONS=64", "SERVER_IDLE_TIMEOUT=5s", "SERVER_FRAME_TIMEOUT=2s",
-	}, extra...)
-	out, err := c.cmd.StdoutPipe()
+	c.proc, err = proctest.Launch(filepath.Join(bin, "server"), proctest.Options{
+		Env: append([]string{
+			// Any free ports, read back from its listen lines: none can be
+			// taken between choosing it and the central binding it.
+			"SERVER_IP=127.0.0.1", "SERVER_PORT=0", "SERVER_ADMIN_ADDRESS=127.0.0.1:0",
+			"STORAGE_FILEPATH=" + filepath.Join(folder, "bets.csv"), "AGENCIES=" + strconv.Itoa(agencies),
+			"SERVER_LISTEN_BACKLOG=1024", "SERVER_MAX_CONNECTIONS=64", "SERVER_IDLE_TIMEOUT=5s", "SERVER_FRAME_TIMEOUT=2s",
+		}, extra...),
+		Log: log, Stderr: log,
+		// Minutes of lines go to the file; only the listen lines are kept.
+		Keep: func(line string) bool { return strings.Contains(line, "listen | result: success") },
+		// A soak stopped from outside (a timeout, a kill) takes its centrals
+		// with it: they shut down as on SIGTERM.
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+	})
 	if err != nil {
-		return nil, err
-	}
-	c.cmd.Stderr = log
-	if err := c.cmd.Start(); err != nil {
-		return nil, err
-	}
-	// The central says its address, then its admin endpoint's.
-	listening := make(chan bool, 1)
-	go func() {
-		defer close(c.exited)
-		sc := bufio.NewScanner(out)
-		said := false
-		for sc.Scan() {
-			fmt.Fprintln(log, sc.Text())
-			if l, err := logline.Parse(sc.Text()); !said && err == nil && l.Result == "success" {
-				addr := net.JoinHostPort(l.Values["ip"], l.Values["port"])
-				switch l.Action {
-				case "listen":
-					c.addr = addr
-				case "admin_listen":
-					c.admin, said = addr, true
-					listening <- true
-				}
-			}
-		}
-		if !said {
-			listening <- false
-		}
-		c.cmd.Wait()
 		log.Close()
-	}()
-	if !<-listening {
-		<-c.exited
-		return nil, fmt.Errorf("the %s central did not start; see %s", name, log.Name())
+		return nil, err
+	}
+	go func() { <-c.proc.Done(); log.Close() }()
+	// The central says its address, then its admin endpoint's.
+	for _, action := range []string{"listen", "admin_listen"} {
+		raw, err := c.proc.Await(`action: `+action+` \| result: success`, time.Minute)
+		l, perr := logline.Parse(raw)
+		if err != nil || perr != nil {
+			c.proc.Cmd.Process.Kill()
+			<-c.proc.Done()
+			return nil, fmt.Errorf("the %s central did not start; see %s", name, log.Name())
+		}
+		addr := net.JoinHostPort(l.Values["ip"], l.Values["port"])
+		if action == "listen" {
+			c.addr = addr
+		} else {
+			c.admin = addr
+		}
 	}
 	return c, nil
 }
 
 // stop sends SIGTERM and returns the exit code (-1: killed after 30 s).
-func stop(c *central) int {
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-		return c.cmd.ProcessState.ExitCode()
-	case <-time.After(30 * time.Second):
-		c.cmd.Process.Kill()
-		<-c.exited
-		return -1
-	}
-}
+func stop(c *central) int { return c.proc.Stop(30 * time.Second) }
 
 const (
 	healthEvery = 100 * time.Millisecond
