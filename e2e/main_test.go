@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"quiniela/internal/proctest"
-	"quiniela/lottery"
-	"quiniela/store/csvfile"
 )
 
 var bins map[string]string
@@ -67,6 +65,9 @@ func clientEnv(id int, addr string, extra ...string) []string {
 	return append([]string{"CLI_ID=" + strconv.Itoa(id), "CLI_SERVER_ADDRESS=" + addr}, extra...)
 }
 
+// Single-bet mode and an agency without its id are scripts:
+// testdata/single_bet.txtar and refused_settings.txtar.
+
 func TestAWholeRoundWithFiveAgencyProcesses(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -111,35 +112,6 @@ func TestAWholeRoundWithFiveAgencyProcesses(t *testing.T) {
 	}
 }
 
-func TestSingleBetModeEndToEnd(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	server, addr := proctest.StartServer(t, bins["server"], dir, "AGENCIES=1")
-	c := proctest.Start(t, bins["client"], dir, clientEnv(1, addr,
-		"NOMBRE=Santiago Lionel", "APELLIDO=Lorca", "DOCUMENTO=30904465", "NACIMIENTO=1999-03-17", "NUMERO=7574")...)
-	if code, _ := c.Wait(t, time.Minute); code != 0 {
-		t.Fatalf("client exited %d:\n%s", code, c.Log())
-	}
-	for _, want := range []string{
-		"action: apuesta_enviada | result: success | dni: 30904465 | numero: 7574",
-		"action: consulta_ganadores | result: success | cant_ganadores: 1",
-	} {
-		if !strings.Contains(c.Log(), want) {
-			t.Errorf("no %q in:\n%s", want, c.Log())
-		}
-	}
-	server.Cmd.Process.Signal(syscall.SIGTERM)
-	server.Wait(t, 10*time.Second)
-	f, _ := os.Open(filepath.Join(dir, "bets.csv"))
-	defer f.Close()
-	var stored []lottery.Bet
-	csvfile.Read(f, func(b lottery.Bet) error { stored = append(stored, b); return nil })
-	want := lottery.Bet{Agency: 1, FirstName: "Santiago Lionel", LastName: "Lorca", Document: 30904465, Birthdate: "1999-03-17", Number: 7574}
-	if len(stored) != 1 || stored[0] != want {
-		t.Fatalf("stored %+v", stored)
-	}
-}
-
 func TestAClientStartedBeforeTheServerStillCompletes(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -181,14 +153,6 @@ func TestSIGTERMToAClientMidRoundExitsZeroAndClosesEverything(t *testing.T) {
 		if !strings.Contains(c.Log(), want) {
 			t.Errorf("no %q in:\n%s", want, c.Log())
 		}
-	}
-}
-
-func TestAClientWithoutItsIDRefusesToStart(t *testing.T) {
-	t.Parallel()
-	c := proctest.Start(t, bins["client"], t.TempDir(), "CLI_SERVER_ADDRESS=127.0.0.1:1")
-	if code, _ := c.Wait(t, 10*time.Second); code != 2 || !strings.Contains(c.Log(), "CLI_ID - required and not set") {
-		t.Fatalf("exit %d:\n%s", code, c.Log())
 	}
 }
 
