@@ -11,11 +11,6 @@ import (
 	"quiniela/protocol"
 )
 
-// maxInFlight is how many batches an agency sends ahead of their
-// acknowledgements: enough to keep the central's disk busy with several of
-// its batches per fsync, few enough to bound memory on both sides.
-const maxInFlight = 32
-
 // coalesce is how many frames (about 8 KiB each) go out in one write.
 const coalesce = 4
 
@@ -42,7 +37,7 @@ type pipeline struct {
 }
 
 func (a *Agency) startPipeline(c *client, res *Result) *pipeline {
-	p := &pipeline{a: a, c: c, res: res, flights: make(chan flight, maxInFlight), failed: make(chan struct{})}
+	p := &pipeline{a: a, c: c, res: res, flights: make(chan flight, protocol.MaxInFlight), failed: make(chan struct{})}
 	p.g.Go(p.ack)
 	return p
 }

@@ -25,6 +25,16 @@ const (
 	MaxWinners     = 1<<16 - 1 // the reply counts winners in a u16
 )
 
+// MaxInFlight is the pipelining window: the most requests an agency sends
+// ahead of their replies, and the most frames the central reads ahead of
+// its replies, so both sides take it from here: a larger window on the
+// agency's side would only queue frames in the sockets' buffers, and a
+// smaller one would give the central's group commit fewer batches per
+// fsync. It keeps the disk busy with several of an agency's batches per
+// fsync, and bounds what a connection holds on each side (MaxInFlight
+// frames of at most MaxFrameSize bytes).
+const MaxInFlight = 32
+
 // Action is the first byte of every request.
 type Action byte
 

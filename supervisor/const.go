@@ -45,10 +45,6 @@ const sendBuffer = 32 << 10
 // batches an agency has in flight.
 const readBuffer = 32 << 10
 
-// maxInFlight bounds the frames read ahead of their replies, and so a
-// session's memory: an agency may keep this many batches in flight.
-const maxInFlight = 32
-
 // Lines a connection (or the acceptor) may log per second before the rest
 // are only counted.
 const (
@@ -59,3 +55,8 @@ const (
 // rateSlots is how many intervals the rate history keeps: 240 counters of
 // 8 bytes, whatever the round lasts.
 const rateSlots = 240
+
+// sessionFailureBackoff is how long the agencies' supervisor pauses after
+// too many sessions failed in a row: short, since a failing session is one
+// agency's trouble and the others wait behind the pause.
+const sessionFailureBackoff = 250 * time.Millisecond

@@ -48,7 +48,7 @@ func (s *session) logPanic(goroutine string, value any) {
 // and the acker writes each reply in order once its batch is stored, so an
 // agency can keep several batches in flight and they share fsyncs.
 func (s *session) pipeline(ctx context.Context) error {
-	acks := make(chan ack, maxInFlight)
+	acks := make(chan ack, protocol.MaxInFlight)
 	var g errgroup.Group
 	g.Go(func() (err error) {
 		defer close(acks)
