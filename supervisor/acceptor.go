@@ -43,7 +43,7 @@ func (a *acceptor) Serve(ctx context.Context) error {
 		conn, err := a.ln.Accept()
 		if err != nil {
 			if a.srv.shuttingDown.Load() || ctx.Err() != nil {
-				return fmt.Errorf("%w: listener closed", suture.ErrDoNotRestart)
+				return doneForGood(errors.New("listener closed"))
 			}
 			if errors.Is(err, net.ErrClosed) {
 				a.srv.log.Error("accept", "result", "fail", "error", err)
@@ -53,7 +53,7 @@ func (a *acceptor) Serve(ctx context.Context) error {
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
-				return fmt.Errorf("%w: listener closed", suture.ErrDoNotRestart)
+				return doneForGood(errors.New("listener closed"))
 			}
 			backoff = min(2*backoff, maxAcceptBackoff)
 			continue

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/thejerf/suture/v4"
 
 	"quiniela/lottery/logattr"
 )
@@ -81,7 +80,7 @@ func (a *adminServer) Serve(ctx context.Context) error {
 	case err := <-served:
 		// The lottery goes on without its operator's view.
 		a.srv.log.Error("admin_listen", "result", "fail", "error", err)
-		return fmt.Errorf("%w: admin endpoint: %w", suture.ErrDoNotRestart, err)
+		return doneForGood(fmt.Errorf("admin endpoint: %w", err))
 	case <-ctx.Done():
 	}
 	stop, cancel := context.WithTimeout(context.Background(), a.srv.cfg.ShutdownTimeout/3)
@@ -90,7 +89,7 @@ func (a *adminServer) Serve(ctx context.Context) error {
 		hs.Close()
 	}
 	a.srv.log.Info("close_listener", "result", "success", "listener", "admin", logattr.NetAddr("", a.ln.Addr()))
-	return fmt.Errorf("%w: admin endpoint closed", suture.ErrDoNotRestart)
+	return doneForGood(errors.New("admin endpoint closed"))
 }
 
 // boundedListener keeps at most max connections open: accepting one more

@@ -1,3 +1,6 @@
+// What a central finds in its store when it starts: the round it carries
+// on, and the draw's announcement.
+
 package supervisor
 
 // announceDraw logs the draw (docs/logs.md), then records that it was announced,
@@ -8,4 +11,35 @@ func (s *Server) announceDraw(winners int, afterRestart bool) {
 	if err := s.store.RecordDraw(); err != nil {
 		s.log.Error("record_draw", "result", "fail", "error", err)
 	}
+}
+
+// restoreRound rebuilds the round from the store before anything is
+// served, so that a central restarted on an existing store carries on the
+// same round: each agency's count and winners, the agencies that ended,
+// and a draw already done, which is reopened and never run again. It logs
+// what it found; a store it cannot read is Serve's error.
+func (s *Server) restoreRound() error {
+	ended := s.store.Ended()
+	bets, drawn, err := s.round.restore(s.store.Scan, ended)
+	if err != nil {
+		return err
+	}
+	if bets > 0 || len(ended) > 0 {
+		s.log.Info("restore_state", "result", "success", "bets", bets, "agencies_finished", len(ended), "draw_done", drawn)
+	}
+	if drawn {
+		// Right after a crash this is the same round; on a deployment brought
+		// up for a new one, it is the old round's store, and the operator
+		// must hear of it rather than see old winners reported.
+		s.log.Warn("round_finished", "result", "success", "bets", bets,
+			"aviso", "this store holds a round whose draw is done, so agencies get its winners and no new bet is taken",
+			"hint", "to start a new round, stop the central and empty its store (make docker-storage-reset in the Docker deployment, or remove STORAGE_FILEPATH and the .ends file beside it)")
+	}
+	if drawn && !s.store.Drawn() {
+		// Every end was on disk, but the central stopped before the draw's
+		// announcement was recorded: announce it (again, if it stopped
+		// between the line and the record), marked as after a restart.
+		s.announceDraw(s.round.winnersTotal(), true)
+	}
+	return nil
 }

@@ -5,14 +5,19 @@
 // down. It is handed its settings and a store.Store; it never reads
 // configuration itself, and knows no store backend.
 //
-// Its rooms: server.go (the tree and the shutdown), acceptor.go (taking
-// connections), sessions.go (the keyed map of sessions and replacement),
-// session.go (one connection's lifecycle and deadlines), pipeline.go (the
-// reader and acker goroutines of a session), requests.go (the rules of each
-// request), round.go (the round's state and the draw barrier),
-// ratelimit.go (keeping a flood of warnings out of the log), admin.go (the
-// admin endpoint) with metrics.go (/metrics), status.go (/status and the
-// page's data) and rate.go (the bets stored per second over the round).
+// Its rooms: server.go (the Server, its settings and Serve, which runs the
+// jobs below in turn), restore.go (the round restored from the store),
+// startup.go (the connection bound and the start-up warnings), tree.go (the
+// suture tree and its events), shutdown.go (the shutdown order), const.go
+// (the limits and defaults, with their reasons), service.go (what every
+// service of the tree shares), acceptor.go (taking connections), sessions.go
+// (the keyed map of sessions and replacement), session.go (one
+// connection's lifecycle and deadlines), pipeline.go (the reader and acker
+// goroutines of a session), requests.go (the rules of each request),
+// round.go (the round's state and the draw barrier), ratelimit.go (keeping
+// a flood of warnings out of the log), admin.go (the admin endpoint) with
+// metrics.go (/metrics), status.go (/status and the page's data) and
+// rate.go (the bets stored per second over the round).
 //
 // Shutdown follows net/http's: mark shutting down, close the listener, let
 // every session finish the frame in hand (a batch being stored is stored
@@ -23,17 +28,12 @@ package supervisor
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/thejerf/suture/v4"
-
-	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 	"quiniela/store"
 )
@@ -136,11 +136,13 @@ func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
 // Listen) until ctx ends, then shuts down in order. It returns nil, or the
 // error that kept it from serving or made the tree fail (the listener lost,
 // say), after shutting down what was left. It closes ln.
+//
+// Each of its jobs is a function of its own: restoreRound (restore.go),
+// fitConnections and announceListen (startup.go), startTree and wait
+// (tree.go), and shutdown (shutdown.go).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	// A central restarted on an existing store carries on the same round.
-	ended := s.store.Ended()
-	bets, drawn, err := s.round.restore(s.store.Scan, ended)
-	if err != nil {
+	if err := s.restoreRound(); err != nil {
+		// Nothing was served: Serve still closes what it was given.
 		ln.Close()
 		if s.cfg.Admin != nil {
 			s.cfg.Admin.Close()
@@ -148,94 +150,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Error("restore_state", "result", "fail", "error", err)
 		return err
 	}
-	if bets > 0 || len(ended) > 0 {
-		s.log.Info("restore_state", "result", "success", "bets", bets, "agencies_finished", len(ended), "draw_done", drawn)
-	}
-	if drawn {
-		// Right after a crash this is the same round; on a deployment brought
-		// up for a new one, it is the old round's store, and the operator
-		// must hear of it rather than see old winners reported.
-		s.log.Warn("round_finished", "result", "success", "bets", bets,
-			"aviso", "this store holds a round whose draw is done, so agencies get its winners and no new bet is taken",
-			"hint", "to start a new round, stop the central and empty its store (make docker-storage-reset in the Docker deployment, or remove STORAGE_FILEPATH and the .ends file beside it)")
-	}
-	if drawn && !s.store.Drawn() {
-		// Every end was on disk, but the central stopped before the draw's
-		// announcement was recorded: announce it (again, if it stopped
-		// between the line and the record), marked as after a restart.
-		s.announceDraw(s.round.winnersTotal(), true)
-	}
 
 	s.addr = ln.Addr()
-	// Go raises the soft limit of open files to the hard one at start. The
-	// agencies' connections keep their share of it whatever else happens:
-	// their bound is lowered to what the limit leaves beside the reserve
-	// and the admin endpoint's connections, so that at worst a connection
-	// is refused or evicted, and the listener never runs out of files.
-	var files syscall.Rlimit
-	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &files)
-	room := int(min(files.Cur, 1<<30)) - filesReserve - maxAdminConns
-	if s.cfg.MaxConnections == 0 || s.cfg.MaxConnections > room {
-		s.conns.max = max(room, 1)
-		s.log.Warn("connection_limit", "result", "in_progress", "max_connections", s.conns.max, "configured", s.cfg.MaxConnections, "open_files_limit", files.Cur,
-			"error", "lowered to fit the open-files limit (raise the hard limit, ulimit -Hn, for more)")
-	}
-	s.log.Info("listen", "result", "success", logattr.NetAddr("", s.addr), "max_connections", s.conns.max, "open_files_limit", files.Cur)
-	if tcp, ok := s.addr.(*net.TCPAddr); ok && s.cfg.TLS == nil && !tcp.IP.IsLoopback() {
-		s.log.Warn("tls_disabled", "result", "in_progress", logattr.NetAddr("", s.addr),
-			"error", "listening beyond loopback without TLS: any peer can act as any agency (set SERVER_TLS_CERT, SERVER_TLS_KEY and SERVER_TLS_CLIENT_CA)")
-	}
+	openFiles := s.fitConnections()
+	s.announceListen(openFiles)
 
-	// Suture's timeouts nest inside the shutdown bound: sessions drain first,
-	// the agencies supervisor waits a little longer, the root longer still.
-	drain := s.cfg.ShutdownTimeout / 2
-	agencies := suture.New("agencies", suture.Spec{
-		EventHook:      s.eventHook,
-		Timeout:        drain + s.cfg.ShutdownTimeout/6,
-		FailureBackoff: 250 * time.Millisecond,
-	})
-	root := suture.New("central", suture.Spec{
-		EventHook: s.eventHook,
-		Timeout:   drain + s.cfg.ShutdownTimeout/3,
-	})
-	root.Add(&acceptor{srv: s, ln: ln, agencies: agencies, drain: drain, limited: newLogLimit()})
-	root.Add(agencies)
-	if s.cfg.Admin != nil {
-		root.Add(&adminServer{srv: s, ln: s.cfg.Admin})
-		s.log.Info("admin_listen", "result", "success", logattr.NetAddr("", s.cfg.Admin.Addr()))
-	}
-
-	treeCtx, stopTree := context.WithCancel(context.Background())
-	defer stopTree()
-	treeDone := root.ServeBackground(treeCtx)
+	tree := s.startTree(ln)
+	defer tree.stop()
 	close(s.ready)
 
-	var treeErr error
-	select {
-	case <-ctx.Done():
-	case treeErr = <-treeDone:
+	failed, treeErr := tree.wait(ctx)
+	if failed {
 		// The tree stops by itself only when it failed: shut down what is
 		// left, and say why.
 		s.log.Error("supervisor", "result", "fail", "error", treeErr)
-		treeDone = nil
 	}
-
-	// 1. Mark: from here on, no new session starts and no new frame is taken.
-	s.shuttingDown.Store(true)
-	// 2. Close the listener: wakes Accept.
-	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		s.log.Error("close_listener", "result", "fail", "listener", "agencies", logattr.NetAddr("", s.addr), "error", err)
-	} else {
-		s.log.Info("close_listener", "result", "success", "listener", "agencies", logattr.NetAddr("", s.addr))
-	}
-	// 3. Stop the tree: each session finishes the frame in hand, then closes
-	// its connection; suture bounds the wait.
-	stopTree()
-	if treeDone != nil {
-		<-treeDone
-	}
-	// 4. Whatever session did not stop in time loses its connection now.
-	s.conns.closeAll(s.log)
+	s.shutdown(ln, tree)
 	if treeErr != nil {
 		return fmt.Errorf("the central's supervisor tree failed: %w", treeErr)
 	}

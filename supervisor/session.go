@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/thejerf/suture/v4"
-
 	"quiniela/lottery"
 	"quiniela/lottery/logattr"
 	"quiniela/protocol"
@@ -203,10 +201,7 @@ func (s *session) end(cause error) error {
 	s.closeConn(s.srv.log, reason)
 	s.srv.conns.remove(s)
 	close(s.done)
-	if cause == nil {
-		return suture.ErrDoNotRestart
-	}
-	return fmt.Errorf("%w: %w", suture.ErrDoNotRestart, cause)
+	return doneForGood(cause)
 }
 
 // closeConn closes the connection once and logs it (docs/logs.md). A connection
