@@ -3,6 +3,15 @@
 // that each must be acknowledged, says it is done, and asks for its winners
 // until the draw has happened. It shares only the wire protocol and the bet
 // domain with the central, and is handed its settings.
+//
+// Its files: agency.go (the settings and Run, the loop of sessions),
+// session.go (one connection's share of the round), send.go (sending and
+// resuming), pipeline.go (batches in flight), betsfile.go and lines.go
+// (reading the bets file), winners.go (waiting for the draw), connect.go
+// (reaching a central, backoff), client.go (the requests on the wire),
+// refusal.go (which failures a new session mends), progress.go and
+// result.go (what the agency reports), echo.go (the health check) and
+// const.go (the limits and defaults).
 package agency
 
 import (
@@ -42,12 +51,6 @@ type Config struct {
 	OnProgress    func(Progress)
 	ProgressEvery time.Duration
 }
-
-// Backoff between connection attempts and between winners queries.
-const (
-	minBackoff = 10 * time.Millisecond
-	maxBackoff = time.Second
-)
 
 // Agency runs one agency's round.
 type Agency struct {

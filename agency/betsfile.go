@@ -1,3 +1,6 @@
+// Reading the bets file: each valid bet in file order, with how far the
+// file is read; malformed and invalid lines skipped and reported once.
+
 package agency
 
 import (
@@ -5,16 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strings"
 
 	"quiniela/lottery"
 )
-
-// anyAgency bounds the agency number when an agency validates its own bets:
-// only the central knows AGENCIES.
-const anyAgency = math.MaxUint16
 
 // eachBet streams the bets file from its start and calls fn with each valid
 // bet, its count among the valid ones (from 1), and the bytes of the file

@@ -1,3 +1,6 @@
+// The wire protocol over one connection: requests written, replies read,
+// each bounded by a timeout, and a kill that wakes them all.
+
 package agency
 
 import (
@@ -45,7 +48,7 @@ func (c *client) arm(set func(time.Time) error) {
 }
 
 func newClient(conn net.Conn, agency uint16, timeout time.Duration) *client {
-	return &client{conn: conn, replies: bufio.NewReaderSize(conn, 4<<10), agency: agency, timeout: timeout}
+	return &client{conn: conn, replies: bufio.NewReaderSize(conn, replyBuffer), agency: agency, timeout: timeout}
 }
 
 func (c *client) send(frame []byte) error {

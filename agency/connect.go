@@ -1,3 +1,6 @@
+// Reaching a central: dialing the centrals in turn with backoff, and the
+// jittered waits every retry of the agency shares.
+
 package agency
 
 import (
@@ -64,9 +67,6 @@ func unknownHost(err error) string {
 	}
 	return fmt.Sprintf(" (no address for %s - is the central running? In Docker a stopped container's name resolves to nothing, and docker logs %s says why it stopped)", dns.Name, dns.Name)
 }
-
-// retryReport spaces the INFO lines of a connection being retried.
-const retryReport = 5 * time.Second
 
 // jitter spreads d over [d/2, d) so that agencies do not retry in step.
 func jitter(d time.Duration) time.Duration {

@@ -1,3 +1,6 @@
+// The health check of a central: an echo frame sent and checked, and the
+// dialing (TCP, and TLS when set) the agency shares.
+
 package agency
 
 import (

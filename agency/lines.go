@@ -1,3 +1,6 @@
+// The bets file's lines and fields: one bounded buffer whatever the file
+// holds, a UTF-8 BOM dropped, CSV fields split.
+
 package agency
 
 import (
@@ -8,12 +11,6 @@ import (
 	"fmt"
 	"io"
 )
-
-// maxLine is the longest line of a bets file, its line ending aside, that
-// the agency reads. A bet takes a few hundred bytes at most, so a longer
-// line is malformed; the bound keeps the file's memory constant whatever
-// the file holds.
-const maxLine = 64 << 10
 
 // errLineTooLong is the reason a line longer than maxLine is skipped.
 var errLineTooLong = fmt.Errorf("line too long (over %d KiB)", maxLine>>10)

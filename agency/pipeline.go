@@ -1,3 +1,6 @@
+// Batches in flight: a writer and an acker that keep up to
+// protocol.MaxInFlight batches sent ahead of their acknowledgements.
+
 package agency
 
 import (
@@ -10,9 +13,6 @@ import (
 	"quiniela/lottery"
 	"quiniela/protocol"
 )
-
-// coalesce is how many frames (about 8 KiB each) go out in one write.
-const coalesce = 4
 
 // flight is a batch sent and not yet acknowledged.
 type flight struct {

@@ -1,3 +1,6 @@
+// How far an agency is through its file in this run, and the pacing of
+// its reports (a callback or an INFO line).
+
 package agency
 
 import (
@@ -52,7 +55,7 @@ func (pr *progressReport) update(read, size int64, final bool) {
 	now := time.Now()
 	p := Progress{Sent: pr.sent, Read: read, Size: size, Elapsed: now.Sub(pr.start)}
 	if pr.a.cfg.OnProgress != nil {
-		if final || now.Sub(pr.lastCall) >= 100*time.Millisecond {
+		if final || now.Sub(pr.lastCall) >= progressCallEvery {
 			pr.lastCall = now
 			pr.a.cfg.OnProgress(p)
 		}
@@ -60,7 +63,7 @@ func (pr *progressReport) update(read, size int64, final bool) {
 	}
 	every := pr.a.cfg.ProgressEvery
 	if every <= 0 {
-		every = 5 * time.Second
+		every = defaultProgressEvery
 	}
 	if now.Sub(pr.lastLog) >= every && !final {
 		pr.lastLog = now

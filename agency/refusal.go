@@ -1,3 +1,6 @@
+// The central's refusals, and which failures a new session may mend
+// (retryable) and which it never will (refusedForGood).
+
 package agency
 
 import (

@@ -1,3 +1,6 @@
+// What a round of an agency sums up to: bets held, sent, refused and
+// skipped, its winners, and the latency of its acknowledgements.
+
 package agency
 
 import (

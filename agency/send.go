@@ -1,3 +1,6 @@
+// Sending and resuming: the single bet or the file's bets after those the
+// central holds, in batches, and what a refusal for good leaves unstored.
+
 package agency
 
 import (

@@ -1,3 +1,6 @@
+// One connection's share of the round: ask the central what it holds,
+// send the rest, end, wait for the winners, close.
+
 package agency
 
 import (

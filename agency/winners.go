@@ -1,3 +1,6 @@
+// Waiting for the draw: the winners query asked again, with backoff, until
+// the central answers or Config.WinnersTimeout passes.
+
 package agency
 
 import (
