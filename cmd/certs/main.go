@@ -13,7 +13,7 @@ import (
 	"os"
 
 	"quiniela/cmd/internal/cli"
-	"quiniela/internal/tlsfiles"
+	"quiniela/cmd/internal/tlsfiles"
 )
 
 func main() {

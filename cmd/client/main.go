@@ -13,8 +13,8 @@ import (
 
 	"quiniela/agency"
 	"quiniela/cmd/internal/cli"
+	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
-	"quiniela/internal/tlsfiles"
 	"quiniela/lottery/logattr"
 )
 

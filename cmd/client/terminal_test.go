@@ -2,7 +2,7 @@ package main
 
 import (
 	"log/slog"
-	"quiniela/internal/termtest"
+	"quiniela/cmd/internal/termtest"
 	"strings"
 	"sync"
 	"testing"

@@ -18,8 +18,8 @@ import (
 
 	"quiniela/cmd/internal/cli"
 	"quiniela/cmd/internal/reload"
+	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
-	"quiniela/internal/tlsfiles"
 	"quiniela/lottery/logattr"
 	"quiniela/store"
 	"quiniela/store/csvfile"

@@ -17,8 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"quiniela/cmd/internal/logline"
 	"quiniela/env"
-	"quiniela/internal/logline"
 	"quiniela/lottery/logattr"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/datagen"
 )
 

@@ -38,8 +38,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"quiniela/internal/logline"
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/datagen"
 	"quiniela/store/postgres/pgcluster"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/datagen"
 	"quiniela/store/postgres/pgcluster"
 )

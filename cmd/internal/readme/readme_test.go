@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 )
 
 // step is what the test does with one command of the README's shell

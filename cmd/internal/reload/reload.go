@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
-	"quiniela/internal/tlsfiles"
 )
 
 // Central reloads one central's settings.

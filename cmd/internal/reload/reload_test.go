@@ -10,9 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
-	"quiniela/internal/logline"
-	"quiniela/internal/tlsfiles"
 )
 
 // central is a reloader whose settings are next, whose lines go to out.

@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/datagen"
 	"quiniela/store/postgres/pgcluster"
 )

@@ -38,9 +38,9 @@ import (
 	"syscall"
 	"time"
 
-	"quiniela/internal/logline"
-	"quiniela/internal/proctest"
-	"quiniela/internal/tlsfiles"
+	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/proctest"
+	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/protocol"
 )
 

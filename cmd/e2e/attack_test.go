@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 	"quiniela/protocol"
 )
 

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"quiniela/cmd/internal/proctest"
 	"quiniela/env"
-	"quiniela/internal/proctest"
 )
 
 func TestEveryBinaryHasVersionAndHelpListingItsSettings(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 )
 
 // faultRound is a round of five agencies whose central or agencies are

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 )
 
 // isoTime is a time as the page and make status show it: ISO 8601 to the

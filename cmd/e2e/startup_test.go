@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 )
 
 func TestSettingsThatCannotWorkStopTheAgencyAtStart(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery"
 	"quiniela/protocol"
 )

@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery"
 	"quiniela/store/csvfile"
 	"quiniela/store/postgres/pgcluster"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 )
 
 // writeHugeLine writes an agency file of a winning bet, a 50 MB line that

@@ -6,7 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"quiniela/internal/termtest"
+	"quiniela/cmd/internal/termtest"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,8 +15,8 @@ import (
 	"time"
 	"unsafe"
 
-	"quiniela/internal/logline"
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/proctest"
 )
 
 // tail is the end of a terminal's output, enough to say what it showed.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
-	"quiniela/internal/tlsfiles"
+	"quiniela/cmd/internal/proctest"
+	"quiniela/cmd/internal/tlsfiles"
 )
 
 // Availability under a peer that holds what it can: every honest agency

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
-	"quiniela/internal/tlsfiles"
+	"quiniela/cmd/internal/proctest"
+	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/lottery"
 	"quiniela/protocol"
 )

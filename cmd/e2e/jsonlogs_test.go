@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/logline"
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/proctest"
 )
 
 // jsonLine is one line of a binary's output, decoded with its numbers

@@ -26,7 +26,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/logline"
+	"quiniela/cmd/internal/logline"
 )
 
 // RaceNoExitSleep stops the race runtime's one-second sleep at exit, which

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/logline"
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/proctest"
 )
 
 // courseChecks are what the course's black-box checks demand of a round's

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"quiniela/internal/proctest"
+	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery"
 	"quiniela/protocol"
 	"quiniela/store/csvfile"
