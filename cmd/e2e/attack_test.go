@@ -66,7 +66,7 @@ func TestTenThousandIdleConnectionsCostTheCentralLittleMemory(t *testing.T) {
 	}
 	dir := t.TempDir()
 	// Memory is measured without the race detector, which multiplies it.
-	plain, err := proctest.BuildPlain("..", dir, "server")
+	plain, err := proctest.BuildPlain("../..", dir, "server")
 	if err != nil {
 		t.Fatal(err)
 	}

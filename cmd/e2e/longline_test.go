@@ -44,7 +44,7 @@ func TestAHugeLineCostsTheAgencyLittleMemoryAndTheBetsAfterItAreSent(t *testing.
 	t.Parallel()
 	dir := t.TempDir()
 	// Memory is measured without the race detector, which multiplies it.
-	plain, err := proctest.BuildPlain("..", dir, "client")
+	plain, err := proctest.BuildPlain("../..", dir, "client")
 	if err != nil {
 		t.Fatal(err)
 	}

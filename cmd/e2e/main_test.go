@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bins, err = proctest.Build("..", dir, "server", "client", "datagen", "healthcheck", "certs", "status")
+	bins, err = proctest.Build("../..", dir, "server", "client", "datagen", "healthcheck", "certs", "status")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
