@@ -22,9 +22,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,12 +33,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/datagen"
-	"quiniela/store/postgres/pgcluster"
 )
 
 func main() {
@@ -79,62 +72,6 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("round: success")
-}
-
-// agencyFile is one agency of the round and what is expected of it.
-type agencyFile struct {
-	id       int
-	path     string
-	expect   datagen.AgencyFacts
-	expected bool
-	official bool // the expectation is that of the course's official file
-}
-
-// findAgencies lists agency-1.csv, agency-2.csv, … up to the first missing,
-// each expected to win as the data folder's winners.json says when it
-// describes that very file, or else as official says (datagen.Official,
-// the course's set) when it is that file.
-func findAgencies(data string, official datagen.Summary) ([]agencyFile, error) {
-	summary, err := datagen.ReadSummary(filepath.Join(data, datagen.SummaryFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	var files []agencyFile
-	for id := 1; ; id++ {
-		path := filepath.Join(data, fmt.Sprintf("agency-%d.csv", id))
-		if _, err := os.Stat(path); err != nil {
-			break
-		}
-		f := agencyFile{id: id, path: path}
-		if f.expect, f.expected = summary.Expect(id, path); !f.expected {
-			f.expect, f.expected = official.Expect(id, path)
-			f.official = f.expected
-		}
-		files = append(files, f)
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no agency files in %s: unzip the course's dataset.zip there, or run make data to generate some", data)
-	}
-	return files, nil
-}
-
-// describeData is the line that says which files of the round have an
-// expectation, and from where.
-func describeData(data string, files []agencyFile) string {
-	described, official := 0, 0
-	for _, f := range files {
-		switch {
-		case f.official:
-			official++
-		case f.expected:
-			described++
-		}
-	}
-	line := fmt.Sprintf("data: %d agency files in %s, %d of them described by %s", len(files), data, described, datagen.SummaryFile)
-	if official > 0 {
-		line += fmt.Sprintf(", %d of them the course's official files", official)
-	}
-	return line + " (their winners are checked)"
 }
 
 // process is a started binary whose output goes to its log file.
@@ -289,125 +226,6 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 		return errors.New("the round did not end as it should")
 	}
 	return nil
-}
-
-// report prints how agency f's run ended and whether it is as expected.
-func report(f agencyFile, a *process) bool {
-	if code := a.ExitCode(); code != 0 {
-		fmt.Printf("agency %d failed (exit %d): %s\n", f.id, code, lastFailure(a.log))
-		return false
-	}
-	winners := find(a.log, "consulta_ganadores", "success")
-	summary := find(a.log, "resumen", "success")
-	if len(winners) == 0 || len(summary) == 0 {
-		fmt.Printf("agency %d exited 0 without its winners or summary (log in %s)\n", f.id, a.log)
-		return false
-	}
-	got := winners[len(winners)-1].Values["cant_ganadores"]
-	sent := summary[len(summary)-1].Values["enviadas"]
-	switch {
-	case !f.expected:
-		fmt.Printf("agency %d: %s bets sent, %s winners (no expectation for this file: not checked)\n", f.id, sent, got)
-	case got == strconv.Itoa(f.expect.Winners):
-		fmt.Printf("agency %d: %s bets sent, %s winners, as expected%s\n", f.id, sent, got, f.from())
-	default:
-		fmt.Printf("agency %d: %s winners, want %d%s\n", f.id, got, f.expect.Winners, f.from())
-		return false
-	}
-	return true
-}
-
-// from says where an expectation comes from when it is not winners.json.
-func (f agencyFile) from() string {
-	if f.official {
-		return fmt.Sprintf(" (the course's official agency-%d.csv)", f.expect.Agency)
-	}
-	return ""
-}
-
-// find returns the lines of a log with the given action and result.
-func find(log, action, result string) []logline.Line {
-	f, err := os.Open(log)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var found []logline.Line
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if l, err := logline.Parse(sc.Text()); err == nil && l.Action == action && l.Result == result {
-			found = append(found, l)
-		}
-	}
-	return found
-}
-
-// lastFailure is the last line of a log that says result: fail, or the
-// last line when none does.
-func lastFailure(log string) string {
-	f, err := os.Open(log)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	var last, failed string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		last = sc.Text()
-		if l, err := logline.Parse(last); err == nil && l.Result == "fail" {
-			failed = last
-		}
-	}
-	if failed != "" {
-		return failed
-	}
-	if last == "" {
-		return "(it printed nothing; log in " + log + ")"
-	}
-	return last
-}
-
-func countLines(path string) (int, error) {
-	rows, err := os.ReadFile(path)
-	return bytes.Count(rows, []byte{'\n'}), err
-}
-
-// database is the round's throwaway PostgreSQL cluster.
-type database struct {
-	cluster *pgcluster.Cluster
-	url     string
-}
-
-func startDatabase() (*database, error) {
-	c, err := pgcluster.Start()
-	if err != nil {
-		return nil, err
-	}
-	url, err := c.NewDatabase(context.Background())
-	if err != nil {
-		c.Remove()
-		return nil, err
-	}
-	fmt.Printf("postgres: a throwaway cluster in %s, database %s (removed after the round)\n", c.Dir, url)
-	return &database{cluster: c, url: url}, nil
-}
-
-func (d *database) count() (int, error) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, d.url)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(ctx)
-	var n int
-	err = conn.QueryRow(ctx, "SELECT count(*) FROM bets").Scan(&n)
-	return n, err
-}
-
-func (d *database) remove() {
-	if err := d.cluster.Remove(); err != nil {
-		fmt.Println(err)
-	}
 }
 
 // awaitListen waits until the central's log says it listens.
