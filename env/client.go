@@ -3,6 +3,7 @@ package env
 import (
 	"net"
 	"os"
+	"quiniela/protocol"
 	"strconv"
 	"strings"
 	"time"
@@ -10,7 +11,7 @@ import (
 
 // DefaultBatchMaxAmount is the largest batch whose frame stays within
 // 8 KiB: (8192 - 5-byte header) / 128-byte record.
-const DefaultBatchMaxAmount = 63
+const DefaultBatchMaxAmount = protocol.MaxBatchCount
 
 // The floors of an agency's timeouts. Below them the agency starts and
 // then cannot complete a round; each is far below any sensible setting

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"quiniela/protocol"
 	"strings"
 	"testing"
 	"time"
@@ -611,5 +612,18 @@ func TestTheAdminEndpointCannotTakeTheAgenciesPort(t *testing.T) {
 				t.Fatalf("got %v, want it to say %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// The struct tag writes the default batch as a number: it must stay the
+// protocol's cap, the most bets an 8 KiB frame holds.
+func TestTheDefaultBatchIsTheProtocolsCap(t *testing.T) {
+	t.Parallel()
+	var c Client
+	if err := load(&c, "", []string{"CLI_ID=1"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.BatchMaxAmount != protocol.MaxBatchCount || DefaultBatchMaxAmount != protocol.MaxBatchCount {
+		t.Fatalf("CLI_BATCH_MAX_AMOUNT defaults to %d (DefaultBatchMaxAmount %d), the protocol's cap is %d", c.BatchMaxAmount, DefaultBatchMaxAmount, protocol.MaxBatchCount)
 	}
 }

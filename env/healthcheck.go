@@ -3,6 +3,7 @@ package env
 import (
 	"net"
 	"os"
+	"quiniela/protocol"
 	"time"
 )
 
@@ -30,8 +31,8 @@ func (h *Healthcheck) validate(p *problems) {
 	if _, _, err := net.SplitHostPort(h.Address); err != nil {
 		p.addf("HEALTHCHECK_ADDRESS", h.Address, "want host:port")
 	}
-	if len(h.Message) > 8187 {
-		p.addf("HEALTHCHECK_MESSAGE", h.Message[:16]+"...", "longer than an echo frame holds (8187 bytes)")
+	if len(h.Message) > protocol.MaxEchoPayload {
+		p.addf("HEALTHCHECK_MESSAGE", h.Message[:16]+"...", "longer than an echo frame holds (%d bytes)", protocol.MaxEchoPayload)
 	}
 	checkPositive(p, "HEALTHCHECK_TIMEOUT", h.Timeout)
 	if h.Interval < 0 {
