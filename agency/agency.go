@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 )
 
@@ -62,8 +63,8 @@ type Agency struct {
 // New returns an agency with the given settings, logging to log.
 func New(cfg Config, log *slog.Logger) *Agency {
 	if cfg.BatchMaxAmount > protocol.MaxBatchCount {
-		log.Warn("cap_batch_max_amount", "result", "success", "cli_batch_max_amount", cfg.BatchMaxAmount,
-			"capped_to", protocol.MaxBatchCount, "reason", "a larger batch would exceed the 8 KiB frame")
+		log.Warn(logattr.CapBatchMaxAmount, logattr.ResultKey, logattr.Success, "cli_batch_max_amount", cfg.BatchMaxAmount,
+			"capped_to", protocol.MaxBatchCount, logattr.ReasonKey, "a larger batch would exceed the 8 KiB frame")
 		cfg.BatchMaxAmount = protocol.MaxBatchCount
 	}
 	return &Agency{cfg: cfg, log: log, now: time.Now}
@@ -120,7 +121,7 @@ func (a *Agency) Run(ctx context.Context) (Result, error) {
 			return res, fmt.Errorf("no progress with the central for %s: %w", a.cfg.ConnectTimeout, err)
 		}
 		r.central = (r.central + 1) % len(a.cfg.ServerAddresses)
-		a.log.Warn("reconnect", "result", "in_progress", "error", err)
+		a.log.Warn(logattr.Reconnect, logattr.ResultKey, logattr.InProgress, logattr.ErrorKey, err)
 		if !sleep(ctx, pause) {
 			return res, ctx.Err()
 		}

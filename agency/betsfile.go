@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 )
 
 // eachBet streams the bets file from its start and calls fn with each valid
@@ -81,13 +82,13 @@ func (a *Agency) skip(r *round, res *Result, line int, err error) {
 	}
 	r.reportedLine = line
 	res.Skipped++
-	a.log.Warn("apuesta_invalida", "result", "fail", "file", a.cfg.DataFile, "line", line, "error", err)
+	a.log.Warn(logattr.ApuestaInvalida, logattr.ResultKey, logattr.Fail, logattr.FileKey, a.cfg.DataFile, logattr.LineKey, line, logattr.ErrorKey, err)
 }
 
 func (a *Agency) closeFile(f *os.File) {
 	if err := f.Close(); err != nil {
-		a.log.Error("close_file", "result", "fail", "file", a.cfg.DataFile, "error", err)
+		a.log.Error(logattr.CloseFile, logattr.ResultKey, logattr.Fail, logattr.FileKey, a.cfg.DataFile, logattr.ErrorKey, err)
 		return
 	}
-	a.log.Info("close_file", "result", "success", "file", a.cfg.DataFile)
+	a.log.Info(logattr.CloseFile, logattr.ResultKey, logattr.Success, logattr.FileKey, a.cfg.DataFile)
 }

@@ -33,15 +33,15 @@ func (a *Agency) connect(ctx context.Context, r *round, giveUp time.Time) (net.C
 		conn, err := dial(attemptCtx, addr, a.cfg.TLS)
 		cancelAttempt()
 		if err == nil {
-			a.log.Info("connect", "result", "success", logattr.Host("", addr), "attempts", attempt)
+			a.log.Info(logattr.Connect, logattr.ResultKey, logattr.Success, logattr.Host("", addr), "attempts", attempt)
 			return conn, addr, nil
 		}
 		level := slog.LevelDebug
 		if now := time.Now(); now.Sub(reported) >= retryReport {
 			level, reported = slog.LevelInfo, now
 		}
-		a.log.Log(ctx, level, "connect", "result", "in_progress", logattr.Host("", addr), "attempt", attempt,
-			logattr.Millis("time_left_ms", time.Until(giveUp).Round(time.Millisecond)), "error", err)
+		a.log.Log(ctx, level, logattr.Connect, logattr.ResultKey, logattr.InProgress, logattr.Host("", addr), "attempt", attempt,
+			logattr.Millis("time_left_ms", time.Until(giveUp).Round(time.Millisecond)), logattr.ErrorKey, err)
 		r.central = (r.central + 1) % len(centrals)
 		if r.central != 0 && ctx.Err() == nil {
 			continue // the next central at once; back off once all were tried

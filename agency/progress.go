@@ -67,7 +67,7 @@ func (pr *progressReport) update(read, size int64, final bool) {
 	}
 	if now.Sub(pr.lastLog) >= every && !final {
 		pr.lastLog = now
-		pr.a.log.Info("progreso", "result", "in_progress", "enviadas", p.Sent, "leido_pct", int(100*p.Share()),
+		pr.a.log.Info(logattr.Progreso, logattr.ResultKey, logattr.InProgress, "enviadas", p.Sent, "leido_pct", int(100*p.Share()),
 			"apuestas_por_seg", int(p.Rate()), logattr.Millis("restante_ms", p.Left().Round(time.Millisecond)))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 )
 
@@ -34,7 +35,7 @@ func (a *Agency) sendAll(ctx context.Context, c *client, r *round, stored int, r
 			return 1, err
 		}
 	}
-	a.log.Info("apuesta_enviada", "result", "success", "dni", r.single.Document, "numero", r.single.Number)
+	a.log.Info(logattr.ApuestaEnviada, logattr.ResultKey, logattr.Success, logattr.DNIKey, r.single.Document, logattr.NumeroKey, r.single.Number)
 	return 1, nil
 }
 

@@ -42,7 +42,7 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	// (a batch whose acknowledgement was lost included).
 	res.Sent = int(st.Stored) - res.Held
 	if st.Stored > 0 || st.Ended {
-		a.log.Info("reanudar", "result", "success", "almacenadas", st.Stored, "finalizo", st.Ended)
+		a.log.Info(logattr.Reanudar, logattr.ResultKey, logattr.Success, logattr.AlmacenadasKey, st.Stored, logattr.FinalizoKey, st.Ended)
 	}
 	// After the end too, the bets the central does not hold are sent: it
 	// refuses them, and its refusal fails the round with how many bets it
@@ -59,7 +59,7 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	case endedBefore:
 		a.reportEarlierEnd(ctx, int(st.Stored), valid)
 	case valid < int(st.Stored) && !st.Ended:
-		a.log.Warn("ronda_anterior", "result", "fail", "almacenadas", st.Stored, "en_archivo", valid, "hint", freshRoundHint)
+		a.log.Warn(logattr.RondaAnterior, logattr.ResultKey, logattr.Fail, logattr.AlmacenadasKey, st.Stored, "en_archivo", valid, "hint", freshRoundHint)
 		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: its store is from another round or file (%s)",
 			st.Stored, a.cfg.ID, a.cfg.DataFile, valid, freshRoundHint)
 	}
@@ -77,9 +77,9 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 		return err
 	}
 	res.Winners = winners
-	a.log.Info("consulta_ganadores", "result", "success", "cant_ganadores", len(winners))
+	a.log.Info(logattr.ConsultaGanadores, logattr.ResultKey, logattr.Success, logattr.CantGanadoresKey, len(winners))
 	for _, doc := range winners {
-		a.log.Debug("ganador", "result", "success", "dni", doc)
+		a.log.Debug(logattr.Ganador, logattr.ResultKey, logattr.Success, logattr.DNIKey, doc)
 	}
 	return nil
 }
@@ -98,15 +98,15 @@ func (a *Agency) reportEarlierEnd(ctx context.Context, stored, valid int) {
 	if valid != stored {
 		level = slog.LevelWarn
 	}
-	a.log.Log(ctx, level, "ronda_anterior", "result", "success", "almacenadas", stored, "en_archivo", valid,
+	a.log.Log(ctx, level, logattr.RondaAnterior, logattr.ResultKey, logattr.Success, logattr.AlmacenadasKey, stored, "en_archivo", valid,
 		"aviso", "the central holds this agency's end from an earlier run, so the winners reported are of the round it holds",
 		"hint", freshRoundHint)
 }
 
 func (a *Agency) closeConn(conn net.Conn, addr string) {
 	if err := conn.Close(); err != nil {
-		a.log.Error("close_connection", "result", "fail", logattr.Host("", addr), "error", err)
+		a.log.Error(logattr.CloseConnection, logattr.ResultKey, logattr.Fail, logattr.Host("", addr), logattr.ErrorKey, err)
 		return
 	}
-	a.log.Info("close_connection", "result", "success", logattr.Host("", addr))
+	a.log.Info(logattr.CloseConnection, logattr.ResultKey, logattr.Success, logattr.Host("", addr))
 }

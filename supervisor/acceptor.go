@@ -46,10 +46,10 @@ func (a *acceptor) Serve(ctx context.Context) error {
 				return doneForGood(errors.New("listener closed"))
 			}
 			if errors.Is(err, net.ErrClosed) {
-				a.srv.log.Error("accept", "result", "fail", "error", err)
+				a.srv.log.Error(logattr.Accept, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 				return fmt.Errorf("%w: the listener was closed outside the shutdown: %w", suture.ErrTerminateSupervisorTree, err)
 			}
-			a.srv.log.Warn("accept", "result", "fail", "error", err, logattr.Millis("retry_in_ms", backoff))
+			a.srv.log.Warn(logattr.Accept, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err, logattr.Millis("retry_in_ms", backoff))
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
@@ -79,15 +79,15 @@ func (a *acceptor) start(conn net.Conn) {
 	evicted, ok := a.srv.conns.admit(s)
 	if !ok {
 		a.srv.metrics.connsLimited.WithLabelValues("refused").Inc()
-		a.limited.log(a.srv.log, slog.LevelWarn, "connection_limit", "result", "fail", logattr.NetAddr("peer", conn.RemoteAddr()),
-			"max_connections", a.srv.cfg.MaxConnections, "error", "every connection has spoken for an agency; this one is refused")
+		a.limited.log(a.srv.log, slog.LevelWarn, logattr.ConnectionLimit, logattr.ResultKey, logattr.Fail, logattr.NetAddr("peer", conn.RemoteAddr()),
+			"max_connections", a.srv.cfg.MaxConnections, logattr.ErrorKey, "every connection has spoken for an agency; this one is refused")
 		s.closeConn(a.srv.log, "refused at the connection limit")
 		return
 	}
 	if evicted != nil {
 		a.srv.metrics.connsLimited.WithLabelValues("evicted").Inc()
-		a.limited.log(a.srv.log, slog.LevelWarn, "connection_limit", "result", "in_progress", logattr.Addr("peer", evicted.peer),
-			"max_connections", a.srv.cfg.MaxConnections, "error", "evicted, the oldest connection that had not spoken for an agency")
+		a.limited.log(a.srv.log, slog.LevelWarn, logattr.ConnectionLimit, logattr.ResultKey, logattr.InProgress, logattr.Addr("peer", evicted.peer),
+			"max_connections", a.srv.cfg.MaxConnections, logattr.ErrorKey, "evicted, the oldest connection that had not spoken for an agency")
 		evicted.closeConn(a.srv.log, "evicted at the connection limit")
 	}
 	if a.srv.shuttingDown.Load() {
@@ -95,6 +95,6 @@ func (a *acceptor) start(conn net.Conn) {
 		a.srv.conns.remove(s)
 		return
 	}
-	a.srv.log.Debug("accept", "result", "success", logattr.NetAddr("peer", conn.RemoteAddr()))
+	a.srv.log.Debug(logattr.Accept, logattr.ResultKey, logattr.Success, logattr.NetAddr("peer", conn.RemoteAddr()))
 	a.srv.conns.started(s, a.agencies.Add(s))
 }

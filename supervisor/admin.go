@@ -71,15 +71,15 @@ func (a *adminServer) Serve(ctx context.Context) error {
 	}
 	limited := newLogLimit()
 	ln := &boundedListener{Listener: a.ln, max: maxAdminConns, evicted: func(peer net.Addr) {
-		limited.log(a.srv.log, slog.LevelWarn, "admin_limit", "result", "in_progress", logattr.NetAddr("peer", peer),
-			"max_admin_connections", maxAdminConns, "error", "evicted, the oldest admin connection, to make room for a new one")
+		limited.log(a.srv.log, slog.LevelWarn, logattr.AdminLimit, logattr.ResultKey, logattr.InProgress, logattr.NetAddr("peer", peer),
+			"max_admin_connections", maxAdminConns, logattr.ErrorKey, "evicted, the oldest admin connection, to make room for a new one")
 	}}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	select {
 	case err := <-served:
 		// The lottery goes on without its operator's view.
-		a.srv.log.Error("admin_listen", "result", "fail", "error", err)
+		a.srv.log.Error(logattr.AdminListen, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 		return doneForGood(fmt.Errorf("admin endpoint: %w", err))
 	case <-ctx.Done():
 	}
@@ -88,7 +88,7 @@ func (a *adminServer) Serve(ctx context.Context) error {
 	if err := hs.Shutdown(stop); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		hs.Close()
 	}
-	a.srv.log.Info("close_listener", "result", "success", "listener", "admin", logattr.NetAddr("", a.ln.Addr()))
+	a.srv.log.Info(logattr.CloseListener, logattr.ResultKey, logattr.Success, logattr.ListenerKey, "admin", logattr.NetAddr("", a.ln.Addr()))
 	return doneForGood(errors.New("admin endpoint closed"))
 }
 

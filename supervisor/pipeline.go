@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 	"quiniela/store"
 )
@@ -40,7 +41,7 @@ func (p *panicked) Error() string { return fmt.Sprint("panic: ", p.value) }
 // logPanic logs a recovered panic with its stack and the session's agency:
 // suture sees only where it was raised again.
 func (s *session) logPanic(goroutine string, value any) {
-	s.logger().Error("session_panic", "result", "fail", "goroutine", goroutine, "panic", fmt.Sprint(value), "stack", string(debug.Stack()))
+	s.logger().Error(logattr.SessionPanic, logattr.ResultKey, logattr.Fail, "goroutine", goroutine, "panic", fmt.Sprint(value), "stack", string(debug.Stack()))
 }
 
 // pipeline serves the connection with two goroutines that finish together:
@@ -162,7 +163,7 @@ func (s *session) settleBatch(a ack) protocol.Code {
 			code = protocol.CodeShuttingDown
 		}
 		s.srv.metrics.batch(code)
-		s.warn("apuesta_recibida", "result", "fail", "cantidad", int(a.batch.Count), "code", int(code), "error", err)
+		s.warn(logattr.ApuestaRecibida, logattr.ResultKey, logattr.Fail, logattr.CantidadKey, int(a.batch.Count), logattr.CodeKey, int(code), logattr.ErrorKey, err)
 		return code
 	}
 	s.srv.round.record(a.batch.Agency, int(a.batch.Count), a.winners)
@@ -170,9 +171,9 @@ func (s *session) settleBatch(a ack) protocol.Code {
 	s.srv.metrics.batch(protocol.CodeOK)
 	s.srv.metrics.batchAckDelay.Observe(time.Since(a.read).Seconds())
 	for _, b := range a.logged {
-		log.Debug("apuesta_almacenada", "result", "success", "dni", b.Document, "numero", b.Number)
+		log.Debug(logattr.ApuestaAlmacenada, logattr.ResultKey, logattr.Success, logattr.DNIKey, b.Document, logattr.NumeroKey, b.Number)
 	}
-	log.Info("apuesta_recibida", "result", "success", "cantidad", int(a.batch.Count))
+	log.Info(logattr.ApuestaRecibida, logattr.ResultKey, logattr.Success, logattr.CantidadKey, int(a.batch.Count))
 	return protocol.CodeOK
 }
 
@@ -186,7 +187,7 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 	if err != nil {
 		if errors.Is(err, protocol.ErrUnknownAction) || errors.Is(err, protocol.ErrCount) {
 			// The stream cannot be resynchronised: say why, then hang up.
-			s.warn("request", "result", "fail", "code", int(protocol.CodeMalformed), "error", err)
+			s.warn(logattr.Request, logattr.ResultKey, logattr.Fail, logattr.CodeKey, int(protocol.CodeMalformed), logattr.ErrorKey, err)
 			acks <- ack{reply: protocol.AppendCode(nil, protocol.CodeMalformed)}
 			return err
 		}

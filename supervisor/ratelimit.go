@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"log/slog"
+	"quiniela/lottery/logattr"
 	"sync"
 	"time"
 )
@@ -25,7 +26,7 @@ func newLogLimit() *logLimit { return &logLimit{interval: logInterval, burst: lo
 
 // log writes the line if the limit allows it, after reporting what was
 // held back, and otherwise counts it.
-func (l *logLimit) log(log *slog.Logger, level slog.Level, action string, args ...any) {
+func (l *logLimit) log(log *slog.Logger, level slog.Level, action logattr.Action, args ...any) {
 	l.mu.Lock()
 	now := time.Now()
 	if now.Sub(l.start) >= l.interval {
@@ -41,7 +42,7 @@ func (l *logLimit) log(log *slog.Logger, level slog.Level, action string, args .
 	l.suppressed = 0
 	l.mu.Unlock()
 	if held > 0 {
-		log.Warn("log_suppressed", "result", "success", "suppressed", held)
+		log.Warn(logattr.LogSuppressed, logattr.ResultKey, logattr.Success, "suppressed", held)
 	}
 	log.Log(context.Background(), level, action, args...)
 }
@@ -53,6 +54,6 @@ func (l *logLimit) flush(log *slog.Logger) {
 	l.suppressed = 0
 	l.mu.Unlock()
 	if held > 0 {
-		log.Warn("log_suppressed", "result", "success", "suppressed", held)
+		log.Warn(logattr.LogSuppressed, logattr.ResultKey, logattr.Success, "suppressed", held)
 	}
 }

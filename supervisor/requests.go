@@ -31,7 +31,7 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 		if req.Action == protocol.ActionBatch {
 			s.srv.metrics.batch(code)
 		}
-		s.warn(actionName(req), "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
+		s.warn(actionName(req), logattr.ResultKey, logattr.Fail, logattr.CantidadKey, int(req.Count), logattr.CodeKey, int(code), logattr.ErrorKey, err)
 		return reply(code)
 	}
 	s.srv.round.seen(req.Agency)
@@ -46,8 +46,8 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 		// count must wait for them, or the agency resends them. Past the
 		// frame's bound, the agency is told to come back (-8).
 		if !s.srv.round.awaitSettled(ctx, req.Agency, s.srv.cfg.FrameTimeout) {
-			s.logger().Warn("consulta_estado", "result", "fail", "code", int(protocol.CodeStorage),
-				"error", "batches of an earlier connection of this agency are still being stored")
+			s.logger().Warn(logattr.ConsultaEstado, logattr.ResultKey, logattr.Fail, logattr.CodeKey, int(protocol.CodeStorage),
+				logattr.ErrorKey, "batches of an earlier connection of this agency are still being stored")
 			return reply(protocol.CodeStorage)
 		}
 		stored, ended, known := s.srv.round.status(req.Agency)
@@ -55,11 +55,11 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 			// The store could not say whether a batch (or the end) of this
 			// agency was stored: any count would be a guess, and a short
 			// one makes the agency send that batch again.
-			s.logger().Warn("consulta_estado", "result", "fail", "code", int(protocol.CodeStorage),
-				"error", "the store could not tell whether a batch of this agency was stored; another central, or this one restarted, reads it from the store")
+			s.logger().Warn(logattr.ConsultaEstado, logattr.ResultKey, logattr.Fail, logattr.CodeKey, int(protocol.CodeStorage),
+				logattr.ErrorKey, "the store could not tell whether a batch of this agency was stored; another central, or this one restarted, reads it from the store")
 			return reply(protocol.CodeStorage)
 		}
-		s.logger().Info("consulta_estado", "result", "success", "almacenadas", stored, "finalizo", ended)
+		s.logger().Info(logattr.ConsultaEstado, logattr.ResultKey, logattr.Success, logattr.AlmacenadasKey, stored, logattr.FinalizoKey, ended)
 		return ack{reply: protocol.AppendStatus(nil, protocol.Status{Stored: stored, Ended: ended})}
 	case protocol.ActionEnd:
 		// On disk first: a restarted central must know this agency is done.
@@ -71,11 +71,11 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 			if errors.Is(err, store.ErrClosed) {
 				code = protocol.CodeShuttingDown
 			}
-			s.logger().Error("fin_apuestas", "result", "fail", "code", int(code), "error", err)
+			s.logger().Error(logattr.FinApuestas, logattr.ResultKey, logattr.Fail, logattr.CodeKey, int(code), logattr.ErrorKey, err)
 			return reply(code)
 		}
 		ran, winners := s.srv.round.finish(req.Agency)
-		s.logger().Info("fin_apuestas", "result", "success")
+		s.logger().Info(logattr.FinApuestas, logattr.ResultKey, logattr.Success)
 		if ran {
 			s.srv.announceDraw(winners, false)
 		}
@@ -87,30 +87,30 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 			if ctx.Err() != nil {
 				code = protocol.CodeShuttingDown
 			}
-			s.logger().Debug("consulta_ganadores", "result", "in_progress", "code", int(code))
+			s.logger().Debug(logattr.ConsultaGanadores, logattr.ResultKey, logattr.InProgress, logattr.CodeKey, int(code))
 			return reply(code)
 		}
 		out, err := protocol.AppendWinners(nil, docs)
 		if err != nil {
-			s.logger().Error("consulta_ganadores", "result", "fail", "error", err)
+			s.logger().Error(logattr.ConsultaGanadores, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 			return reply(protocol.CodeInternal)
 		}
-		s.logger().Info("consulta_ganadores", "result", "success", "cant_ganadores", len(docs))
+		s.logger().Info(logattr.ConsultaGanadores, logattr.ResultKey, logattr.Success, logattr.CantGanadoresKey, len(docs))
 		return ack{reply: out}
 	}
 	return reply(protocol.CodeMalformed) // unreachable: the reader checks actions
 }
 
-func actionName(req protocol.Request) string {
+func actionName(req protocol.Request) logattr.Action {
 	switch req.Action {
 	case protocol.ActionBatch:
-		return "apuesta_recibida"
+		return logattr.ApuestaRecibida
 	case protocol.ActionEnd:
-		return "fin_apuestas"
+		return logattr.FinApuestas
 	case protocol.ActionStatus:
-		return "consulta_estado"
+		return logattr.ConsultaEstado
 	}
-	return "consulta_ganadores"
+	return logattr.ConsultaGanadores
 }
 
 // checkAgency checks the header's agency and binds the connection to it on
@@ -136,7 +136,7 @@ func (s *session) checkAgency(ctx context.Context, agency uint16) (protocol.Code
 	}
 	s.bindAgency(agency)
 	if old := s.srv.conns.bind(agency, s); old != nil {
-		s.logger().Info("session_replaced", "result", "success", logattr.Addr("older_peer", old.peer))
+		s.logger().Info(logattr.SessionReplaced, logattr.ResultKey, logattr.Success, logattr.Addr("older_peer", old.peer))
 		s.srv.conns.replace(ctx, old, s.drain+s.srv.cfg.FrameTimeout)
 	}
 	return protocol.CodeOK, nil
@@ -147,7 +147,7 @@ func (s *session) checkAgency(ctx context.Context, agency uint16) (protocol.Code
 func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
 	fail := func(code protocol.Code, err error) ack {
 		s.srv.metrics.batch(code)
-		s.warn("apuesta_recibida", "result", "fail", "cantidad", int(req.Count), "code", int(code), "error", err)
+		s.warn(logattr.ApuestaRecibida, logattr.ResultKey, logattr.Fail, logattr.CantidadKey, int(req.Count), logattr.CodeKey, int(code), logattr.ErrorKey, err)
 		return ack{reply: protocol.AppendCode(nil, code)}
 	}
 	if s.srv.round.hasFinished(req.Agency) {

@@ -3,13 +3,15 @@
 
 package supervisor
 
+import "quiniela/lottery/logattr"
+
 // announceDraw logs the draw (docs/logs.md), then records that it was announced,
 // so that a restart reopens it silently. A crash between the two can only
 // repeat the announcement, never lose it; the draw's result is the same.
 func (s *Server) announceDraw(winners int, afterRestart bool) {
-	s.log.Info("sorteo", "result", "success", "agencias", s.cfg.Agencies, "ganadores", winners, "tras_reinicio", afterRestart)
+	s.log.Info(logattr.Sorteo, logattr.ResultKey, logattr.Success, logattr.AgenciasKey, s.cfg.Agencies, logattr.GanadoresKey, winners, logattr.TrasReinicioKey, afterRestart)
 	if err := s.store.RecordDraw(); err != nil {
-		s.log.Error("record_draw", "result", "fail", "error", err)
+		s.log.Error(logattr.RecordDraw, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 	}
 }
 
@@ -25,13 +27,13 @@ func (s *Server) restoreRound() error {
 		return err
 	}
 	if bets > 0 || len(ended) > 0 {
-		s.log.Info("restore_state", "result", "success", "bets", bets, "agencies_finished", len(ended), "draw_done", drawn)
+		s.log.Info(logattr.RestoreState, logattr.ResultKey, logattr.Success, logattr.BetsKey, bets, "agencies_finished", len(ended), "draw_done", drawn)
 	}
 	if drawn {
 		// Right after a crash this is the same round; on a deployment brought
 		// up for a new one, it is the old round's store, and the operator
 		// must hear of it rather than see old winners reported.
-		s.log.Warn("round_finished", "result", "success", "bets", bets,
+		s.log.Warn(logattr.RoundFinished, logattr.ResultKey, logattr.Success, logattr.BetsKey, bets,
 			"aviso", "this store holds a round whose draw is done, so agencies get its winners and no new bet is taken",
 			"hint", "to start a new round, stop the central and empty its store (make docker-storage-reset in the Docker deployment, or remove STORAGE_FILEPATH and the .ends file beside it)")
 	}

@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 	"quiniela/store"
 )
@@ -147,7 +148,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if s.cfg.Admin != nil {
 			s.cfg.Admin.Close()
 		}
-		s.log.Error("restore_state", "result", "fail", "error", err)
+		s.log.Error(logattr.RestoreState, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 		return err
 	}
 
@@ -163,7 +164,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if failed {
 		// The tree stops by itself only when it failed: shut down what is
 		// left, and say why.
-		s.log.Error("supervisor", "result", "fail", "error", treeErr)
+		s.log.Error(logattr.Supervisor, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, treeErr)
 	}
 	s.shutdown(ln, tree)
 	if treeErr != nil {

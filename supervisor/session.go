@@ -81,7 +81,7 @@ func newSession(srv *Server, conn net.Conn, drain time.Duration) *session {
 		first:     bufio.NewReaderSize(conn, 16),
 		done:      make(chan struct{}),
 	}
-	s.log.Store(srv.log.With("agency", 0, logattr.Addr("peer", s.peer)))
+	s.log.Store(srv.log.With(logattr.AgencyKey, 0, logattr.Addr("peer", s.peer)))
 	return s
 }
 
@@ -99,7 +99,7 @@ func (s *session) logger() *slog.Logger { return s.log.Load() }
 
 // warn logs a WARN line of this connection, within its rate limit; the
 // connections that never spoke for an agency share one.
-func (s *session) warn(action string, args ...any) {
+func (s *session) warn(action logattr.Action, args ...any) {
 	limit := s.warnings
 	if s.agency.Load() == 0 {
 		limit = s.srv.strangers
@@ -125,15 +125,15 @@ func (s *session) handshake(ctx context.Context) error {
 	tc.SetDeadline(time.Time{})
 	agency, err := s.srv.cfg.PeerAgency(tc.ConnectionState())
 	if err != nil {
-		s.logger().Debug("tls_identity", "result", "fail", "error", err) // it may only echo
+		s.logger().Debug(logattr.TLSIdentity, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err) // it may only echo
 		return nil
 	}
 	s.certAgency.Store(uint32(agency))
 	if evicted := s.srv.conns.identified(s, agency); evicted != nil {
 		s.srv.metrics.connsLimited.WithLabelValues("evicted_identity").Inc()
-		s.srv.identityLimited.log(s.srv.log, slog.LevelWarn, "connection_limit", "result", "in_progress", logattr.Addr("peer", evicted.peer),
-			"agency", agency, "max_idle_per_agency", maxIdlePerIdentity,
-			"error", "evicted, the oldest connection of this agency's certificate that does not speak for it")
+		s.srv.identityLimited.log(s.srv.log, slog.LevelWarn, logattr.ConnectionLimit, logattr.ResultKey, logattr.InProgress, logattr.Addr("peer", evicted.peer),
+			logattr.AgencyKey, agency, "max_idle_per_agency", maxIdlePerIdentity,
+			logattr.ErrorKey, "evicted, the oldest connection of this agency's certificate that does not speak for it")
 		evicted.closeConn(s.srv.log, "evicted at the agency's connection limit")
 	}
 	return nil
@@ -142,7 +142,7 @@ func (s *session) handshake(ctx context.Context) error {
 // bindAgency makes the session speak for agency from now on.
 func (s *session) bindAgency(agency uint16) {
 	s.agency.Store(uint32(agency))
-	s.log.Store(s.srv.log.With("agency", agency, logattr.Addr("peer", s.peer)))
+	s.log.Store(s.srv.log.With(logattr.AgencyKey, agency, logattr.Addr("peer", s.peer)))
 }
 
 func (s *session) Serve(ctx context.Context) error {
@@ -150,7 +150,7 @@ func (s *session) Serve(ctx context.Context) error {
 	defer stop()
 	if h := s.handling; h != nil {
 		s.handling = nil
-		s.logger().Error("request", "result", "fail", "action", h.Action.String(), "code", int(protocol.CodeInternal), "error", "handler panicked; session restarted")
+		s.logger().Error(logattr.Request, logattr.ResultKey, logattr.Fail, "action", h.Action.String(), logattr.CodeKey, int(protocol.CodeInternal), logattr.ErrorKey, "handler panicked; session restarted")
 		s.armWrite()
 		if _, err := s.conn.Write(protocol.AppendCode(nil, protocol.CodeInternal)); err != nil {
 			return s.end(fmt.Errorf("writing reply: %w", err))
@@ -195,7 +195,7 @@ func (s *session) end(cause error) error {
 	// A connection closed from outside (evicted at a bound, or at the end
 	// of the shutdown) fails its read or handshake for that reason alone.
 	if reason == "error" && !s.closed.Load() {
-		s.warn("session", "result", "fail", "error", cause)
+		s.warn(logattr.Session, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, cause)
 	}
 	s.warnings.flush(s.logger())
 	s.closeConn(s.srv.log, reason)
@@ -214,7 +214,7 @@ func (s *session) closeConn(log *slog.Logger, reason string) {
 		// Every success line of one action has the same keys (docs/logs.md):
 		// agency 0 is a connection that never spoke for an agency.
 		a := s.agency.Load()
-		l := log.With("agency", a, logattr.Addr("peer", s.peer))
+		l := log.With(logattr.AgencyKey, a, logattr.Addr("peer", s.peer))
 		// A connection that never spoke for an agency (a health check, a
 		// port scan, a flood) closes at DEBUG, to keep the log readable.
 		level := slog.LevelInfo
@@ -222,10 +222,10 @@ func (s *session) closeConn(log *slog.Logger, reason string) {
 			level = slog.LevelDebug
 		}
 		if err := closeSocket(s.conn); err != nil {
-			l.Error("close_connection", "result", "fail", "reason", reason, "error", err)
+			l.Error(logattr.CloseConnection, logattr.ResultKey, logattr.Fail, logattr.ReasonKey, reason, logattr.ErrorKey, err)
 			return
 		}
-		l.Log(context.Background(), level, "close_connection", "result", "success", "reason", reason)
+		l.Log(context.Background(), level, logattr.CloseConnection, logattr.ResultKey, logattr.Success, logattr.ReasonKey, reason)
 	})
 }
 

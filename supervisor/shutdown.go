@@ -32,8 +32,8 @@ func (s *Server) shutdown(ln net.Listener, tree *runningTree) {
 // one the tree lost already is no failure of the shutdown.
 func (s *Server) closeListener(ln net.Listener) {
 	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		s.log.Error("close_listener", "result", "fail", "listener", "agencies", logattr.NetAddr("", s.addr), "error", err)
+		s.log.Error(logattr.CloseListener, logattr.ResultKey, logattr.Fail, logattr.ListenerKey, "agencies", logattr.NetAddr("", s.addr), logattr.ErrorKey, err)
 	} else {
-		s.log.Info("close_listener", "result", "success", "listener", "agencies", logattr.NetAddr("", s.addr))
+		s.log.Info(logattr.CloseListener, logattr.ResultKey, logattr.Success, logattr.ListenerKey, "agencies", logattr.NetAddr("", s.addr))
 	}
 }

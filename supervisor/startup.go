@@ -24,8 +24,8 @@ func (s *Server) fitConnections() (openFiles uint64) {
 	room := int(min(files.Cur, 1<<30)) - filesReserve - maxAdminConns
 	if s.cfg.MaxConnections == 0 || s.cfg.MaxConnections > room {
 		s.conns.max = max(room, 1)
-		s.log.Warn("connection_limit", "result", "in_progress", "max_connections", s.conns.max, "configured", s.cfg.MaxConnections, "open_files_limit", files.Cur,
-			"error", "lowered to fit the open-files limit (raise the hard limit, ulimit -Hn, for more)")
+		s.log.Warn(logattr.ConnectionLimit, logattr.ResultKey, logattr.InProgress, "max_connections", s.conns.max, "configured", s.cfg.MaxConnections, "open_files_limit", files.Cur,
+			logattr.ErrorKey, "lowered to fit the open-files limit (raise the hard limit, ulimit -Hn, for more)")
 	}
 	return files.Cur
 }
@@ -34,9 +34,9 @@ func (s *Server) fitConnections() (openFiles uint64) {
 // agencies from beyond this machine without TLS, where any peer can act
 // as any agency.
 func (s *Server) announceListen(openFiles uint64) {
-	s.log.Info("listen", "result", "success", logattr.NetAddr("", s.addr), "max_connections", s.conns.max, "open_files_limit", openFiles)
+	s.log.Info(logattr.Listen, logattr.ResultKey, logattr.Success, logattr.NetAddr("", s.addr), "max_connections", s.conns.max, "open_files_limit", openFiles)
 	if tcp, ok := s.addr.(*net.TCPAddr); ok && s.cfg.TLS == nil && !tcp.IP.IsLoopback() {
-		s.log.Warn("tls_disabled", "result", "in_progress", logattr.NetAddr("", s.addr),
-			"error", "listening beyond loopback without TLS: any peer can act as any agency (set SERVER_TLS_CERT, SERVER_TLS_KEY and SERVER_TLS_CLIENT_CA)")
+		s.log.Warn(logattr.TLSDisabled, logattr.ResultKey, logattr.InProgress, logattr.NetAddr("", s.addr),
+			logattr.ErrorKey, "listening beyond loopback without TLS: any peer can act as any agency (set SERVER_TLS_CERT, SERVER_TLS_KEY and SERVER_TLS_CLIENT_CA)")
 	}
 }

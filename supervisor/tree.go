@@ -35,7 +35,7 @@ func (s *Server) startTree(ln net.Listener) *runningTree {
 	root.Add(agencies)
 	if s.cfg.Admin != nil {
 		root.Add(&adminServer{srv: s, ln: s.cfg.Admin})
-		s.log.Info("admin_listen", "result", "success", logattr.NetAddr("", s.cfg.Admin.Addr()))
+		s.log.Info(logattr.AdminListen, logattr.ResultKey, logattr.Success, logattr.NetAddr("", s.cfg.Admin.Addr()))
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	return &runningTree{stop: stop, done: root.ServeBackground(ctx)}
@@ -74,19 +74,19 @@ func (t *runningTree) stopAndWait() {
 func (s *Server) eventHook(e suture.Event) {
 	switch ev := e.(type) {
 	case suture.EventServicePanic:
-		s.log.Error("service_panic", "result", "fail", "service", serviceName(ev.Service, ev.ServiceName), "panic", ev.PanicMsg, "restarting", ev.Restarting)
+		s.log.Error(logattr.ServicePanic, logattr.ResultKey, logattr.Fail, "service", serviceName(ev.Service, ev.ServiceName), "panic", ev.PanicMsg, "restarting", ev.Restarting)
 	case suture.EventServiceTerminate:
 		cause := ev.Err
 		if cause == nil {
 			cause = "returned no error, which suture counts as a failure"
 		}
-		s.log.Warn("service_terminate", "result", "fail", "service", serviceName(ev.Service, ev.ServiceName), "error", fmt.Sprint(cause), "restarting", ev.Restarting)
+		s.log.Warn(logattr.ServiceTerminate, logattr.ResultKey, logattr.Fail, "service", serviceName(ev.Service, ev.ServiceName), logattr.ErrorKey, fmt.Sprint(cause), "restarting", ev.Restarting)
 	case suture.EventStopTimeout:
-		s.log.Error("stop_service", "result", "fail", "service", serviceName(ev.Service, ev.ServiceName), "error", "did not stop in time")
+		s.log.Error(logattr.StopService, logattr.ResultKey, logattr.Fail, "service", serviceName(ev.Service, ev.ServiceName), logattr.ErrorKey, "did not stop in time")
 	case suture.EventBackoff:
-		s.log.Warn("supervisor_backoff", "result", "in_progress", "supervisor", ev.SupervisorName)
+		s.log.Warn(logattr.SupervisorBackoff, logattr.ResultKey, logattr.InProgress, "supervisor", ev.SupervisorName)
 	case suture.EventResume:
-		s.log.Info("supervisor_resume", "result", "success", "supervisor", ev.SupervisorName)
+		s.log.Info(logattr.SupervisorResume, logattr.ResultKey, logattr.Success, "supervisor", ev.SupervisorName)
 	}
 }
 

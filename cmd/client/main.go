@@ -39,7 +39,7 @@ func run() int {
 	var tlsConfig *tls.Config
 	if cfg.TLS() {
 		if tlsConfig, err = tlsfiles.Client(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA); err != nil {
-			log.Error("config", "result", "fail", "error", err)
+			log.Error(logattr.Config, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 			return 2
 		}
 	}
@@ -70,18 +70,18 @@ func run() int {
 		logattr.Millis("latencia_p50_ms", res.Latency(0.50)), logattr.Millis("latencia_p99_ms", res.Latency(0.99))}
 	switch {
 	case errors.Is(err, context.Canceled):
-		log.Info("shutdown", append([]any{"result", "success", "reason", "signal"}, summary...)...)
+		log.Info(logattr.Shutdown, append([]any{logattr.ResultKey, logattr.Success, logattr.ReasonKey, "signal"}, summary...)...)
 		return 0
 	case err != nil:
-		fail := []any{"result", "fail"}
+		fail := []any{logattr.ResultKey, logattr.Fail}
 		// Bets the central refused for good: how many it lacks, and why.
 		var refused *agency.RefusedError
 		if res.NotStored > 0 && errors.As(err, &refused) {
 			fail = append(fail, "no_almacenadas", res.NotStored, "motivo", refused.Code.String())
 		}
-		log.Error("resumen", append(append(fail, "error", err), summary...)...)
+		log.Error(logattr.Resumen, append(append(fail, logattr.ErrorKey, err), summary...)...)
 		return 1
 	}
-	log.Info("resumen", append([]any{"result", "success"}, summary...)...)
+	log.Info(logattr.Resumen, append([]any{logattr.ResultKey, logattr.Success}, summary...)...)
 	return 0
 }

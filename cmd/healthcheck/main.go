@@ -31,7 +31,7 @@ func main() {
 	var tlsConfig *tls.Config
 	if cfg.TLSCA != "" {
 		if tlsConfig, err = tlsfiles.Client("", "", cfg.TLSCA); err != nil {
-			log.Error("config", "result", "fail", "error", err)
+			log.Error(logattr.Config, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 			os.Exit(2)
 		}
 	}
@@ -40,9 +40,9 @@ func main() {
 	for {
 		err := agency.CheckEcho(ctx, cfg.Address, tlsConfig, []byte(cfg.Message), cfg.Timeout)
 		if err != nil {
-			log.Error("test_echo_server", "result", "fail", logattr.Host("", cfg.Address), "error", err)
+			log.Error(logattr.TestEchoServer, logattr.ResultKey, logattr.Fail, logattr.Host("", cfg.Address), logattr.ErrorKey, err)
 		} else {
-			log.Info("test_echo_server", "result", "success", logattr.Host("", cfg.Address))
+			log.Info(logattr.TestEchoServer, logattr.ResultKey, logattr.Success, logattr.Host("", cfg.Address))
 		}
 		if cfg.Interval == 0 {
 			if err != nil {

@@ -55,7 +55,7 @@ func run() int {
 	)
 	if cfg.TLS() {
 		if tlsFiles, err = tlsfiles.NewRotating(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA); err != nil {
-			log.Error("config", "result", "fail", "error", err)
+			log.Error(logattr.Config, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 			return 2
 		}
 		tlsConfig = tlsFiles.Config()
@@ -71,7 +71,7 @@ func run() int {
 			return code
 		}
 		if ctx.Err() != nil { // stopped while stepping down
-			log.Info("shutdown", "result", "success")
+			log.Info(logattr.Shutdown, logattr.ResultKey, logattr.Success)
 			return 0
 		}
 	}
@@ -89,7 +89,7 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 	ln, admin, st, err := listenAndOpen(ctx, cfg, log, again)
 	if err != nil {
 		if ctx.Err() != nil { // stopped while standing by
-			log.Info("shutdown", "result", "success")
+			log.Info(logattr.Shutdown, logattr.ResultKey, logattr.Success)
 			return 0, false
 		}
 		return 1, false
@@ -144,7 +144,7 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 			reason = fmt.Errorf("lost the lease: %w", pg.LostErr())
 		}
 		if ctx.Err() != nil {
-			log.Info("shutdown", "result", "success", "epoch", pg.Epoch(), "lease", reason.Error())
+			log.Info(logattr.Shutdown, logattr.ResultKey, logattr.Success, logattr.EpochKey, pg.Epoch(), "lease", reason.Error())
 			return 0, false
 		}
 		// Stand by again. The store must be closed first; past the bound,
@@ -153,14 +153,14 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 		if closeErr != nil {
 			pg.Close(context.Background())
 		}
-		log.Warn("step_down", "result", "success", "epoch", pg.Epoch(), "reason", reason)
+		log.Warn(logattr.StepDown, logattr.ResultKey, logattr.Success, logattr.EpochKey, pg.Epoch(), logattr.ReasonKey, reason)
 		return 1, true
 	}
 	if err := errors.Join(serveErr, closeErr); err != nil {
-		log.Error("shutdown", "result", "fail", "error", err)
+		log.Error(logattr.Shutdown, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 		return 1, false
 	}
-	log.Info("shutdown", "result", "success")
+	log.Info(logattr.Shutdown, logattr.ResultKey, logattr.Success)
 	return 0, false
 }
 
@@ -176,7 +176,7 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again bool) (ln, admin net.Listener, st store.Store, err error) {
 	listen := func() error {
 		if ln, err = supervisor.Listen(cfg.Address(), cfg.ListenBacklog); err != nil {
-			log.Error("listen", "result", "fail", logattr.Addr("", cfg.Address()), "error", err)
+			log.Error(logattr.Listen, logattr.ResultKey, logattr.Fail, logattr.Addr("", cfg.Address()), logattr.ErrorKey, err)
 			return err
 		}
 		if cfg.AdminAddress == "" {
@@ -184,7 +184,7 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again 
 		}
 		if admin, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
 			ln.Close()
-			log.Error("admin_listen", "result", "fail", logattr.Addr("", cfg.AdminAddress), "error", err)
+			log.Error(logattr.AdminListen, logattr.ResultKey, logattr.Fail, logattr.Addr("", cfg.AdminAddress), logattr.ErrorKey, err)
 		}
 		return err
 	}
@@ -209,7 +209,7 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again 
 	if cfg.StorageURL == "" {
 		if st, err = csvfile.Open(cfg.StoragePath, log); err != nil {
 			closeListeners()
-			log.Error("open_store", openStoreFailure(cfg.StoragePath, err)...)
+			log.Error(logattr.OpenStore, openStoreFailure(cfg.StoragePath, err)...)
 			return nil, nil, nil, err
 		}
 		return ln, admin, st, nil
@@ -223,7 +223,7 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again 
 	if err != nil {
 		closeListeners()
 		if ctx.Err() == nil {
-			log.Error("open_store", "result", "fail", "storage_url", logattr.DatabaseURL(string(cfg.StorageURL)), "error", err)
+			log.Error(logattr.OpenStore, logattr.ResultKey, logattr.Fail, "storage_url", logattr.DatabaseURL(string(cfg.StorageURL)), logattr.ErrorKey, err)
 		}
 		return nil, nil, nil, err
 	}
@@ -247,10 +247,10 @@ func onSignals(log *slog.Logger, sigs <-chan os.Signal, cancel context.CancelFun
 			reload()
 		case !stopping:
 			stopping = true
-			log.Info("shutdown", "result", "in_progress", "signal", sig.String())
+			log.Info(logattr.Shutdown, logattr.ResultKey, logattr.InProgress, logattr.SignalKey, sig.String())
 			cancel()
 		default:
-			log.Error("shutdown", "result", "fail", "signal", sig.String(), "error", "second signal: exiting at once")
+			log.Error(logattr.Shutdown, logattr.ResultKey, logattr.Fail, logattr.SignalKey, sig.String(), logattr.ErrorKey, "second signal: exiting at once")
 			os.Exit(130)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"quiniela/lottery/logattr"
 )
 
 // openStoreFailure is the detail of an open_store failure: the store's path
@@ -13,7 +14,7 @@ import (
 // Docker deployment is about a folder on the host that the central cannot
 // name.
 func openStoreFailure(path string, err error) []any {
-	detail := []any{"result", "fail", "path", path, "error", err}
+	detail := []any{logattr.ResultKey, logattr.Fail, logattr.PathKey, path, logattr.ErrorKey, err}
 	if !errors.Is(err, fs.ErrPermission) {
 		return detail
 	}

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/store"
 	"quiniela/store/groupcommit"
 )
@@ -102,7 +103,7 @@ func Open(path string, log *slog.Logger) (*File, error) {
 		return nil, err
 	}
 	if torn > 0 {
-		log.Warn("store_recover", "result", "success", "path", path+EndsSuffix, "torn_bytes_cut", torn)
+		log.Warn(logattr.StoreRecover, logattr.ResultKey, logattr.Success, logattr.PathKey, path+EndsSuffix, "torn_bytes_cut", torn)
 	}
 	s.ends = e
 	s.q = groupcommit.New(groupcommit.GroupBytes, AppendRows, s.write)
@@ -171,7 +172,7 @@ func (s *File) recover() error {
 		if err := s.file.Sync(); err != nil {
 			return fmt.Errorf("store: syncing %s: %w", s.path, err)
 		}
-		s.log.Warn("store_recover", "result", "success", "path", s.path, "torn_bytes_cut", size-keep)
+		s.log.Warn(logattr.StoreRecover, logattr.ResultKey, logattr.Success, logattr.PathKey, s.path, "torn_bytes_cut", size-keep)
 	}
 	s.app.size = keep
 	s.committed.Store(keep)
@@ -273,7 +274,7 @@ func (s *File) Drawn() bool { return s.ends.isDrawn() }
 func (s *File) Close(ctx context.Context) error {
 	if err := s.q.Close(ctx); err != nil {
 		err = fmt.Errorf("store: %s: %w", s.path, err)
-		s.log.Error("flush_store", "result", "fail", "path", s.path, "error", err)
+		s.log.Error(logattr.FlushStore, logattr.ResultKey, logattr.Fail, logattr.PathKey, s.path, logattr.ErrorKey, err)
 		return err
 	}
 	s.finishOnce.Do(func() {
@@ -281,10 +282,10 @@ func (s *File) Close(ctx context.Context) error {
 		// success would prove nothing, and the flush is not vouched for.
 		if err := s.app.sync(); err != nil {
 			s.err = err
-			s.log.Error("flush_store", "result", "fail", "path", s.path, "error", err)
+			s.log.Error(logattr.FlushStore, logattr.ResultKey, logattr.Fail, logattr.PathKey, s.path, logattr.ErrorKey, err)
 		} else {
 			st := s.Stats()
-			s.log.Info("flush_store", "result", "success", "path", s.path, "bets", st.Bets, "batches", st.Batches, "fsyncs", st.Syncs)
+			s.log.Info(logattr.FlushStore, logattr.ResultKey, logattr.Success, logattr.PathKey, s.path, logattr.BetsKey, st.Bets, "batches", st.Batches, "fsyncs", st.Syncs)
 		}
 		if err := s.ends.close(); err != nil {
 			s.err = errors.Join(s.err, fmt.Errorf("store: closing %s%s: %w", s.path, EndsSuffix, err))
@@ -296,7 +297,7 @@ func (s *File) Close(ctx context.Context) error {
 			s.err = errors.Join(s.err, fmt.Errorf("store: closing %s: %w", s.path, err))
 		}
 		if s.err == nil {
-			s.log.Info("unlock_store", "result", "success", "path", s.path)
+			s.log.Info(logattr.UnlockStore, logattr.ResultKey, logattr.Success, logattr.PathKey, s.path)
 		}
 	})
 	return s.err

@@ -115,8 +115,8 @@ func (s *Store) failed(doing string, err error) error {
 // cannot be known: the error is store.ErrInDoubt (and ErrFenced: this
 // central is done); so it is if the store closes first.
 func (s *Store) resolve(commit int64, xid string, commitErr error) error {
-	s.log.Warn("store_commit", "result", "in_progress", "epoch", s.epoch, "commit", commit, "xid", xid,
-		"error", describe(commitErr)+" (outcome unknown - reading back this central's count of commits)")
+	s.log.Warn(logattr.StoreCommit, logattr.ResultKey, logattr.InProgress, logattr.EpochKey, s.epoch, "commit", commit, "xid", xid,
+		logattr.ErrorKey, describe(commitErr)+" (outcome unknown - reading back this central's count of commits)")
 	if unavailable(commitErr) && s.closing.Err() == nil {
 		s.down.lost("committing", commitErr)
 	}
@@ -132,30 +132,30 @@ func (s *Store) resolve(commit int64, xid string, commitErr error) error {
 		switch {
 		case err == nil && count >= commit:
 			s.down.answered()
-			s.log.Info("store_commit", "result", "success", "epoch", s.epoch, "commit", commit, "xid", xid,
+			s.log.Info(logattr.StoreCommit, logattr.ResultKey, logattr.Success, logattr.EpochKey, s.epoch, "commit", commit, "xid", xid,
 				logattr.Millis("waited_ms", time.Since(start).Round(time.Millisecond)))
 			return nil
 		case err == nil:
 			s.down.answered()
-			s.log.Warn("store_commit", "result", "fail", "epoch", s.epoch, "commit", commit, "xid", xid,
-				"error", fmt.Sprintf("not committed - the database counts %d commits of this epoch", count))
+			s.log.Warn(logattr.StoreCommit, logattr.ResultKey, logattr.Fail, logattr.EpochKey, s.epoch, "commit", commit, "xid", xid,
+				logattr.ErrorKey, fmt.Sprintf("not committed - the database counts %d commits of this epoch", count))
 			return fmt.Errorf("store: committing: %w (the transaction was not committed)", commitErr)
 		case errors.Is(err, pgx.ErrNoRows):
 			s.down.answered()
 			s.loseLease(errTakenOver)
 			err := fmt.Errorf("%w: another central took the lease before this one could read back its commit %d (%w)", store.ErrInDoubt, commit, ErrFenced)
-			s.log.Error("store_commit", "result", "fail", "epoch", s.epoch, "commit", commit, "xid", xid, "error", err)
+			s.log.Error(logattr.StoreCommit, logattr.ResultKey, logattr.Fail, logattr.EpochKey, s.epoch, "commit", commit, "xid", xid, logattr.ErrorKey, err)
 			return err
 		case s.closing.Err() != nil:
 		case unavailable(err):
 			s.down.lost("reading back a commit", err)
 		case time.Since(lastReport) >= 5*time.Second:
 			lastReport = time.Now()
-			s.log.Warn("store_commit", "result", "in_progress", "epoch", s.epoch, "commit", commit, "xid", xid, "error", describe(err))
+			s.log.Warn(logattr.StoreCommit, logattr.ResultKey, logattr.InProgress, logattr.EpochKey, s.epoch, "commit", commit, "xid", xid, logattr.ErrorKey, describe(err))
 		}
 		if sleep(s.closing, wait) != nil {
 			err := fmt.Errorf("%w: the store closed before commit %d could be read back (%w): a restarted central reads what was stored", store.ErrInDoubt, commit, store.ErrClosed)
-			s.log.Error("store_commit", "result", "fail", "epoch", s.epoch, "commit", commit, "xid", xid, "error", err)
+			s.log.Error(logattr.StoreCommit, logattr.ResultKey, logattr.Fail, logattr.EpochKey, s.epoch, "commit", commit, "xid", xid, logattr.ErrorKey, err)
 			return err
 		}
 	}

@@ -140,7 +140,7 @@ func (o *outage) lost(doing string, err error) {
 	if o.forget != nil {
 		o.forget()
 	}
-	o.log.Warn("database", "result", "fail", "while", doing, "error", describe(err), "retrying", "until it answers")
+	o.log.Warn(logattr.Database, logattr.ResultKey, logattr.Fail, "while", doing, logattr.ErrorKey, describe(err), "retrying", "until it answers")
 }
 
 // answered notes that the database answered; the answer that ends an
@@ -159,7 +159,7 @@ func (o *outage) answered() {
 	if now.Sub(o.lastFail) < outageSettle {
 		return
 	}
-	o.log.Warn("database", "result", "success", logattr.Millis("outage_ms", o.answeredAt.Sub(o.since).Round(time.Millisecond)))
+	o.log.Warn(logattr.Database, logattr.ResultKey, logattr.Success, logattr.Millis("outage_ms", o.answeredAt.Sub(o.since).Round(time.Millisecond)))
 	o.since = time.Time{}
 }
 
@@ -172,7 +172,7 @@ func (o *outage) closed() {
 	if o.since.IsZero() || o.answeredAt.IsZero() {
 		return
 	}
-	o.log.Warn("database", "result", "success", logattr.Millis("outage_ms", o.answeredAt.Sub(o.since).Round(time.Millisecond)))
+	o.log.Warn(logattr.Database, logattr.ResultKey, logattr.Success, logattr.Millis("outage_ms", o.answeredAt.Sub(o.since).Round(time.Millisecond)))
 	o.since = time.Time{}
 }
 

@@ -50,7 +50,7 @@ func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 			s.down.answered()
 			wait = s.standbyPoll()
 			if s.epoch != 0 {
-				s.log.Info("leadership", "result", "success", "epoch", s.epoch, holderAttr("holder", s.holder),
+				s.log.Info(logattr.Leadership, logattr.ResultKey, logattr.Success, logattr.EpochKey, s.epoch, holderAttr("holder", s.holder),
 					logattr.Millis("waited_ms", time.Since(start).Round(time.Millisecond)), where)
 				return nil
 			}
@@ -63,7 +63,7 @@ func (s *Store) takeLease(ctx context.Context, onStandby func()) error {
 		switch {
 		case err == nil && holder != lastHolder:
 			lastHolder = holder
-			s.log.Info("standby", "result", "in_progress", holderAttr("active", holder),
+			s.log.Info(logattr.Standby, logattr.ResultKey, logattr.InProgress, holderAttr("active", holder),
 				logattr.Millis("lease_left_ms", left.Round(time.Millisecond)), where)
 		case err != nil && ctx.Err() != nil:
 		case err != nil && !unavailable(err):
@@ -125,7 +125,7 @@ func (s *Store) LostErr() error {
 func (s *Store) loseLease(why error) {
 	s.lostOnce.Do(func() {
 		s.lostErr = why
-		s.log.Error("leadership", "result", "fail", "epoch", s.epoch, "error", why)
+		s.log.Error(logattr.Leadership, logattr.ResultKey, logattr.Fail, logattr.EpochKey, s.epoch, logattr.ErrorKey, why)
 		close(s.lost)
 	})
 }
@@ -172,7 +172,7 @@ func (s *Store) renewLoop() {
 			s.down.lost("renewing the lease", err)
 		case time.Since(lastReport) >= 5*time.Second:
 			lastReport = time.Now()
-			s.log.Warn("lease_renew", "result", "fail", "epoch", s.epoch, "error", describe(err))
+			s.log.Warn(logattr.LeaseRenew, logattr.ResultKey, logattr.Fail, logattr.EpochKey, s.epoch, logattr.ErrorKey, describe(err))
 		}
 	}
 }
@@ -194,8 +194,8 @@ const renewSQL = `UPDATE central_lease SET expires_at = clock_timestamp() + $2::
 func (s *Store) releaseLease(ctx context.Context) {
 	if _, err := s.pool.Exec(ctx, `UPDATE central_lease SET expires_at = '-infinity' WHERE epoch = $1`, s.epoch); err != nil {
 		// Not a failure of the round: the lease expires on its own.
-		s.log.Warn("release_lease", "result", "fail", "epoch", s.epoch, "error", err)
+		s.log.Warn(logattr.ReleaseLease, logattr.ResultKey, logattr.Fail, logattr.EpochKey, s.epoch, logattr.ErrorKey, err)
 		return
 	}
-	s.log.Info("release_lease", "result", "success", "epoch", s.epoch)
+	s.log.Info(logattr.ReleaseLease, logattr.ResultKey, logattr.Success, logattr.EpochKey, s.epoch)
 }

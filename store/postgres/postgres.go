@@ -47,6 +47,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"quiniela/lottery/logattr"
 	"quiniela/store"
 	"quiniela/store/groupcommit"
 )
@@ -282,7 +283,7 @@ func (s *Store) prepare(ctx context.Context, reached *bool) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	if from != to {
-		s.log.Info("migrate_store", "result", "success", "from_version", from, "to_version", to)
+		s.log.Info(logattr.MigrateStore, logattr.ResultKey, logattr.Success, "from_version", from, "to_version", to)
 	}
 	return nil
 }
@@ -328,13 +329,13 @@ func (s *Store) write(rows [][]byte) error {
 func (s *Store) Close(ctx context.Context) error {
 	s.markClose()
 	if err := s.q.Close(ctx); err != nil {
-		s.log.Error("flush_store", "result", "fail", "error", err)
+		s.log.Error(logattr.FlushStore, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 		return err
 	}
 	s.finish.Do(func() {
 		s.stopRenewal()
 		st := s.q.Stats()
-		s.log.Info("flush_store", "result", "success", "bets", st.Bets, "batches", st.Batches, "commits", st.Groups)
+		s.log.Info(logattr.FlushStore, logattr.ResultKey, logattr.Success, logattr.BetsKey, st.Bets, "batches", st.Batches, "commits", st.Groups)
 		if !s.fenced() {
 			s.releaseLease(ctx)
 		}

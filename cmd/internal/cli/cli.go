@@ -173,14 +173,14 @@ func Logger(format env.LogFormat, level slog.Leveler) *slog.Logger {
 // the course's lines, and err names it.
 func ConfigFailed(envFile string, err error) {
 	format, _ := env.LogFormatOf(envFile)
-	Logger(format, slog.LevelInfo).Error("config", "result", "fail", "error", err)
+	Logger(format, slog.LevelInfo).Error(logattr.Config, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 }
 
 // LogConfig logs the `config` success line: every effective setting of
 // cfg (env.Attrs), a duration as <key>_ms, a number of milliseconds (see
 // logattr), and a database URL without its password.
 func LogConfig(log *slog.Logger, cfg any) {
-	args := []any{"result", "success"}
+	args := []any{logattr.ResultKey, logattr.Success}
 	attrs := env.Attrs(cfg)
 	for i := 0; i < len(attrs); i += 2 {
 		key := attrs[i].(string)
@@ -193,5 +193,5 @@ func LogConfig(log *slog.Logger, cfg any) {
 			args = append(args, key, v)
 		}
 	}
-	log.Info("config", args...)
+	log.Info(logattr.Config, args...)
 }

@@ -60,13 +60,13 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	buf = fmt.Appendf(buf, " %-8s action: ", LevelName(r.Level))
 	buf = appendValue(buf, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "result" {
+		if a.Key == logattr.ResultKey {
 			buf = h.appendAttr(buf, a)
 		}
 		return true
 	})
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key != "result" {
+		if a.Key != logattr.ResultKey {
 			buf = h.appendAttr(buf, a)
 		}
 		return true

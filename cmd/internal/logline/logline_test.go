@@ -155,3 +155,35 @@ func TestShapesFindsAnActionWhoseSuccessLinesDiffer(t *testing.T) {
 		t.Fatalf("got %v", p)
 	}
 }
+
+func TestPatternAndIsPickTheSameLines(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(New(&buf, slog.LevelInfo))
+	log.Info(logattr.ApuestaRecibida, logattr.ResultKey, logattr.Success, logattr.CantidadKey, 5, logattr.AgencyKey, 3)
+	log.Info(logattr.ApuestaRecibida, logattr.ResultKey, logattr.Success, logattr.CantidadKey, 50, logattr.AgencyKey, 3)
+	log.Warn(logattr.ApuestaRecibida, logattr.ResultKey, logattr.Fail, logattr.CantidadKey, 5, logattr.AgencyKey, 3)
+	raw := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for _, c := range []struct {
+		result logattr.Result
+		pairs  []string
+		want   []bool
+	}{
+		{logattr.Success, nil, []bool{true, true, false}},
+		{logattr.Success, []string{logattr.CantidadKey, "5"}, []bool{true, false, false}},
+		{logattr.Success, []string{logattr.CantidadKey, "5", logattr.AgencyKey, "3"}, []bool{true, false, false}},
+		{logattr.Success, []string{logattr.AgencyKey, "3"}, []bool{true, true, false}},
+		{logattr.Fail, []string{logattr.AgencyKey, "3"}, []bool{false, false, true}},
+		{logattr.InProgress, nil, []bool{false, false, false}},
+	} {
+		re := regexp.MustCompile(Pattern(logattr.ApuestaRecibida, c.result, c.pairs...))
+		for i, r := range raw {
+			l, err := Parse(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if re.MatchString(r) != c.want[i] || l.Is(logattr.ApuestaRecibida, c.result, c.pairs...) != c.want[i] {
+				t.Errorf("%s %v on %q: pattern %v, Is %v, want %v", c.result, c.pairs, r, re.MatchString(r), l.Is(logattr.ApuestaRecibida, c.result, c.pairs...), c.want[i])
+			}
+		}
+	}
+}

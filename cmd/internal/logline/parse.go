@@ -5,13 +5,17 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"quiniela/lottery/logattr"
 )
 
 // Line is one log line read back the course's way.
 type Line struct {
-	Time, Level, Action, Result string
-	Keys                        []string          // the details' keys, in order
-	Values                      map[string]string // each detail's value by key
+	Time, Level string
+	Action      logattr.Action
+	Result      logattr.Result
+	Keys        []logattr.Key          // the details' keys, in order
+	Values      map[logattr.Key]string // each detail's value by key
 }
 
 var (
@@ -47,11 +51,11 @@ func Parse(line string) (Line, error) {
 		l.Keys = append(l.Keys, key)
 		l.Values[key] = value
 	}
-	if len(l.Keys) == 0 || l.Keys[0] != "result" {
+	if len(l.Keys) == 0 || l.Keys[0] != logattr.ResultKey {
 		return l, fmt.Errorf("the first detail is not the result")
 	}
-	switch l.Result = l.Values["result"]; l.Result {
-	case "success", "fail", "in_progress":
+	switch l.Result = l.Values[logattr.ResultKey]; l.Result {
+	case logattr.Success, logattr.Fail, logattr.InProgress:
 	default:
 		return l, fmt.Errorf("result %q is not success, fail or in_progress", l.Result)
 	}
@@ -65,7 +69,7 @@ func Shapes(lines []Line) []string {
 	first := map[string]Line{}
 	var problems []string
 	for _, l := range lines {
-		if l.Result != "success" {
+		if l.Result != logattr.Success {
 			continue
 		}
 		f, seen := first[l.Action]
@@ -82,3 +86,43 @@ func Shapes(lines []Line) []string {
 }
 
 func sorted(keys []string) []string { return slices.Sorted(slices.Values(keys)) }
+
+// Is reports whether l is a line of action with result whose details
+// include each key and value of pairs (key, value, key, value, ...): the
+// one way tests pick a line.
+func (l Line) Is(action logattr.Action, result logattr.Result, pairs ...string) bool {
+	if l.Action != action || l.Result != result {
+		return false
+	}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if v, ok := l.Values[pairs[i]]; !ok || v != pairs[i+1] {
+			return false
+		}
+	}
+	return true
+}
+
+// Find is the lines of lines that are action with result and pairs (as
+// Is), in order.
+func Find(lines []Line, action logattr.Action, result logattr.Result, pairs ...string) []Line {
+	var out []Line
+	for _, l := range lines {
+		if l.Is(action, result, pairs...) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Pattern is a regular expression matching a raw line of action with
+// result and, in that order after them, the details of pairs (key, value,
+// ...; a value is matched as written), for waiting on a process's output
+// before it can be parsed.
+func Pattern(action logattr.Action, result logattr.Result, pairs ...string) string {
+	p := `action: ` + regexp.QuoteMeta(action) + ` \| result: ` + regexp.QuoteMeta(result)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		p += `(?: \|[^|]*)*? \| ` + regexp.QuoteMeta(pairs[i]) + `: ` + regexp.QuoteMeta(pairs[i+1])
+	}
+	p += `(?: \||$)`
+	return p
+}

@@ -16,6 +16,7 @@ import (
 
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
+	"quiniela/lottery/logattr"
 )
 
 // Central reloads one central's settings.
@@ -53,7 +54,7 @@ func (c *Central) Reload() {
 	defer c.mu.Unlock()
 	next, err := c.load()
 	if err != nil {
-		c.log.Error("reload", "result", "fail", "error", err)
+		c.log.Error(logattr.Reload, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 		return
 	}
 	applied := c.cfg
@@ -62,7 +63,7 @@ func (c *Central) Reload() {
 	if rotate {
 		change, err := c.tls.Reload(next.TLSCert, next.TLSKey, next.TLSClientCA)
 		if err != nil {
-			c.log.Error("reload", "result", "fail", "error", err)
+			c.log.Error(logattr.Reload, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 			return
 		}
 		applied.TLSCert, applied.TLSKey, applied.TLSClientCA = next.TLSCert, next.TLSKey, next.TLSClientCA
@@ -98,7 +99,7 @@ func (c *Central) Reload() {
 	if c.tls != nil {
 		expires = c.tls.NotAfter().UTC().Format(time.DateOnly)
 	}
-	c.log.Log(context.Background(), lineLevel, "reload", "result", "success",
+	c.log.Log(context.Background(), lineLevel, logattr.Reload, logattr.ResultKey, logattr.Success,
 		"changed", list(changed), "restart_needed", list(restart),
 		"logging_level", next.LogLevel.String(), "tls_certificate_expires", expires)
 }

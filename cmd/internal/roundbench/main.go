@@ -25,6 +25,7 @@ import (
 
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/datagen"
+	"quiniela/lottery/logattr"
 	"quiniela/store/postgres/pgcluster"
 )
 
@@ -183,7 +184,7 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 	}
 	// A line per batch stored is not kept: the round's summary lines are.
 	server, err := proctest.Launch(filepath.Join(dir, "server"), proctest.Options{Env: env,
-		Keep: func(line string) bool { return !strings.Contains(line, "apuesta_recibida") }})
+		Keep: func(line string) bool { return !strings.Contains(line, logattr.ApuestaRecibida) }})
 	if err != nil {
 		return res, err
 	}
