@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/proctest"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 )
 
@@ -108,7 +109,7 @@ func TestAFloodOfSilentAndSlowPeersDoesNotKeepFiveAgenciesFromTheirRound(t *test
 		// course's 5, a fast dialer overruns it and the kernel drops SYNs
 		// (about 50 connections a second get through here).
 		"SERVER_LISTEN_BACKLOG=1024")
-	server.WaitFor(t, `action: listen \| result: success`)
+	server.WaitForLine(t, logattr.Listen, logattr.Success)
 	r.servers = append(r.servers, server)
 
 	stop := make(chan struct{})
@@ -230,7 +231,7 @@ func TestADiskFullRoundResumedOnALargerDiskStoresEveryBetExactlyOnce(t *testing.
 	t.Cleanup(func() { exec.Command("umount", "-l", disk).Run() })
 	r.store = filepath.Join(disk, "bets.csv")
 	server := proctest.Start(t, bins["server"], r.dir, "SERVER_IP=127.0.0.1", "SERVER_PORT="+r.port, "STORAGE_FILEPATH="+r.store)
-	server.WaitFor(t, `action: listen \| result: success`)
+	server.WaitForLine(t, logattr.Listen, logattr.Success)
 	r.servers = append(r.servers, server)
 	for i := 1; i <= 5; i++ {
 		r.startClient(i, r.addr())

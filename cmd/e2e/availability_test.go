@@ -13,6 +13,7 @@ import (
 
 	"quiniela/cmd/internal/proctest"
 	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/lottery/logattr"
 )
 
 // Availability under a peer that holds what it can: every honest agency
@@ -96,7 +97,7 @@ func TestHeldAdminConnectionsLeaveTheCentralItsFiles(t *testing.T) {
 	dir := t.TempDir()
 	admin := "127.0.0.1:" + proctest.FreePort(t)
 	server, addr := proctest.StartServer(t, bins["server"], dir, "AGENCIES=3", "SERVER_ADMIN_ADDRESS="+admin)
-	server.WaitFor(t, `action: admin_listen \| result: success`)
+	server.WaitForLine(t, logattr.AdminListen, logattr.Success)
 	pid := server.Cmd.Process.Pid
 	before := openFiles(pid)
 	// 2,000 connections held on the admin port, silent: the central keeps
@@ -119,7 +120,7 @@ func TestHeldAdminConnectionsLeaveTheCentralItsFiles(t *testing.T) {
 	files := openFiles(pid)
 	playAgencies(t, dir, 3, func(id int, file string) []string { return clientEnv(id, addr, "CLI_DATA_FILE="+file) })
 	t.Logf("files open: %d before, %d with 2,000 admin connections held", before, files)
-	if !strings.Contains(server.Log(), "action: admin_limit | result: in_progress") {
+	if len(server.Find(t, logattr.AdminLimit, logattr.InProgress)) == 0 {
 		t.Fatalf("no admin_limit line:\n%s", server.Log())
 	}
 	// Its shutdown closes both ports, each said: the agencies' first, the

@@ -14,8 +14,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/store/csvfile"
 	"quiniela/store/postgres/pgcluster"
 )
@@ -110,11 +112,11 @@ func (r *faultRound) startActiveAndStandby() (active, standby *proctest.Process,
 	return active, standby, "127.0.0.1:" + portA + ",127.0.0.1:" + portB
 }
 
-const (
-	leadershipLine = `action: leadership \| result: success`
-	standbyLine    = `action: standby \| result: in_progress`
-	listenSuccess  = `action: listen \| result: success`
-	batchStored    = `action: apuesta_recibida \| result: success`
+var (
+	leadershipLine = logline.Pattern(logattr.Leadership, logattr.Success)
+	standbyLine    = logline.Pattern(logattr.Standby, logattr.InProgress)
+	listenSuccess  = logline.Pattern(logattr.Listen, logattr.Success)
+	batchStored    = logline.Pattern(logattr.ApuestaRecibida, logattr.Success)
 )
 
 func TestAStandbyCentralTakesOverWithinTwoSecondsWhenTheActiveOneIsKilled(t *testing.T) {
@@ -167,8 +169,8 @@ func TestACentralPausedWhileAStandbyTookOverIsFencedAndStandsByAgain(t *testing.
 	// Resumed, it learns it lost the lease, refuses what it holds, stops
 	// serving and stands by for the new active central: the pair stays a
 	// pair.
-	waitWithin(t, paused, `action: leadership \| result: fail`, time.Minute)
-	waitWithin(t, paused, `action: step_down \| result: success`, time.Minute)
+	waitWithin(t, paused, logline.Pattern(logattr.Leadership, logattr.Fail), time.Minute)
+	waitWithin(t, paused, logline.Pattern(logattr.StepDown, logattr.Success), time.Minute)
 	waitWithin(t, paused, standbyLine, time.Minute)
 	if conn, err := net.DialTimeout("tcp", pausedAddr, 5*time.Second); err == nil {
 		conn.Close()
@@ -259,7 +261,7 @@ func TestARoundSurvivesItsDatabaseRestartedMidIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.check()
-	t.Logf("%d batches refused while the database restarted", strings.Count(central.Log(), "action: apuesta_recibida | result: fail"))
+	t.Logf("%d batches refused while the database restarted", len(central.Find(t, logattr.ApuestaRecibida, logattr.Fail)))
 }
 
 // waitWithin waits for a line of p as WaitFor does, for at most bound:
@@ -296,7 +298,7 @@ func TestAPairOfCentralsStaysAPairThroughTheirDatabasesRestart(t *testing.T) {
 	// wants it to exit 0: whether it was active then or standing by.
 	r.check()
 	t.Logf("took the lease: first %d times, second %d times; %d batches refused while the database restarted",
-		strings.Count(first.Log(), "action: leadership | result: success"), strings.Count(second.Log(), "action: leadership | result: success"),
+		len(first.Find(t, logattr.Leadership, logattr.Success)), len(second.Find(t, logattr.Leadership, logattr.Success)),
 		strings.Count(first.Log()+second.Log(), "action: apuesta_recibida | result: fail"))
 	// The first is still there (active, or standing by and then taking
 	// over from the second), and leaves on SIGTERM.

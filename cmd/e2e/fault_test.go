@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/proctest"
+	"quiniela/lottery/logattr"
 )
 
 // faultRound is a round of five agencies whose central or agencies are
@@ -51,7 +53,7 @@ func (r *faultRound) startServer() *proctest.Process {
 	r.t.Helper()
 	s := proctest.Start(r.t, bins["server"], r.dir, "SERVER_IP=127.0.0.1", "SERVER_PORT="+r.port,
 		"STORAGE_FILEPATH="+r.store)
-	s.WaitFor(r.t, `action: listen \| result: success`)
+	s.WaitFor(r.t, logline.Pattern(logattr.Listen, logattr.Success))
 	r.servers = append(r.servers, s)
 	return s
 }
@@ -132,9 +134,9 @@ func TestACentralKilledAndRestartedLosesNothingAndDrawsOnce(t *testing.T) {
 		after string // the central is killed after n of these lines
 		n     int
 	}{
-		{"killed mid-ingest", `action: apuesta_recibida \| result: success`, 40},
-		{"killed after some agencies finished", `action: fin_apuestas \| result: success`, 2},
-		{"killed after the draw", `action: sorteo \| result: success`, 1},
+		{"killed mid-ingest", logline.Pattern(logattr.ApuestaRecibida, logattr.Success), 40},
+		{"killed after some agencies finished", logline.Pattern(logattr.FinApuestas, logattr.Success), 2},
+		{"killed after the draw", logline.Pattern(logattr.Sorteo, logattr.Success), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,7 +264,7 @@ func TestACutConnectionIsResumedWithoutLossOrDuplicates(t *testing.T) {
 			}
 			reconnects := 0
 			for _, c := range r.clients {
-				reconnects += strings.Count(c.Log(), "action: reconnect | result: in_progress")
+				reconnects += len(c.Find(t, logattr.Reconnect, logattr.InProgress))
 			}
 			if reconnects < 5 {
 				t.Fatalf("%d reconnections, want one per cut", reconnects)

@@ -10,6 +10,7 @@ import (
 
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 )
 
@@ -39,12 +40,12 @@ func TestEveryLineOfARoundReadsRightToTheCoursesParser(t *testing.T) {
 
 	debug := "CLI_LOG_LEVEL=DEBUG"
 	early := proctest.Start(t, bins["client"], dir, clientEnv(1, addr, "CLI_DATA_FILE="+dirty, debug)...)
-	early.WaitFor(t, `action: connect \| result: in_progress`)
+	early.WaitForLine(t, logattr.Connect, logattr.InProgress)
 
 	store := filepath.Join(dir, "bets.csv")
 	server := proctest.Start(t, bins["server"], dir, "SERVER_IP=127.0.0.1", "SERVER_PORT="+port, "AGENCIES=2",
 		"STORAGE_FILEPATH="+store, "LOGGING_LEVEL=DEBUG")
-	server.WaitFor(t, `action: listen \| result: success`)
+	server.WaitForLine(t, logattr.Listen, logattr.Success)
 
 	hostile(t, addr)
 	unknown := proctest.Start(t, bins["client"], dir, clientEnv(3, addr, "CLI_DATA_FILE="+clean, debug)...)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/proctest"
+	"quiniela/lottery/logattr"
 )
 
 // writeHugeLine writes an agency file of a winning bet, a 50 MB line that
@@ -68,7 +69,7 @@ func TestAHugeLineCostsTheAgencyLittleMemoryAndTheBetsAfterItAreSent(t *testing.
 			// test binary's from before the exec.)
 			server, addr := proctest.StartServer(t, bins["server"], dir, "AGENCIES=2")
 			c := proctest.Start(t, plain["client"], dir, clientEnv(1, addr, "CLI_DATA_FILE="+file)...)
-			server.WaitFor(t, `action: fin_apuestas \| result: success`)
+			server.WaitForLine(t, logattr.FinApuestas, logattr.Success)
 			const limit = 64 << 10 // KiB
 			peak := procStatus(t, c.Cmd.Process.Pid, "VmHWM")
 			if peak >= limit {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/proctest"
+	"quiniela/lottery/logattr"
 )
 
 var bins map[string]string
@@ -94,7 +95,7 @@ func TestAWholeRoundWithFiveAgencyProcesses(t *testing.T) {
 	if code, _ := server.Wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("server exited %d", code)
 	}
-	if n := strings.Count(server.Log(), "action: sorteo | result: success"); n != 1 {
+	if n := len(server.Find(t, logattr.Sorteo, logattr.Success)); n != 1 {
 		t.Fatalf("%d draws, want 1", n)
 	}
 	// The draw came after every bet: the last batch is logged before it.
@@ -121,8 +122,8 @@ func TestAClientStartedBeforeTheServerStillCompletes(t *testing.T) {
 	c := proctest.Start(t, bins["client"], dir, clientEnv(1, "127.0.0.1:"+port,
 		"CLI_DATA_FILE="+file, "CLI_LOG_LEVEL=DEBUG", "CLI_CONNECT_TIMEOUT=30s")...)
 	// Two failed attempts prove it started first; then the central comes up.
-	c.WaitFor(t, `action: connect \| result: in_progress`)
-	c.WaitFor(t, `action: connect \| result: in_progress`)
+	c.WaitForLine(t, logattr.Connect, logattr.InProgress)
+	c.WaitForLine(t, logattr.Connect, logattr.InProgress)
 	server := proctest.Start(t, bins["server"], dir, "SERVER_IP=127.0.0.1", "SERVER_PORT="+port, "AGENCIES=1",
 		"STORAGE_FILEPATH="+filepath.Join(dir, "bets.csv"))
 	if code, _ := c.Wait(t, time.Minute); code != 0 {
@@ -144,7 +145,7 @@ func TestSIGTERMToAClientMidRoundExitsZeroAndClosesEverything(t *testing.T) {
 	file := filepath.Join(dir, "agency.csv")
 	os.WriteFile(file, []byte("Ana,Pérez,1,1990-01-01,7574\n"), 0o644)
 	c := proctest.Start(t, bins["client"], dir, clientEnv(1, addr, "CLI_DATA_FILE="+file)...)
-	c.WaitFor(t, `action: close_file \| result: success`)
+	c.WaitForLine(t, logattr.CloseFile, logattr.Success)
 	c.Cmd.Process.Signal(syscall.SIGTERM)
 	if code, _ := c.Wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("client exited %d:\n%s", code, c.Log())
@@ -161,13 +162,13 @@ func TestHealthcheckPassesAgainstTheCentralAndFailsWithoutIt(t *testing.T) {
 	dir := t.TempDir()
 	server, addr := proctest.StartServer(t, bins["server"], dir)
 	ok := proctest.Start(t, bins["healthcheck"], dir, "HEALTHCHECK_ADDRESS="+addr, "HEALTHCHECK_MESSAGE=¿hay alguien?")
-	if code, _ := ok.Wait(t, 10*time.Second); code != 0 || !strings.Contains(ok.Log(), "action: test_echo_server | result: success") {
+	if code, _ := ok.Wait(t, 10*time.Second); code != 0 || len(ok.Find(t, logattr.TestEchoServer, logattr.Success)) == 0 {
 		t.Fatalf("against the central: exit %d:\n%s", code, ok.Log())
 	}
 	server.Cmd.Process.Signal(syscall.SIGTERM)
 	server.Wait(t, 10*time.Second)
 	fail := proctest.Start(t, bins["healthcheck"], dir, "HEALTHCHECK_ADDRESS="+addr, "HEALTHCHECK_TIMEOUT=500ms")
-	if code, _ := fail.Wait(t, 10*time.Second); code != 1 || !strings.Contains(fail.Log(), "action: test_echo_server | result: fail") {
+	if code, _ := fail.Wait(t, 10*time.Second); code != 1 || len(fail.Find(t, logattr.TestEchoServer, logattr.Fail)) == 0 {
 		t.Fatalf("without a central: exit %d:\n%s", code, fail.Log())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/proctest"
+	"quiniela/lottery/logattr"
 )
 
 // isoTime is a time as the page and make status show it: ISO 8601 to the
@@ -50,7 +51,7 @@ func TestTheStatusPageShowsTheRoundInARealBrowser(t *testing.T) {
 	const zone = "America/Argentina/Buenos_Aires"
 	server, addr := proctest.StartServer(t, bins["server"], dir, "AGENCIES=3", "SERVER_ADMIN_ADDRESS="+admin,
 		"TZ="+zone, "STORAGE_FILEPATH=bets.csv")
-	server.WaitFor(t, `action: admin_listen \| result: success`)
+	server.WaitForLine(t, logattr.AdminListen, logattr.Success)
 	var clients []*proctest.Process
 	for i := 1; i <= 3; i++ {
 		file := filepath.Join(dir, fmt.Sprintf("agency-%d.csv", i))

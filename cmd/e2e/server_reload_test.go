@@ -14,6 +14,7 @@ import (
 	"quiniela/cmd/internal/proctest"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 )
 
@@ -152,7 +153,7 @@ func TestSIGHUPDuringTheShutdownIsNoSecondSignal(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Cmd.Process.Signal(syscall.SIGTERM)
-	p.WaitFor(t, `action: close_listener \| result: success`)
+	p.WaitForLine(t, logattr.CloseListener, logattr.Success)
 	// The echo's answer does not prove that the session has begun the
 	// half frame: one that has not closes at once, and the central may end
 	// before the SIGHUP. So the first of the two lines is waited for, and
@@ -164,7 +165,7 @@ func TestSIGHUPDuringTheShutdownIsNoSecondSignal(t *testing.T) {
 	if code, _ := p.Wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit code %d, want 0:\n%s", code, p.Log())
 	}
-	if !strings.Contains(p.Log(), "action: shutdown | result: success") || strings.Contains(p.Log(), "second signal") {
+	if len(p.Find(t, logattr.Shutdown, logattr.Success)) == 0 || strings.Contains(p.Log(), "second signal") {
 		t.Fatalf("not the usual shutdown:\n%s", p.Log())
 	}
 	switch {

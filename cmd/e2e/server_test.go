@@ -16,6 +16,7 @@ import (
 
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 	"quiniela/store/csvfile"
 )
@@ -84,9 +85,9 @@ func TestSIGTERMMidIngestLosesNoAcknowledgedBatch(t *testing.T) {
 			t.Errorf("the shutdown was cut short (%q) after %v:\n%s", bad, took, logs)
 		}
 	}
-	for _, want := range []string{"action: close_listener | result: success", "action: close_connection | result: success", "action: flush_store | result: success", "action: unlock_store | result: success", "action: shutdown | result: success"} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("no %q line in:\n%s", want, logs)
+	for _, want := range []struct{ action, result string }{{logattr.CloseListener, logattr.Success}, {logattr.CloseConnection, logattr.Success}, {logattr.FlushStore, logattr.Success}, {logattr.UnlockStore, logattr.Success}, {logattr.Shutdown, logattr.Success}} {
+		if len(p.Find(t, want.action, want.result)) == 0 {
+			t.Errorf("no %s %s line in:\n%s", want.action, want.result, logs)
 		}
 	}
 
@@ -140,11 +141,11 @@ func TestASecondSignalExitsAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.Cmd.Process.Signal(syscall.SIGTERM)
-		p.WaitFor(t, `action: close_listener \| result: success`)
+		p.WaitForLine(t, logattr.CloseListener, logattr.Success)
 		p.Cmd.Process.Signal(syscall.SIGTERM)
 		code, _ := p.Wait(t, 10*time.Second)
 		conn.Close()
-		if strings.Contains(p.Log(), "action: shutdown | result: success") && attempt < 5 {
+		if len(p.Find(t, logattr.Shutdown, logattr.Success)) > 0 && attempt < 5 {
 			t.Logf("attempt %d: the session had not begun the half frame; the first shutdown ended before the second signal", attempt)
 			continue
 		}

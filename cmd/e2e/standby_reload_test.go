@@ -1,7 +1,7 @@
 package e2e
 
 import (
-	"strings"
+	"quiniela/lottery/logattr"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +23,7 @@ func TestSIGHUPOnAStandbyReloadsAndItStillTakesOver(t *testing.T) {
 	standby.WaitFor(t, leadershipLine)
 	standby.WaitFor(t, listenSuccess)
 	standby.Cmd.Process.Signal(syscall.SIGTERM)
-	if code, _ := standby.Wait(t, 10*time.Second); code != 0 || !strings.Contains(standby.Log(), "action: shutdown | result: success") {
+	if code, _ := standby.Wait(t, 10*time.Second); code != 0 || len(standby.Find(t, logattr.Shutdown, logattr.Success)) == 0 {
 		t.Fatalf("the central that took over exited %d:\n%s", code, standby.Log())
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"quiniela/cmd/internal/proctest"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 )
 
@@ -107,7 +108,7 @@ func TestARoundOverMutualTLS(t *testing.T) {
 		t.Fatalf("a plain health check against a TLS central passed:\n%s", plain.Log())
 	}
 	stopServer(t, r.server)
-	if n := strings.Count(r.server.Log(), "action: sorteo | result: success"); n != 1 {
+	if n := len(r.server.Find(t, logattr.Sorteo, logattr.Success)); n != 1 {
 		t.Fatalf("%d draws", n)
 	}
 }

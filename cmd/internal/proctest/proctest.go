@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/logline"
+	"quiniela/lottery/logattr"
 )
 
 // RaceNoExitSleep stops the race runtime's one-second sleep at exit, which
@@ -208,6 +209,26 @@ func (p *Process) WaitFor(t testing.TB, pattern string) string {
 		t.Fatal(err)
 	}
 	return line
+}
+
+// WaitForLine waits, as WaitFor, for the first line not yet waited past
+// of action with result and the details pairs (key, value, ...; see
+// logline.Is), and returns it read back.
+func (p *Process) WaitForLine(t testing.TB, action logattr.Action, result logattr.Result, pairs ...string) logline.Line {
+	t.Helper()
+	raw := p.WaitFor(t, logline.Pattern(action, result, pairs...))
+	l, err := logline.Parse(raw)
+	if err != nil {
+		t.Fatalf("%s: %v", filepath.Base(p.Cmd.Path), err)
+	}
+	return l
+}
+
+// Find is the lines so far of action with result and pairs (as
+// logline.Is), read back as Lines reads them.
+func (p *Process) Find(t testing.TB, action logattr.Action, result logattr.Result, pairs ...string) []logline.Line {
+	t.Helper()
+	return logline.Find(p.Lines(t), action, result, pairs...)
 }
 
 // ErrTimeout is Await's error when its bound passed first.
