@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"quiniela/lottery/datagen"
+	"quiniela/lottery/logattr"
 	"strconv"
 )
 
@@ -74,8 +75,8 @@ func report(f agencyFile, a *process) bool {
 		fmt.Printf("agency %d failed (exit %d): %s\n", f.id, code, lastFailure(a.log))
 		return false
 	}
-	winners := find(a.log, "consulta_ganadores", "success")
-	summary := find(a.log, "resumen", "success")
+	winners := find(a.log, logattr.ConsultaGanadores, logattr.Success)
+	summary := find(a.log, logattr.Resumen, logattr.Success)
 	if len(winners) == 0 || len(summary) == 0 {
 		fmt.Printf("agency %d exited 0 without its winners or summary (log in %s)\n", f.id, a.log)
 		return false

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/store/postgres/hacluster"
 )
 
@@ -347,7 +348,7 @@ func playHA(ha *haDatabase, files []agencyFile, agencies []*process, server, sta
 	}
 	fmt.Printf("bets: %d in the files, %d rows in bets: %d missing, %d stored more than once (extra rows), %d from no file\n",
 		t.inFiles, t.rows, t.missing, t.doubled, t.strangers)
-	central, stood := len(find(server.log, "sorteo", "success")), len(find(standby.log, "sorteo", "success"))
+	central, stood := len(find(server.log, logattr.Sorteo, logattr.Success)), len(find(standby.log, logattr.Sorteo, logattr.Success))
 	fmt.Printf("draws: rows in draw %d, sorteo lines %d (central %d, standby %d) (logs in %s)\n", t.drawRows, central+stood, central, stood, ha.out)
 	if t.missing > 0 || t.doubled > 0 || t.strangers > 0 {
 		wrong = append(wrong, "the database does not hold every bet exactly once")

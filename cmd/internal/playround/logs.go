@@ -4,14 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+
 	"quiniela/cmd/internal/logline"
+	"quiniela/lottery/logattr"
 )
 
 // Reading the processes' logs back: the lines of an action, the last
 // failure, a file's lines.
 
 // find returns the lines of a log with the given action and result.
-func find(log, action, result string) []logline.Line {
+func find(log string, action logattr.Action, result logattr.Result) []logline.Line {
 	f, err := os.Open(log)
 	if err != nil {
 		return nil
@@ -39,7 +41,7 @@ func lastFailure(log string) string {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		last = sc.Text()
-		if l, err := logline.Parse(last); err == nil && l.Result == "fail" {
+		if l, err := logline.Parse(last); err == nil && l.Result == logattr.Fail {
 			failed = last
 		}
 	}

@@ -35,6 +35,7 @@ import (
 
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/datagen"
+	"quiniela/lottery/logattr"
 )
 
 func main() {
@@ -211,7 +212,7 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 		ok = false
 	}
 	// With a standby, the draw is the one of whichever central was active.
-	draws := len(find(server.log, "sorteo", "success")) + len(find(filepath.Join(out, "standby.log"), "sorteo", "success"))
+	draws := len(find(server.log, logattr.Sorteo, logattr.Success)) + len(find(filepath.Join(out, "standby.log"), logattr.Sorteo, logattr.Success))
 	var stored int
 	if db != nil {
 		stored, err = db.count()

@@ -41,6 +41,7 @@ import (
 	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/proctest"
 	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 )
 
@@ -280,8 +281,8 @@ func startCentral(bin, dir, name string, agencies int, extra []string) (*central
 	}
 	go func() { <-c.proc.Done(); log.Close() }()
 	// The central says its address, then its admin endpoint's.
-	for _, action := range []string{"listen", "admin_listen"} {
-		raw, err := c.proc.Await(`action: `+action+` \| result: success`, time.Minute)
+	for _, action := range []logattr.Action{logattr.Listen, logattr.AdminListen} {
+		raw, err := c.proc.Await(logline.Pattern(action, logattr.Success), time.Minute)
 		l, perr := logline.Parse(raw)
 		if err != nil || perr != nil {
 			c.proc.Cmd.Process.Kill()
@@ -289,7 +290,7 @@ func startCentral(bin, dir, name string, agencies int, extra []string) (*central
 			return nil, fmt.Errorf("the %s central did not start; see %s", name, log.Name())
 		}
 		addr := net.JoinHostPort(l.Values["ip"], l.Values["port"])
-		if action == "listen" {
+		if action == logattr.Listen {
 			c.addr = addr
 		} else {
 			c.admin = addr
