@@ -4,8 +4,9 @@
 // environment. Every missing, unknown or malformed key, every value below
 // its floor, and every file named that the binary could not use, is
 // reported in one error that names the key and the bad value, so nothing
-// starts half-configured. It imports none of the project's other packages: the
-// binaries hand its typed settings on.
+// starts half-configured. Of the project it imports only what fixes a
+// setting's bounds or its form in the config line (protocol's frame sizes,
+// lottery/logattr); the binaries hand its typed settings on.
 package env
 
 import (

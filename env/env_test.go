@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"quiniela/protocol"
+	"quiniela/store/csvfile"
 	"strings"
 	"testing"
 	"time"
@@ -625,5 +626,14 @@ func TestTheDefaultBatchIsTheProtocolsCap(t *testing.T) {
 	}
 	if c.BatchMaxAmount != protocol.MaxBatchCount || DefaultBatchMaxAmount != protocol.MaxBatchCount {
 		t.Fatalf("CLI_BATCH_MAX_AMOUNT defaults to %d (DefaultBatchMaxAmount %d), the protocol's cap is %d", c.BatchMaxAmount, DefaultBatchMaxAmount, protocol.MaxBatchCount)
+	}
+}
+
+// The settings check the CSV store's journal beside its bet file under
+// the store's own name for it.
+func TestTheJournalsNameIsTheStoresOwn(t *testing.T) {
+	t.Parallel()
+	if endsSuffix != csvfile.EndsSuffix {
+		t.Fatalf("env checks %q beside the store, the store writes %q", endsSuffix, csvfile.EndsSuffix)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/logline"
+	"quiniela/lottery"
 	"quiniela/lottery/logattr"
 )
 
@@ -327,7 +328,7 @@ func CourseFile(t testing.TB, path string, bets int, winning ...int) {
 	for i := range bets {
 		number := 1000 + i%6000
 		if slices.Contains(winning, i) {
-			number = 7574
+			number = lottery.WinningNumber
 		}
 		fmt.Fprintf(&b, "Name,Surname,%08d,2000-01-01,%d\n", i, number)
 	}
