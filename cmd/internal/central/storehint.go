@@ -1,4 +1,4 @@
-package main
+package central
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
 	"quiniela/lottery/logattr"
 )
 
