@@ -4,14 +4,9 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 
 	"quiniela/cmd/internal/cli"
 	"quiniela/lottery/datagen"
@@ -25,88 +20,8 @@ func main() {
 	winners := flag.Int("winners", -1, "winners per agency (-1: about one in 5000 bets, at least one)")
 	lf := flag.Bool("lf", false, "end lines with LF instead of CRLF")
 	cli.Parse("datagen: writes synthetic agency files, shaped like the course's, and winners.json.", nil)
-	if err := run(*out, *seed, *agencies, *bets, *winners, !*lf); err != nil {
+	if err := datagen.WriteSet(*out, *seed, *agencies, *bets, *winners, !*lf); err != nil {
 		fmt.Fprintln(os.Stderr, "datagen:", err)
 		os.Exit(1)
 	}
-}
-
-func run(out string, seed uint64, agencies, bets, winners int, crlf bool) error {
-	if agencies < 1 || agencies > 65535 {
-		return fmt.Errorf("-agencies %d is not within 1..65535", agencies)
-	}
-	if bets < 0 || winners < -1 {
-		return fmt.Errorf("-bets %d and -winners %d must not be negative", bets, winners)
-	}
-	// Agency files are the user's: an existing one is never written over,
-	// and nothing is written unless every file can be.
-	path := func(i int) string { return filepath.Join(out, fmt.Sprintf("agency-%d.csv", i)) }
-	for i := 1; i <= agencies; i++ {
-		if _, err := os.Lstat(path(i)); err == nil {
-			return fmt.Errorf("%s exists: datagen never writes over agency files (choose another -out, or move them away)", path(i))
-		}
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	g := datagen.New(seed)
-	summary := datagen.Summary{Seed: seed}
-	for i := 1; i <= agencies; i++ {
-		n := bets
-		if n == 0 {
-			n = 1000
-			if agencies == len(datagen.OfficialSizes) {
-				n = datagen.OfficialSizes[i-1]
-			}
-		}
-		w := winners
-		if w < 0 {
-			w = datagen.DefaultWinners(n)
-		}
-		list, err := g.Bets(uint16(i), n, w)
-		if err != nil {
-			return err
-		}
-		h := sha256.New()
-		err = writeFile(path(i), os.Link, func(f *os.File) error { return datagen.Write(io.MultiWriter(f, h), list, crlf) })
-		if err != nil {
-			return err
-		}
-		summary.Agencies = append(summary.Agencies, datagen.AgencyFacts{Agency: i, Bets: n, Winners: w, SHA256: hex.EncodeToString(h.Sum(nil))})
-		fmt.Printf("agency: %d | bets: %d | winners: %d | file: %s\n", i, n, w, path(i))
-	}
-	raw, err := json.MarshalIndent(summary, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFile(filepath.Join(out, datagen.SummaryFile), os.Rename, func(f *os.File) error {
-		_, err := f.Write(append(raw, '\n'))
-		return err
-	})
-}
-
-// writeFile writes through a temporary file and then puts it in place with
-// os.Rename, or with os.Link, which fails rather than write over an
-// existing file. An interrupted run never leaves a half-written file that
-// looks whole.
-func writeFile(path string, place func(tmp, path string) error, write func(*os.File) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	// CreateTemp makes files for its owner only; data files are for anyone
-	// who reads them, such as a container's unprivileged user.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return place(tmp.Name(), path)
 }
