@@ -12,14 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,7 +24,6 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/logline"
-	"quiniela/lottery"
 	"quiniela/lottery/logattr"
 )
 
@@ -318,25 +314,6 @@ func StartServerWithFile(t testing.TB, bin, dir, envFile string, env ...string) 
 	return p, net.JoinHostPort(m[1], m[2])
 }
 
-// CourseFile writes an agency file the way the course's own checks do: LF
-// line endings, `Name,Surname,DOCUMENT,2000-01-01,NUMBER` with 8-digit
-// zero-padded documents from 00000000, the winning number (7574) on the
-// lines (from 0) given, other numbers elsewhere.
-func CourseFile(t testing.TB, path string, bets int, winning ...int) {
-	t.Helper()
-	var b strings.Builder
-	for i := range bets {
-		number := 1000 + i%6000
-		if slices.Contains(winning, i) {
-			number = lottery.WinningNumber
-		}
-		fmt.Fprintf(&b, "Name,Surname,%08d,2000-01-01,%d\n", i, number)
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // Lines is every line so far, parsed as the course's parser reads them;
 // a line it would misread fails the test, and so does an output that could
 // not be read to its end.
@@ -361,49 +338,4 @@ func (p *Process) Lines(t testing.TB) []logline.Line {
 		lines = append(lines, l)
 	}
 	return lines
-}
-
-// Ports handed out by FreePort come from below the kernel's ephemeral range
-// (32768 and up by default), so that no connection's local port can take
-// one while its central is down, as a restarting central's would be.
-const (
-	lowPort  = 20000
-	highPort = 32000
-)
-
-var reserved = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
-// FreePort returns a loopback port, as a string, that nothing listens on
-// and that this test binary has not handed out before. Tests use it where
-// a central must come up (or come back) on a port known in advance.
-func FreePort(t testing.TB) string {
-	t.Helper()
-	port, err := Port()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
-// Port returns a loopback port as FreePort does, or an error.
-func Port() (string, error) {
-	reserved.Lock()
-	defer reserved.Unlock()
-	for range 1000 {
-		port := lowPort + rand.IntN(highPort-lowPort)
-		if reserved.ports[port] {
-			continue
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue // taken by someone else
-		}
-		ln.Close()
-		reserved.ports[port] = true
-		return strconv.Itoa(port), nil
-	}
-	return "", errors.New("no free port found")
 }
