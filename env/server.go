@@ -28,6 +28,7 @@ type Server struct {
 	LogFormat       LogFormat     `env:"LOG_FORMAT" envDefault:"course" help:"course (one line per event, as the course's tools read them) or json (log/slog's JSON, the same keys)"`
 	AdminAddress    string        `env:"SERVER_ADMIN_ADDRESS" help:"host:port of the admin endpoint (/metrics, /status, /healthz, /readyz, /); empty: off"`
 	StorageURL      DatabaseURL   `env:"STORAGE_URL" help:"PostgreSQL store (postgres://user@host:5432/db), shared by an active central and its standbys; empty: the CSV file at STORAGE_FILEPATH"`
+	ClosingTime     ClosingTime   `env:"SERVER_CLOSING_TIME" help:"betting closes and the draw runs at this time even if some agency has not ended: an RFC 3339 instant (2026-12-01T21:00:00-03:00) or a daily HH:MM in the central's time zone (TZ); unset: when every agency has ended"`
 }
 
 // The floors of the central's timeouts. Below them the central starts

@@ -106,6 +106,9 @@ const (
 	// CodeTooManyWinners: the batch would give its agency more winners than
 	// a winners reply can carry (MaxWinners); none of it was stored.
 	CodeTooManyWinners Code = -10
+	// CodeBettingClosed: the round's closing time has passed, so the
+	// central takes no more bets; none of the batch was stored.
+	CodeBettingClosed Code = -11
 )
 
 var codeNames = map[Code]string{
@@ -120,6 +123,7 @@ var codeNames = map[Code]string{
 	CodeStorage:        "storage failure",
 	CodeInternal:       "internal error",
 	CodeTooManyWinners: "too many winners for one reply",
+	CodeBettingClosed:  "betting closed",
 }
 
 func (c Code) String() string {
