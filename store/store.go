@@ -10,6 +10,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 
 	"quiniela/lottery"
 )
@@ -30,6 +31,12 @@ type Store interface {
 	RecordDraw() error
 	// Drawn reports whether the draw's announcement is recorded.
 	Drawn() bool
+	// FixClosing makes closes the round's closing instant, durably, unless
+	// one is recorded already, and returns the one recorded: the first
+	// call fixes it for every later one, after a restart too, and for any
+	// central sharing the store. A daily closing time is fixed so when the
+	// round opens, so that a restarted central does not reopen betting.
+	FixClosing(closes time.Time) (time.Time, error)
 
 	// Scan calls fn with every bet stored when it starts, in the order each
 	// agency's bets were submitted. A restarted central rebuilds its round

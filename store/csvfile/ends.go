@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"quiniela/store"
 )
@@ -20,6 +21,10 @@ const EndsSuffix = ".ends"
 
 const drawLine = "draw"
 
+// closesPrefix starts the line that fixes the round's closing instant, in
+// RFC 3339 with nanoseconds: `closes 2026-12-01T21:00:00-03:00`.
+const closesPrefix = "closes "
+
 // ends is the append-only journal of finished agencies: one agency number
 // per line, each on disk before RecordEnd returns. It shares the bet file's
 // lock. Its appends fail as the bet file's do (appender): a failed write is
@@ -30,6 +35,7 @@ type ends struct {
 	app    appender
 	agency map[uint16]bool
 	drawn  bool
+	closes time.Time // the round's closing instant, once fixed
 	closed bool
 }
 
@@ -53,6 +59,17 @@ func openEnds(path string) (*ends, int64, error) {
 	for line := 1; sc.Scan(); line++ {
 		if strings.TrimSpace(sc.Text()) == drawLine {
 			e.drawn = true
+			continue
+		}
+		if at, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), closesPrefix); ok {
+			t, err := time.Parse(time.RFC3339Nano, at)
+			if err != nil {
+				f.Close()
+				return nil, 0, fmt.Errorf("store: %s line %d: %q is not a closing instant", path, line, sc.Text())
+			}
+			if e.closes.IsZero() {
+				e.closes = t
+			}
 			continue
 		}
 		a, err := strconv.ParseUint(strings.TrimSpace(sc.Text()), 10, 16)
@@ -95,6 +112,21 @@ func (e *ends) recordDraw() error {
 	}
 	e.drawn = true
 	return nil
+}
+
+// fixClosing records closes unless a closing instant is recorded, and
+// returns the one recorded.
+func (e *ends) fixClosing(closes time.Time) (time.Time, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closes.IsZero() {
+		return e.closes, nil
+	}
+	if err := e.appendLine(closesPrefix + closes.Format(time.RFC3339Nano)); err != nil {
+		return time.Time{}, fmt.Errorf("store: recording the closing time: %w", err)
+	}
+	e.closes = closes
+	return closes, nil
 }
 
 // appendLine writes one line and syncs it; e.mu is held.

@@ -261,6 +261,10 @@ func (s *File) Ended() []uint16 { return s.ends.list() }
 // restarted central reopens it silently instead of announcing it again.
 func (s *File) RecordDraw() error { return s.ends.recordDraw() }
 
+// FixClosing records closes as the round's closing instant unless one is
+// recorded, and returns the one recorded (a line of the ends journal).
+func (s *File) FixClosing(closes time.Time) (time.Time, error) { return s.ends.fixClosing(closes) }
+
 // Drawn reports whether the draw's announcement is recorded.
 func (s *File) Drawn() bool { return s.ends.isDrawn() }
 

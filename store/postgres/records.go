@@ -70,6 +70,23 @@ func (s *Store) RecordDraw() error {
 	return nil
 }
 
+// FixClosing records closes as the round's closing instant unless one is
+// recorded (the one row of closing), and returns the one recorded: of two
+// centrals that fix it at once, the first to commit wins.
+func (s *Store) FixClosing(closes time.Time) (time.Time, error) {
+	var fixed time.Time
+	err := s.record(func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO closing (closes_at) VALUES ($1) ON CONFLICT DO NOTHING`, closes); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT closes_at FROM closing`).Scan(&fixed)
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fixed, nil
+}
+
 // Drawn reports whether the draw's announcement is recorded.
 func (s *Store) Drawn() bool {
 	s.mu.Lock()

@@ -41,6 +41,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"what was acknowledged is read back after a restart, and nothing else", restartReadsBack},
 		{"ends are recorded once each and restored in order", endsRestored},
 		{"the draw's announcement is recorded and restored", drawRestored},
+		{"the first closing instant fixed is kept, after a restart too", closingFixed},
 		{"close answers every batch submitted before it", closeAnswersEveryBatch},
 		{"a closed store refuses batches and records whole", closedStoreRefuses},
 		{"close is safe to call twice", closeTwice},
@@ -260,6 +261,23 @@ func drawRestored(t *testing.T, open Opener) {
 	defer closeStore(t, again)
 	if !again.Drawn() || fmt.Sprint(again.Ended()) != "[1]" {
 		t.Fatalf("after a restart: drawn %v, ended %v", again.Drawn(), again.Ended())
+	}
+}
+
+func closingFixed(t *testing.T, open Opener) {
+	s := mustOpen(t, open)
+	first := time.Date(2026, 12, 1, 21, 0, 0, 0, time.FixedZone("", -3*3600))
+	if got, err := s.FixClosing(first); err != nil || !got.Equal(first) {
+		t.Fatalf("a new store fixes %v, %v; want %v", got, err, first)
+	}
+	if got, err := s.FixClosing(first.Add(24 * time.Hour)); err != nil || !got.Equal(first) {
+		t.Fatalf("a second closing instant gives %v, %v; want the first, %v", got, err, first)
+	}
+	closeStore(t, s)
+	again := mustOpen(t, open)
+	defer closeStore(t, again)
+	if got, err := again.FixClosing(first.Add(48 * time.Hour)); err != nil || !got.Equal(first) {
+		t.Fatalf("after a restart the closing instant is %v, %v; want %v", got, err, first)
 	}
 }
 
