@@ -68,3 +68,11 @@ func refusedForGood(err error) bool {
 	var re *RefusedError
 	return errors.As(err, &re) && !isGoingAway(err)
 }
+
+// bettingClosed tells a refusal because betting closed at the central's
+// closing time: final for the bets, but the draw still has this agency's
+// stored bets, so its winners are still asked for.
+func bettingClosed(err error) bool {
+	var re *RefusedError
+	return errors.As(err, &re) && re.Code == protocol.CodeBettingClosed
+}

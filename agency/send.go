@@ -47,6 +47,9 @@ func (a *Agency) notStored(valid int, res *Result, refused error) error {
 	if re := (*RefusedError)(nil); errors.As(refused, &re) && re.Code == protocol.CodeAfterEnd {
 		err = fmt.Errorf("%w; the central already held an end of agency %d that this run did not send, from an earlier run or from another process with its number", err, a.cfg.ID)
 	}
+	if bettingClosed(refused) {
+		err = fmt.Errorf("%w; betting closed at the central's closing time before they were sent", err)
+	}
 	return err
 }
 

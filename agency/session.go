@@ -49,13 +49,20 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	// lacks. An end the central holds and this run did not send (a stray
 	// process with this agency's number, a hostile peer) is no success.
 	valid, err := a.sendAll(ctx, c, r, int(st.Stored), res)
+	sendErr := err
 	if res.Held+res.Sent > int(st.Stored) {
 		r.progress = time.Now() // acknowledgements came
 	}
-	if err != nil {
+	// Betting closed at the central's closing time: the round is over
+	// without this agency's end, but the bets it stored take part in the
+	// draw, so it still asks for its winners, then fails with how many of
+	// its bets the central does not hold.
+	closed := bettingClosed(err)
+	if err != nil && !closed {
 		return err
 	}
 	switch {
+	case closed:
 	case endedBefore:
 		a.reportEarlierEnd(ctx, int(st.Stored), valid)
 	case valid < int(st.Stored) && !st.Ended:
@@ -63,7 +70,7 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: its store is from another round or file (%s)",
 			st.Stored, a.cfg.ID, a.cfg.DataFile, valid, freshRoundHint)
 	}
-	if !st.Ended {
+	if !st.Ended && !closed {
 		if err := c.end(); err != nil {
 			return err
 		}
@@ -80,6 +87,9 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	a.log.Info(logattr.ConsultaGanadores, logattr.ResultKey, logattr.Success, logattr.CantGanadoresKey, len(winners))
 	for _, doc := range winners {
 		a.log.Debug(logattr.Ganador, logattr.ResultKey, logattr.Success, logattr.DNIKey, doc)
+	}
+	if closed {
+		return sendErr
 	}
 	return nil
 }

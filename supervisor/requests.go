@@ -77,7 +77,7 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 		ran, winners := s.srv.round.finish(req.Agency)
 		s.logger().Info(logattr.FinApuestas, logattr.ResultKey, logattr.Success)
 		if ran {
-			s.srv.announceDraw(winners, false)
+			s.srv.announceDraw(winners, false, nil)
 		}
 		return reply(protocol.CodeOK)
 	case protocol.ActionWinners:
@@ -153,6 +153,9 @@ func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
 	if s.srv.round.hasFinished(req.Agency) {
 		return fail(protocol.CodeAfterEnd, errors.New("the agency has already sent its end"))
 	}
+	if s.srv.round.isClosed() {
+		return fail(protocol.CodeBettingClosed, errors.New("betting closed at the round's closing time"))
+	}
 	bets, err := protocol.DecodeBatch(s.bets[:0], req.Body)
 	s.bets = bets
 	if err != nil {
@@ -182,11 +185,14 @@ func (s *session) submitBatch(ctx context.Context, req protocol.Request) ack {
 	if n := s.srv.round.winnersOfAgency(req.Agency) + int(s.inFlightWinners.Load()) + len(a.winners); n > protocol.MaxWinners {
 		return fail(protocol.CodeTooManyWinners, fmt.Errorf("the agency would have %d winners, and a winners reply carries at most %d", n, protocol.MaxWinners))
 	}
+	// Admitted, or refused if betting closed since the check above.
+	if !s.srv.round.admit(req.Agency) {
+		return fail(protocol.CodeBettingClosed, errors.New("betting closed at the round's closing time"))
+	}
 	s.inFlightWinners.Add(int64(len(a.winners)))
 	if s.logger().Enabled(context.Background(), slog.LevelDebug) {
 		a.logged = slices.Clone(bets)
 	}
-	s.srv.round.submitted(req.Agency)
 	a.pending = s.batches.Submit(ctx, bets)
 	return a
 }

@@ -3,13 +3,20 @@
 
 package supervisor
 
-import "quiniela/lottery/logattr"
+import (
+	"time"
+
+	"quiniela/lottery/logattr"
+)
 
 // announceDraw logs the draw (docs/logs.md), then records that it was announced,
 // so that a restart reopens it silently. A crash between the two can only
 // repeat the announcement, never lose it; the draw's result is the same.
-func (s *Server) announceDraw(winners int, afterRestart bool) {
-	s.log.Info(logattr.Sorteo, logattr.ResultKey, logattr.Success, logattr.AgenciasKey, s.cfg.Agencies, logattr.GanadoresKey, winners, logattr.TrasReinicioKey, afterRestart)
+// absent lists the agencies that had not ended: those of a draw at the
+// closing time.
+func (s *Server) announceDraw(winners int, afterRestart bool, absent []uint16) {
+	s.log.Info(logattr.Sorteo, logattr.ResultKey, logattr.Success, logattr.AgenciasKey, s.cfg.Agencies, logattr.GanadoresKey, winners,
+		logattr.TrasReinicioKey, afterRestart, logattr.AusentesKey, absentList(absent))
 	if err := s.store.RecordDraw(); err != nil {
 		s.log.Error(logattr.RecordDraw, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 	}
@@ -18,13 +25,30 @@ func (s *Server) announceDraw(winners int, afterRestart bool) {
 // restoreRound rebuilds the round from the store before anything is
 // served, so that a central restarted on an existing store carries on the
 // same round: each agency's count and winners, the agencies that ended,
-// and a draw already done, which is reopened and never run again. It logs
-// what it found; a store it cannot read is Serve's error.
+// and a draw already done, which is reopened and never run again. With a
+// closing time, it fixes the round's closing instant, and a round whose
+// closing instant passed while the central was down is closed and drawn
+// now: betting never reopens. It logs what it found; a store it cannot
+// read is Serve's error.
 func (s *Server) restoreRound() error {
-	ended := s.store.Ended()
-	bets, drawn, err := s.round.restore(s.store.Scan, ended)
+	now := time.Now()
+	closes, err := s.closingInstant(now)
 	if err != nil {
 		return err
+	}
+	ended := s.store.Ended()
+	bets, drawn, err := s.round.restore(s.store.Scan, ended, closes, now)
+	if err != nil {
+		return err
+	}
+	switch {
+	case closes.IsZero():
+	case s.round.isClosed():
+		if !s.store.Drawn() {
+			s.log.Info(logattr.Cierre, logattr.ResultKey, logattr.Success, "hora_cierre", closes.Format(closingForm), logattr.TrasReinicioKey, true)
+		}
+	case !drawn:
+		s.log.Info(logattr.Cierre, logattr.ResultKey, logattr.InProgress, "hora_cierre", closes.Format(closingForm), logattr.Millis("restante_ms", closes.Sub(now)))
 	}
 	if bets > 0 || len(ended) > 0 {
 		s.log.Info(logattr.RestoreState, logattr.ResultKey, logattr.Success, logattr.BetsKey, bets, "agencies_finished", len(ended), "draw_done", drawn)
@@ -41,7 +65,7 @@ func (s *Server) restoreRound() error {
 		// Every end was on disk, but the central stopped before the draw's
 		// announcement was recorded: announce it (again, if it stopped
 		// between the line and the record), marked as after a restart.
-		s.announceDraw(s.round.winnersTotal(), true)
+		s.announceDraw(s.round.winnersTotal(), true, s.round.absentees())
 	}
 	return nil
 }

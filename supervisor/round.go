@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +39,11 @@ type round struct {
 	// be short, so this central never answers it again; a central that
 	// reads the store (another one, or this one restarted) does.
 	inDoubt map[uint16]bool
+	// closes is the round's closing instant (zero: none); from it on,
+	// closed refuses every batch not yet handed to the store (admit).
+	closes time.Time
+	closed bool
+	absent []uint16 // the agencies that had not ended when the draw ran
 }
 
 func newRound(agencies int) *round {
@@ -54,12 +60,18 @@ func newRound(agencies int) *round {
 	}
 }
 
-// submitted notes a batch of agency handed to the store; answered notes
-// that the store answered it (and, if stored, that record counted it).
-func (d *round) submitted(agency uint16) {
+// admit notes a batch of agency about to be handed to the store, unless
+// betting has closed (false); answered notes that the store answered it
+// (and, if stored, that record counted it). The check and the count are
+// one step, so the close waits for every batch it let through.
+func (d *round) admit(agency uint16) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
 	d.inFlight[agency]++
+	return true
 }
 
 func (d *round) answered(agency uint16) {
@@ -117,7 +129,11 @@ func (d *round) recordLocked(b lottery.Bet) {
 // and the agencies whose end was recorded. When all have ended, the draw
 // had already happened: it is reopened, not run again. It reports how many
 // bets the store holds and whether the draw is done.
-func (d *round) restore(scan func(func(lottery.Bet) error) error, ended []uint16) (bets int, drawn bool, err error) {
+//
+// With a closing instant (closes) that now has reached, betting is closed
+// and the draw is done too: it ran, or was due, while the central was
+// down.
+func (d *round) restore(scan func(func(lottery.Bet) error) error, ended []uint16, closes, now time.Time) (bets int, drawn bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	err = scan(func(b lottery.Bet) error {
@@ -133,9 +149,10 @@ func (d *round) restore(scan func(func(lottery.Bet) error) error, ended []uint16
 			d.finished[a] = true
 		}
 	}
-	if len(d.finished) >= d.agencies {
-		close(d.drawn)
-		d.drawTime = time.Now()
+	d.closes = closes
+	d.closed = !closes.IsZero() && !now.Before(closes)
+	if len(d.finished) >= d.agencies || d.closed {
+		d.drawLocked()
 		return bets, true, nil
 	}
 	return bets, false, nil
@@ -180,12 +197,24 @@ func (d *round) finish(agency uint16) (ranDraw bool, winners int) {
 		return false, 0
 	}
 	d.finished[agency] = true
-	if len(d.finished) < d.agencies {
-		return false, 0
+	if len(d.finished) < d.agencies || d.done() {
+		return false, 0 // an end after the close: the draw has run
+	}
+	d.drawLocked()
+	return true, d.winnersTotalLocked()
+}
+
+// drawLocked opens the barrier and notes the agencies that had not ended;
+// d.mu is held and the draw has not happened.
+func (d *round) drawLocked() {
+	d.absent = d.absent[:0]
+	for a := uint16(1); int(a) <= d.agencies; a++ {
+		if !d.finished[a] {
+			d.absent = append(d.absent, a)
+		}
 	}
 	close(d.drawn)
 	d.drawTime = time.Now()
-	return true, d.winnersTotalLocked()
 }
 
 // endedCount counts the agencies whose end is recorded.
@@ -269,7 +298,7 @@ func (d *round) done() bool {
 // happen, so that it hears of it at once instead of polling; ok is false
 // when the draw has not happened by then (or ctx ended first).
 func (d *round) winnersOf(ctx context.Context, agency uint16, hold time.Duration) (docs []uint32, ok bool) {
-	if !d.done() && d.hasFinished(agency) && hold > 0 {
+	if !d.done() && (d.hasFinished(agency) || d.isClosed()) && hold > 0 {
 		t := time.NewTimer(hold)
 		select {
 		case <-d.drawn:
@@ -284,4 +313,63 @@ func (d *round) winnersOf(ctx context.Context, agency uint16, hold time.Duration
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.winners[agency], true
+}
+
+// closingInstant is the round's closing instant, zero for none.
+func (d *round) closingInstant() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closes
+}
+
+// isClosed reports whether betting has closed.
+func (d *round) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
+// closeBetting closes betting: admit refuses every later batch.
+func (d *round) closeBetting() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+}
+
+// awaitAllSettled waits until no batch of any agency is in the store's
+// hands, or ctx ends (false).
+func (d *round) awaitAllSettled(ctx context.Context) bool {
+	for {
+		d.mu.Lock()
+		n, changed := len(d.inFlight), d.settled
+		d.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// drawAtClose runs the draw at the close unless it has run (the last
+// agency ended first). It reports whether this call ran it, the winners of
+// the round and the agencies that had not ended.
+func (d *round) drawAtClose() (ran bool, winners int, absent []uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.done() {
+		return false, 0, nil
+	}
+	d.drawLocked()
+	return true, d.winnersTotalLocked(), slices.Clone(d.absent)
+}
+
+// absentees is the agencies that had not ended when the draw ran.
+func (d *round) absentees() []uint16 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.absent)
 }

@@ -74,6 +74,9 @@ type Config struct {
 	// WinnersHold is how long a winners query of an agency that has ended
 	// may wait for the draw before the answer "not yet" (-1).
 	WinnersHold time.Duration
+	// Closing, when set, closes betting and runs the draw at its instant
+	// even if some agency has not ended.
+	Closing Closing
 }
 
 // Server is the central. Create it with New and run it with Serve.

@@ -22,6 +22,12 @@ type statusJSON struct {
 	DrawDone bool           `json:"draw_done"`
 	DrawTime *time.Time     `json:"draw_time,omitempty"`
 	Winners  map[string]int `json:"winners,omitempty"`
+	// ClosingTime is the round's closing instant (SERVER_CLOSING_TIME),
+	// absent without one; BettingClosed says whether it has passed; Absent
+	// the agencies that had not ended when the draw ran.
+	ClosingTime   *time.Time `json:"closing_time,omitempty"`
+	BettingClosed bool       `json:"betting_closed"`
+	Absent        []uint16   `json:"absent,omitempty"`
 	// Totals: stored, ended, connected and agencies, and winners once
 	// drawn.
 	Totals  map[string]int64 `json:"totals"`
@@ -55,7 +61,12 @@ type storeJSON struct {
 func (s *Server) status() statusJSON {
 	states, drawn, drawTime := s.round.snapshot()
 	st := statusJSON{DrawDone: drawn, Totals: map[string]int64{"stored": 0, "ended": 0, "connected": 0, "agencies": int64(len(states))}}
+	if closes := s.round.closingInstant(); !closes.IsZero() {
+		st.ClosingTime = &closes
+		st.BettingClosed = s.round.isClosed()
+	}
 	if drawn {
+		st.Absent = s.round.absentees()
 		st.DrawTime = &drawTime
 		st.Winners = map[string]int{}
 		st.Totals["winners"] = 0

@@ -33,6 +33,9 @@ func (s *Server) startTree(ln net.Listener) *runningTree {
 	})
 	root.Add(&acceptor{srv: s, ln: ln, agencies: agencies, drain: drain, limited: newLogLimit()})
 	root.Add(agencies)
+	if !s.round.closingInstant().IsZero() && !s.round.done() {
+		root.Add(&closer{srv: s})
+	}
 	if s.cfg.Admin != nil {
 		root.Add(&adminServer{srv: s, ln: s.cfg.Admin})
 		s.log.Info(logattr.AdminListen, logattr.ResultKey, logattr.Success, logattr.NetAddr("", s.cfg.Admin.Addr()))

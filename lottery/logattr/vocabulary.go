@@ -57,7 +57,8 @@ const (
 	Session           Action = "session"            // a connection's read or handshake failed
 	SessionPanic      Action = "session_panic"      // a panic while reading or handling a frame, recovered
 	CloseConnection   Action = "close_connection"   // a connection closed (the central's or the agency's own)
-	Sorteo            Action = "sorteo"             // the draw, once every agency has ended
+	Cierre            Action = "cierre"             // betting closes at the closing time (in_progress: when, at start)
+	Sorteo            Action = "sorteo"             // the draw, once every agency has ended or betting has closed
 	RecordDraw        Action = "record_draw"        // the draw's announcement could not be recorded
 	ServicePanic      Action = "service_panic"      // suture: a service panicked
 	ServiceTerminate  Action = "service_terminate"  // suture: a service returned
@@ -107,7 +108,7 @@ var Actions = []Action{
 	Accept, TLSIdentity, SessionReplaced,
 	ApuestaRecibida, ApuestaAlmacenada, FinApuestas, ConsultaEstado, ConsultaGanadores,
 	Request, Session, SessionPanic, CloseConnection,
-	Sorteo, RecordDraw,
+	Cierre, Sorteo, RecordDraw,
 	ServicePanic, ServiceTerminate, StopService, SupervisorBackoff, SupervisorResume, Supervisor,
 	Reload, Shutdown, CloseListener, FlushStore, UnlockStore, ReleaseLease,
 	Standby, Leadership, LeaseRenew, StepDown, StoreCommit, Database,
@@ -133,6 +134,7 @@ const (
 	AgenciasKey      = "agencias"       // sorteo: the agencies of the round
 	GanadoresKey     = "ganadores"      // sorteo: the winners of the round
 	TrasReinicioKey  = "tras_reinicio"  // sorteo: whether the draw was read back after a restart
+	AusentesKey      = "ausentes"       // sorteo: the agencies that had not ended, comma-separated (empty: none)
 	AlmacenadasKey   = "almacenadas"    // consulta_estado, reanudar, ronda_anterior: the bets the central holds
 	FinalizoKey      = "finalizo"       // consulta_estado, reanudar: whether the agency's end is recorded
 	ListenerKey      = "listener"       // close_listener: agencies or admin
@@ -148,6 +150,6 @@ const (
 var Keys = []Key{
 	ResultKey, ErrorKey, CodeKey, ReasonKey, AgencyKey,
 	CantidadKey, CantGanadoresKey, DNIKey, NumeroKey,
-	AgenciasKey, GanadoresKey, TrasReinicioKey, AlmacenadasKey, FinalizoKey,
+	AgenciasKey, GanadoresKey, TrasReinicioKey, AusentesKey, AlmacenadasKey, FinalizoKey,
 	ListenerKey, SignalKey, EpochKey, BetsKey, PathKey, FileKey, LineKey,
 }

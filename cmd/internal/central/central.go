@@ -86,6 +86,7 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 		Admin:           admin,
 		Version:         version,
 		Store:           cmp.Or(cfg.StorageURL.String(), cfg.StoragePath),
+		Closing:         supervisor.Closing(cfg.ClosingTime),
 	}, st, log)
 	// SERVER_SHUTDOWN_TIMEOUT bounds the whole shutdown, from the signal
 	// (or the tree's failure, or the lease's loss) to the store closed.

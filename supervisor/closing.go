@@ -1,0 +1,108 @@
+// The closing time: when betting closes even if some agency has not ended
+// (Config.Closing), fixed when the round opens, and the service that
+// closes betting and runs the draw at it.
+
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"quiniela/lottery/logattr"
+)
+
+// Closing is when betting closes: a fixed instant (At), or a daily time of
+// day (Daily, Clock after midnight in time.Local), whose instant is the
+// first such time after the round opened. The zero Closing is none: the
+// round closes when every agency has ended, and only then.
+type Closing struct {
+	At    time.Time
+	Daily bool
+	Clock time.Duration
+}
+
+func (c Closing) set() bool { return !c.At.IsZero() || c.Daily }
+
+// after is the closing instant of a round opened at opened: At, or the
+// first daily Clock strictly after opened, in the central's time zone.
+func (c Closing) after(opened time.Time) time.Time {
+	if !c.Daily {
+		return c.At
+	}
+	local := opened.In(time.Local)
+	y, m, d := local.Date()
+	h, min := int(c.Clock.Hours()), int(c.Clock.Minutes())%60
+	at := time.Date(y, m, d, h, min, 0, 0, time.Local)
+	if !at.After(opened) {
+		at = time.Date(y, m, d+1, h, min, 0, 0, time.Local)
+	}
+	return at
+}
+
+// closingForm writes an instant in the log lines without the `:` no value
+// may hold: ISO 8601's basic time, 2026-12-01T210000-0300.
+const closingForm = "2006-01-02T150405Z0700"
+
+// closingInstant is the round's closing instant (zero for none). A fixed
+// instant is the setting itself; a daily time is fixed in the store when
+// the round opens (this central's first start on it), so that a restart,
+// or a standby taking over, closes when the first central would have.
+func (s *Server) closingInstant(now time.Time) (time.Time, error) {
+	c := s.cfg.Closing
+	switch {
+	case !c.set():
+		return time.Time{}, nil
+	case !c.Daily:
+		return c.At, nil
+	}
+	closes, err := s.store.FixClosing(c.after(now))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("fixing the round's closing instant: %w", err)
+	}
+	return closes, nil
+}
+
+// closer is the service that closes betting at the closing instant, waits
+// for every batch already handed to the store, and runs the draw if the
+// barrier has not run it first.
+type closer struct{ srv *Server }
+
+func (c *closer) String() string { return "closer" }
+
+func (c *closer) Serve(ctx context.Context) error {
+	r := c.srv.round
+	closes := r.closingInstant()
+	t := time.NewTimer(time.Until(closes))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return doneForGood(ctx.Err())
+	case <-r.drawn:
+		return doneForGood(nil) // every agency ended first
+	case <-t.C:
+	}
+	r.closeBetting()
+	c.srv.log.Info(logattr.Cierre, logattr.ResultKey, logattr.Success, "hora_cierre", closes.Format(closingForm), logattr.TrasReinicioKey, false)
+	// A batch admitted before the close is part of the round: the draw
+	// waits for the store's answer to each, so that what it counts is
+	// what the store holds, and what a restarted central would count.
+	if !r.awaitAllSettled(ctx) {
+		return doneForGood(ctx.Err()) // a restart draws from the store
+	}
+	if ran, winners, absent := r.drawAtClose(); ran {
+		c.srv.announceDraw(winners, false, absent)
+	}
+	return doneForGood(nil)
+}
+
+// absentList writes agencies as the sorteo line's ausentes: 4,5.
+func absentList(agencies []uint16) string {
+	out := make([]string, len(agencies))
+	for i, a := range agencies {
+		out[i] = strconv.Itoa(int(a))
+	}
+	return strings.Join(out, ",")
+}
