@@ -31,7 +31,7 @@ var postgresCluster pgcluster.Shared
 // PostgreSQL is not installed, and under -short.
 func newPostgresRound(t *testing.T, c *pgcluster.Cluster, bets, wins int) *faultRound {
 	t.Helper()
-	skipShort(t)
+	pgcluster.SkipShort(t)
 	if c == nil {
 		var err error
 		if c, err = postgresCluster.Get(); errors.Is(err, pgcluster.ErrNotInstalled) {
@@ -221,34 +221,9 @@ func TestACentralSignalledWhileItLearnsItLostTheLeaseLeavesWithZero(t *testing.T
 	r.check()
 }
 
-// skipShort skips a test that needs a PostgreSQL cluster under go test
-// -short, the inner loop, which starts none.
-func skipShort(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("SKIP: -short: needs PostgreSQL")
-	}
-}
-
-// ownCluster starts a cluster for one test that restarts it, removed when
-// the test ends; it skips the test under -short.
-func ownCluster(t *testing.T) *pgcluster.Cluster {
-	t.Helper()
-	skipShort(t)
-	c, err := pgcluster.Start()
-	if errors.Is(err, pgcluster.ErrNotInstalled) {
-		t.Skip("SKIP: ", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Remove() })
-	return c
-}
-
 func TestARoundSurvivesItsDatabaseRestartedMidIngest(t *testing.T) {
 	t.Parallel()
-	own := ownCluster(t)
+	own := pgcluster.Own(t)
 	r := newPostgresRound(t, own, 3000, 3)
 	port := proctest.FreePort(t)
 	central := r.startCentral(port)
@@ -275,7 +250,7 @@ func waitWithin(t *testing.T, p *proctest.Process, pattern string, bound time.Du
 
 func TestAPairOfCentralsStaysAPairThroughTheirDatabasesRestart(t *testing.T) {
 	t.Parallel()
-	own := ownCluster(t)
+	own := pgcluster.Own(t)
 	r := newPostgresRound(t, own, 3000, 3)
 	// As an operator writes it: no sslmode (the centrals try no TLS on this
 	// machine).

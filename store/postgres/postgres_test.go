@@ -42,21 +42,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// skipShort skips a test that needs a PostgreSQL cluster under go test
-// -short, the inner loop, which starts none.
-func skipShort(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("SKIP: -short: needs PostgreSQL")
-	}
-}
-
 // freshDatabase creates a new database in c (the shared cluster when nil)
 // and returns its URL; it skips the test where PostgreSQL is not
 // installed, and under -short.
 func freshDatabase(t testing.TB, c *pgcluster.Cluster) string {
 	t.Helper()
-	skipShort(t)
+	pgcluster.SkipShort(t)
 	if c == nil {
 		var err error
 		if c, err = shared.Get(); errors.Is(err, pgcluster.ErrNotInstalled) {
@@ -98,7 +89,7 @@ func scanAll(t *testing.T, s *Store) []lottery.Bet {
 
 func TestThePostgreSQLStoreMeetsTheStoreContract(t *testing.T) {
 	t.Parallel()
-	skipShort(t) // here too, so that the summary names one skip, not each subtest's
+	pgcluster.SkipShort(t) // here too, so that the summary names one skip, not each subtest's
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		url := freshDatabase(t, nil)
 		return func() (store.Store, error) {
@@ -285,7 +276,7 @@ func (p *pauser) pause(stage string) {
 }
 
 func TestACentralPausedWhileAnotherTookOverCannotCommit(t *testing.T) {
-	skipShort(t)
+	pgcluster.SkipShort(t)
 	for _, tt := range []struct {
 		name  string
 		stage string
@@ -359,7 +350,7 @@ func TestAFencedCentralLearnsItLostTheLease(t *testing.T) {
 
 func TestTheStoreOutlivesADatabaseRestart(t *testing.T) {
 	t.Parallel()
-	skipShort(t)
+	pgcluster.SkipShort(t)
 	own, err := pgcluster.Start()
 	if errors.Is(err, pgcluster.ErrNotInstalled) {
 		t.Skip("SKIP: ", err)
@@ -753,7 +744,7 @@ func (s *silencer) forward(client net.Conn) {
 
 func TestAnEndOrTheDrawIsRefusedWithinTheRecordTimeoutWhenTheDatabaseStopsAnswering(t *testing.T) {
 	t.Parallel()
-	skipShort(t)
+	pgcluster.SkipShort(t)
 	tests := []struct {
 		name   string
 		insert string // what the database stops answering at
@@ -814,23 +805,6 @@ func TestAnEndOrTheDrawIsRefusedWithinTheRecordTimeoutWhenTheDatabaseStopsAnswer
 			}
 		})
 	}
-}
-
-// ownCluster starts a cluster for this test alone (one it restarts or
-// crashes), removed when the test ends; it skips the test where PostgreSQL
-// is not installed, and under -short.
-func ownCluster(t *testing.T) *pgcluster.Cluster {
-	t.Helper()
-	skipShort(t)
-	c, err := pgcluster.Start()
-	if errors.Is(err, pgcluster.ErrNotInstalled) {
-		t.Skip("SKIP: ", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Remove() })
-	return c
 }
 
 // connect opens a connection of the test's own to url, closed when the
@@ -927,7 +901,7 @@ func within(t *testing.T, ch <-chan struct{}, what string) {
 
 func TestACommitLostWithItsReplyInACrashIsNotAcknowledgedThoughItsTransactionIDWentToAnother(t *testing.T) {
 	t.Parallel()
-	c := ownCluster(t)
+	c := pgcluster.Own(t)
 	// A crash must lose a committed transaction, as a replica promoted
 	// without it does: the store's sessions commit without waiting for the
 	// log to be flushed (synchronous_commit=off, in their URL), the WAL
@@ -1030,7 +1004,7 @@ func TestACommitLostWithItsReplyInACrashIsNotAcknowledgedThoughItsTransactionIDW
 
 func TestAStandbyRidesOutItsDatabasesRestartAndItsSessionsTerminated(t *testing.T) {
 	t.Parallel()
-	c := ownCluster(t)
+	c := pgcluster.Own(t)
 	url := freshDatabase(t, c)
 	// Another central holds the lease for an hour: the standby waits for
 	// it through everything below, and no liveness hint hurries it.

@@ -61,24 +61,6 @@ func TestReservedPortsAreOutsideTheEphemeralRangeAndNeverHandedOutTwice(t *testi
 	}
 }
 
-// start starts a cluster for the test, or skips it where PostgreSQL is
-// not installed, and under go test -short (the inner loop starts none).
-func start(t *testing.T) *Cluster {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("SKIP: -short: needs PostgreSQL")
-	}
-	c, err := Start()
-	if errors.Is(err, ErrNotInstalled) {
-		t.Skip("SKIP: ", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Remove() })
-	return c
-}
-
 func answers(t *testing.T, c *Cluster) {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), c.URL("postgres"))
@@ -104,7 +86,7 @@ func holdPort(t *testing.T, port int) (release func()) {
 
 func TestRestartWaitsForItsPortWhenAnotherProcessHeldItWhileTheServerWasDown(t *testing.T) {
 	t.Parallel()
-	c := start(t)
+	c := Own(t)
 	port := c.Port
 	var release func()
 	c.afterStop = func() { release = holdPort(t, port) }
@@ -127,7 +109,7 @@ func TestRestartWaitsForItsPortWhenAnotherProcessHeldItWhileTheServerWasDown(t *
 
 func TestRestartMovesToAnotherPortAndSaysSoWhenItsPortStaysTaken(t *testing.T) {
 	t.Parallel()
-	c := start(t)
+	c := Own(t)
 	old := c.Port
 	c.afterStop = func() { holdPort(t, old) }
 	c.portRetries = 1
