@@ -147,11 +147,14 @@ func TestAStandbyCentralTakesOverWithinTwoSecondsWhenTheActiveOneIsKilled(t *tes
 	r.check()
 }
 
-func TestACentralPausedWhileAStandbyTookOverIsFencedAndStandsByAgain(t *testing.T) {
-	t.Parallel()
-	r := newPostgresRound(t, nil, 3000, 2)
-	paused, standby, centrals := r.startActiveAndStandby()
-	pausedAddr := strings.Split(centrals, ",")[0]
+// pauseActiveWhileTheStandbyTakesOver starts an active central and a
+// standby, five agencies that know both, and pauses the active one
+// (SIGSTOP) once it has stored batches: it returns once the standby has
+// taken over and stored batches of the agencies that moved to it, while
+// the paused central still holds frames of theirs.
+func (r *faultRound) pauseActiveWhileTheStandbyTakesOver() (paused, standby *proctest.Process, centrals string) {
+	t := r.t
+	paused, standby, centrals = r.startActiveAndStandby()
 	for i := 1; i <= 5; i++ {
 		// A reply timeout short enough (its floor) that agencies leave
 		// the paused central before the round's end.
@@ -162,9 +165,15 @@ func TestACentralPausedWhileAStandbyTookOverIsFencedAndStandsByAgain(t *testing.
 	paused.WaitForN(t, batchStored, 40)
 	paused.Cmd.Process.Signal(syscall.SIGSTOP)
 	standby.WaitFor(t, leadershipLine)
-	// The agencies move over and the standby stores their batches while
-	// the old central, with frames of theirs in hand, is still paused.
 	standby.WaitFor(t, batchStored)
+	return paused, standby, centrals
+}
+
+func TestACentralPausedWhileAStandbyTookOverIsFencedAndStandsByAgain(t *testing.T) {
+	t.Parallel()
+	r := newPostgresRound(t, nil, 3000, 2)
+	paused, _, centrals := r.pauseActiveWhileTheStandbyTakesOver()
+	pausedAddr := strings.Split(centrals, ",")[0]
 	paused.Cmd.Process.Signal(syscall.SIGCONT)
 	// Resumed, it learns it lost the lease, refuses what it holds, stops
 	// serving and stands by for the new active central: the pair stays a
@@ -195,16 +204,7 @@ func TestACentralPausedWhileAStandbyTookOverIsFencedAndStandsByAgain(t *testing.
 func TestACentralSignalledWhileItLearnsItLostTheLeaseLeavesWithZero(t *testing.T) {
 	t.Parallel()
 	r := newPostgresRound(t, nil, 3000, 2)
-	paused, standby, centrals := r.startActiveAndStandby()
-	for i := 1; i <= 5; i++ {
-		r.clients[i] = proctest.Start(t, bins["client"], r.dir, clientEnv(i, centrals,
-			fmt.Sprintf("CLI_DATA_FILE=%s/agency-%d.csv", r.data, i), "CLI_CONNECT_TIMEOUT=60s",
-			"CLI_WINNERS_TIMEOUT=120s", "CLI_IO_TIMEOUT=2s")...)
-	}
-	paused.WaitForN(t, batchStored, 40)
-	paused.Cmd.Process.Signal(syscall.SIGSTOP)
-	standby.WaitFor(t, leadershipLine)
-	standby.WaitFor(t, batchStored)
+	paused, _, _ := r.pauseActiveWhileTheStandbyTakesOver()
 	// The SIGTERM waits for the process to resume: it then stops and
 	// learns that it lost the lease at once, as a central whose database
 	// froze learns it while the operator stops it.
