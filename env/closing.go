@@ -23,10 +23,13 @@ func (c ClosingTime) Set() bool { return !c.At.IsZero() || c.Daily }
 // UnmarshalText parses an RFC 3339 instant or a daily HH:MM; empty is
 // unset.
 func (c *ClosingTime) UnmarshalText(b []byte) error {
-	s := strings.TrimSpace(string(b))
+	s := string(b)
 	*c = ClosingTime{}
 	if s == "" {
 		return nil
+	}
+	if strings.TrimSpace(s) != s {
+		return errors.New("spaces around the time: write it alone, or leave the key empty for none")
 	}
 	if len(s) == len("21:00") {
 		t, err := time.Parse("15:04", s)
@@ -39,6 +42,9 @@ func (c *ClosingTime) UnmarshalText(b []byte) error {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return errors.New("want an RFC 3339 instant with its offset, such as 2026-12-01T21:00:00-03:00, or a daily time HH:MM")
+	}
+	if t.IsZero() || t.Year() < 2000 {
+		return errors.New("an instant before the year 2000 is surely a mistake")
 	}
 	c.At = t
 	return nil

@@ -29,6 +29,9 @@ func TestTheClosingTimeIsAnInstantOrADailyTime(t *testing.T) {
 		{"an instant without its offset is refused", "2026-12-01T21:00:00", ClosingTime{}, `SERVER_CLOSING_TIME="2026-12-01T21:00:00": want an RFC 3339 instant with its offset`},
 		{"a date alone is refused", "2026-12-01", ClosingTime{}, `SERVER_CLOSING_TIME="2026-12-01": want an RFC 3339 instant`},
 		{"words are refused", "tonight", ClosingTime{}, `SERVER_CLOSING_TIME="tonight": want an RFC 3339 instant`},
+		{"spaces alone are refused, not taken for none", " ", ClosingTime{}, `SERVER_CLOSING_TIME=" ": spaces around the time`},
+		{"spaces around a time are refused", " 21:00", ClosingTime{}, `SERVER_CLOSING_TIME=" 21:00": spaces around the time`},
+		{"the zero instant is refused, not taken for none", "0001-01-01T00:00:00Z", ClosingTime{}, `SERVER_CLOSING_TIME="0001-01-01T00:00:00Z": an instant before the year 2000`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -637,3 +637,25 @@ func TestTheJournalsNameIsTheStoresOwn(t *testing.T) {
 		t.Fatalf("env checks %q beside the store, the store writes %q", endsSuffix, csvfile.EndsSuffix)
 	}
 }
+
+func TestATimeZoneTheMachineCannotLoadIsRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, tz string
+		ok       bool
+	}{
+		{"no zone is the machine's own", "", true},
+		{"a zone's name is known", "America/Argentina/Buenos_Aires", true},
+		{"UTC is known", "UTC", true},
+		{"a zone file's path is left to Go", ":/etc/localtime", true},
+		{"a misspelt zone is refused", "Nowhere/Nothing", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := checkZone(tt.tz); (err == nil) != tt.ok {
+				t.Fatalf("checkZone(%q) = %v", tt.tz, err)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package env
 
 import (
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -140,6 +141,11 @@ func sameListener(a, b string) bool {
 // ends journal is a device (/dev/null keeps nothing, /dev/full refuses
 // every batch), a directory or a pipe. A PostgreSQL store has no file.
 func (s *Server) checkMachine(p *problems) {
+	if tz := os.Getenv("TZ"); s.ClosingTime.Daily {
+		if err := checkZone(tz); err != nil {
+			p.addf("TZ", tz, "%v", err)
+		}
+	}
 	if s.StorageURL != "" {
 		return
 	}
@@ -211,4 +217,19 @@ func validHost(h string) bool {
 		}
 	}
 	return true
+}
+
+// checkZone refuses a time zone (TZ) this machine cannot load: Go would
+// take UTC in its place without a word, and a daily closing time would
+// close hours early or late. The central's binary carries the zone
+// database, so a zone's name works in an image that has none.
+func checkZone(tz string) error {
+	name := strings.TrimPrefix(tz, ":")
+	if name == "" || strings.HasPrefix(name, "/") { // unset, or a zone file named by its path
+		return nil
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return errors.New("not a time zone this machine knows (such as America/Argentina/Buenos_Aires): the daily SERVER_CLOSING_TIME is read in it, and Go would take UTC instead")
+	}
+	return nil
 }

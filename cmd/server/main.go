@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // a daily closing time is read in TZ, in an image with no zone database too
 
 	"quiniela/cmd/internal/central"
 	"quiniela/cmd/internal/cli"
