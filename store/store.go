@@ -37,6 +37,10 @@ type Store interface {
 	// central sharing the store. A daily closing time is fixed so when the
 	// round opens, so that a restarted central does not reopen betting.
 	FixClosing(closes time.Time) (time.Time, error)
+	// FixedClosing is the round's closing instant once fixed, the zero
+	// time before: a round's close is its own, whatever a later start's
+	// settings say.
+	FixedClosing() (time.Time, error)
 
 	// Scan calls fn with every bet stored when it starts, in the order each
 	// agency's bets were submitted. A restarted central rebuilds its round

@@ -46,23 +46,61 @@ func (c Closing) after(opened time.Time) time.Time {
 // may hold: ISO 8601's basic time, 2026-12-01T210000-0300.
 const closingForm = "2006-01-02T150405Z0700"
 
-// closingInstant is the round's closing instant (zero for none). A fixed
-// instant is the setting itself; a daily time is fixed in the store when
-// the round opens (this central's first start on it), so that a restart,
-// or a standby taking over, closes when the first central would have.
+// closingInstant is the round's closing instant (zero for none). It is
+// fixed in the store when the round opens (this central's first start on
+// it, with a closing time set), and from then on it is the round's own: a
+// restart, or a standby taking over, closes when the first central would
+// have, whatever its own setting says (a warning says so when they
+// differ). A round that would close before it opens (an instant already
+// past) is refused: it is surely a mistake, and would draw at once.
 func (s *Server) closingInstant(now time.Time) (time.Time, error) {
-	c := s.cfg.Closing
-	switch {
-	case !c.set():
-		return time.Time{}, nil
-	case !c.Daily:
-		return c.At, nil
-	}
-	closes, err := s.store.FixClosing(c.after(now))
+	fixed, err := s.store.FixedClosing()
 	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the round's closing instant: %w", err)
+	}
+	c := s.cfg.Closing
+	if !fixed.IsZero() {
+		if !c.agrees(fixed) {
+			s.log.Warn(logattr.Cierre, logattr.ResultKey, logattr.InProgress, "hora_cierre", fixed.Format(closingForm),
+				"aviso", "the round's closing time was fixed when it opened, and SERVER_CLOSING_TIME ("+c.String()+") does not move it")
+		}
+		return fixed, nil
+	}
+	if !c.set() || s.store.Drawn() {
+		return time.Time{}, nil
+	}
+	closes := c.after(now)
+	if !closes.After(now) {
+		return time.Time{}, fmt.Errorf("SERVER_CLOSING_TIME %s has passed: the round would close before it opened (set a time ahead, a daily HH:MM, or none)", c)
+	}
+	if closes, err = s.store.FixClosing(closes); err != nil {
 		return time.Time{}, fmt.Errorf("fixing the round's closing instant: %w", err)
 	}
 	return closes, nil
+}
+
+// agrees reports whether c is the setting that fixed the closing instant
+// fixed: the same instant, or the same daily time of day.
+func (c Closing) agrees(fixed time.Time) bool {
+	switch {
+	case c.Daily:
+		h, m, _ := fixed.In(time.Local).Clock()
+		return time.Duration(h)*time.Hour+time.Duration(m)*time.Minute == c.Clock
+	case c.set():
+		return c.At.Equal(fixed)
+	}
+	return false
+}
+
+// String is the setting as given, "none" when unset.
+func (c Closing) String() string {
+	switch {
+	case c.Daily:
+		return fmt.Sprintf("%02d:%02d", int(c.Clock.Hours()), int(c.Clock.Minutes())%60)
+	case c.set():
+		return c.At.Format(time.RFC3339)
+	}
+	return "none"
 }
 
 // closer is the service that closes betting at the closing instant, waits

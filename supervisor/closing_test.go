@@ -1,12 +1,17 @@
 package supervisor
 
 import (
+	"context"
+	"log/slog"
+	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"quiniela/protocol"
+	"quiniela/store/csvfile"
 )
 
 func TestTheDailyClosingIsTheFirstSuchTimeAfterTheRoundOpened(t *testing.T) {
@@ -119,13 +124,25 @@ func TestARestartAfterTheCloseKeepsBettingClosedAndDrawsOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bets.csv")
 	cfg := testConfig()
 	cfg.Agencies = 2
-	cfg.Closing = Closing{At: time.Now().Add(time.Hour)}
 	ts := startServerAt(t, cfg, path, nil)
 	if c := dial(t, ts.addr).batch(1, bets(1, 10, 10)); c != protocol.CodeOK {
 		t.Fatal(c)
 	}
-	ts.stop() // down across the closing time
-	cfg.Closing = Closing{At: time.Now().Add(-time.Second)}
+	ts.stop()
+	// Down across the closing time: the round's close, fixed in its store,
+	// passed while no central ran.
+	closes := time.Now().Add(-time.Second).Truncate(time.Second)
+	st, err := csvfile.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.FixClosing(closes); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Closing = Closing{At: closes}
 	for i, want := range []int{1, 0} {
 		ts = startServerAt(t, cfg, path, nil)
 		if n := ts.logs.count("sorteo", "tras_reinicio=true", "ausentes=1,2"); n != want {
@@ -156,7 +173,55 @@ func TestADailyClosingIsFixedWhenTheRoundOpens(t *testing.T) {
 	if again := ts.srv.status().ClosingTime; again == nil || !again.Equal(fixed) {
 		t.Fatalf("after a restart the round closes at %v, want %v as fixed when it opened", again, fixed)
 	}
-	if ts.logs.count("cierre", "result=in_progress") != 1 {
-		t.Fatalf("no cierre line says when betting closes:\n%s", ts.logs)
+	if ts.logs.count("cierre", "result=in_progress", "restante_ms") != 1 || ts.logs.count("cierre", "result=in_progress", "aviso") != 1 {
+		t.Fatalf("no cierre line says when betting closes, or none that the setting does not move it:\n%s", ts.logs)
+	}
+}
+
+func TestAClosingTimeFixedWhenTheRoundOpenedHoldsWithTheSettingGone(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bets.csv")
+	cfg := testConfig()
+	cfg.Agencies = 2
+	first := time.Now().Add(time.Hour).Truncate(time.Second)
+	cfg.Closing = Closing{At: first}
+	ts := startServerAt(t, cfg, path, nil)
+	ts.stop()
+	// Restarted without the setting, or with another instant: the round
+	// keeps the close it opened with (an outsider reopened betting by
+	// leaving the key out of one restart).
+	for _, setting := range []Closing{{}, {At: first.Add(-30 * time.Minute)}} {
+		cfg.Closing = setting
+		ts = startServerAt(t, cfg, path, nil)
+		if got := ts.srv.status().ClosingTime; got == nil || !got.Equal(first) {
+			t.Fatalf("restarted with SERVER_CLOSING_TIME %s, the round closes at %v, want %v", setting, got, first)
+		}
+		if ts.logs.count("cierre", "result=in_progress", "aviso") != 1 {
+			t.Fatalf("restarted with SERVER_CLOSING_TIME %s, no warning that it does not move the close:\n%s", setting, ts.logs)
+		}
+		ts.stop()
+	}
+}
+
+func TestAClosingInstantAlreadyPastIsRefusedForANewRound(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Closing = Closing{At: time.Now().Add(-time.Minute)}
+	st, err := csvfile.Open(filepath.Join(t.TempDir(), "bets.csv"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	srv := New(cfg, st, slog.New(slog.DiscardHandler))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = srv.Serve(context.Background(), ln)
+	if err == nil || !strings.Contains(err.Error(), "has passed") {
+		t.Fatalf("a new round whose closing instant has passed served: %v", err)
+	}
+	if at, _ := st.FixedClosing(); !at.IsZero() {
+		t.Fatalf("the refused round's store fixed a closing instant, %v", at)
 	}
 }

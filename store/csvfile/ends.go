@@ -129,6 +129,12 @@ func (e *ends) fixClosing(closes time.Time) (time.Time, error) {
 	return closes, nil
 }
 
+func (e *ends) fixedClosing() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closes
+}
+
 // appendLine writes one line and syncs it; e.mu is held.
 func (e *ends) appendLine(line string) error {
 	if e.closed {

@@ -265,6 +265,10 @@ func (s *File) RecordDraw() error { return s.ends.recordDraw() }
 // recorded, and returns the one recorded (a line of the ends journal).
 func (s *File) FixClosing(closes time.Time) (time.Time, error) { return s.ends.fixClosing(closes) }
 
+// FixedClosing is the round's closing instant once fixed, the zero time
+// before.
+func (s *File) FixedClosing() (time.Time, error) { return s.ends.fixedClosing(), nil }
+
 // Drawn reports whether the draw's announcement is recorded.
 func (s *File) Drawn() bool { return s.ends.isDrawn() }
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"quiniela/lottery"
@@ -83,6 +84,22 @@ func (s *Store) FixClosing(closes time.Time) (time.Time, error) {
 	})
 	if err != nil {
 		return time.Time{}, err
+	}
+	return fixed, nil
+}
+
+// FixedClosing is the round's closing instant once fixed (the one row of
+// closing), the zero time before.
+func (s *Store) FixedClosing() (time.Time, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.recordTimeout)
+	defer cancel()
+	var fixed time.Time
+	err := s.pool.QueryRow(ctx, `SELECT closes_at FROM closing`).Scan(&fixed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, dbErr("reading the round's closing instant", err)
 	}
 	return fixed, nil
 }

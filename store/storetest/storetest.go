@@ -267,6 +267,9 @@ func drawRestored(t *testing.T, open Opener) {
 func closingFixed(t *testing.T, open Opener) {
 	s := mustOpen(t, open)
 	first := time.Date(2026, 12, 1, 21, 0, 0, 0, time.FixedZone("", -3*3600))
+	if got, err := s.FixedClosing(); err != nil || !got.IsZero() {
+		t.Fatalf("a new store's closing instant is %v, %v; want none", got, err)
+	}
 	if got, err := s.FixClosing(first); err != nil || !got.Equal(first) {
 		t.Fatalf("a new store fixes %v, %v; want %v", got, err, first)
 	}
@@ -276,6 +279,9 @@ func closingFixed(t *testing.T, open Opener) {
 	closeStore(t, s)
 	again := mustOpen(t, open)
 	defer closeStore(t, again)
+	if got, err := again.FixedClosing(); err != nil || !got.Equal(first) {
+		t.Fatalf("after a restart the fixed closing instant reads %v, %v; want %v", got, err, first)
+	}
 	if got, err := again.FixClosing(first.Add(48 * time.Hour)); err != nil || !got.Equal(first) {
 		t.Fatalf("after a restart the closing instant is %v, %v; want %v", got, err, first)
 	}
