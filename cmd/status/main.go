@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,11 +30,16 @@ type status struct {
 		Connected bool       `json:"connected"`
 		LastSeen  *time.Time `json:"last_seen"`
 	} `json:"agencies"`
-	DrawDone bool             `json:"draw_done"`
-	DrawTime *time.Time       `json:"draw_time"`
-	Winners  map[string]int   `json:"winners"`
-	Totals   map[string]int64 `json:"totals"`
-	Rate     struct {
+	DrawDone bool       `json:"draw_done"`
+	DrawTime *time.Time `json:"draw_time"`
+	// The closing time, when one is set: when betting closes, whether it
+	// has, and the agencies that had not ended when the draw ran.
+	ClosingTime   *time.Time       `json:"closing_time"`
+	BettingClosed bool             `json:"betting_closed"`
+	Absent        []int            `json:"absent"`
+	Winners       map[string]int   `json:"winners"`
+	Totals        map[string]int64 `json:"totals"`
+	Rate          struct {
 		Start           *time.Time `json:"start"`
 		IntervalSeconds float64    `json:"interval_seconds"`
 		BetsPerSecond   []float64  `json:"bets_per_second"`
@@ -124,8 +130,23 @@ func run(w io.Writer, url string) error {
 		fmt.Fprintf(w, "bets/s: last %.0f, peak %.0f, mean %.0f over %s from %s\n",
 			r.BetsPerSecond[len(r.BetsPerSecond)-1], peak, sum/float64(len(r.BetsPerSecond)), span, iso(r.Start))
 	}
+	switch {
+	case st.ClosingTime == nil:
+	case st.BettingClosed:
+		fmt.Fprintf(w, "betting: closed at %s\n", iso(st.ClosingTime))
+	default:
+		fmt.Fprintf(w, "betting: closes at %s, or when every agency has ended\n", iso(st.ClosingTime))
+	}
 	if st.DrawDone && st.DrawTime != nil {
-		fmt.Fprintf(w, "draw: done at %s\n", iso(st.DrawTime))
+		var names []string
+		for _, a := range st.Absent {
+			names = append(names, strconv.Itoa(a))
+		}
+		absent := ""
+		if len(names) > 0 {
+			absent = ", absent: " + strings.Join(names, ",")
+		}
+		fmt.Fprintf(w, "draw: done at %s%s\n", iso(st.DrawTime), absent)
 	} else {
 		fmt.Fprintln(w, "draw: pending")
 	}

@@ -48,6 +48,29 @@ func TestTheTableShowsTheCentralEachAgencyTheTotalsAndTheDraw(t *testing.T) {
 			},
 		},
 		{
+			name: "a round drawn at its closing time says when betting closed and who was absent",
+			status: `{"agencies":[{"agency":1,"stored":5,"ended":true,"connected":false},{"agency":2,"stored":0,"ended":false,"connected":false},
+				{"agency":3,"stored":0,"ended":false,"connected":false}],"draw_done":true,"draw_time":"2026-11-28T21:00:00Z",
+				"closing_time":"2026-11-28T21:00:00Z","betting_closed":true,"absent":[2,3]}`,
+			want: []string{
+				"agency   bets stored  ended  connected  last seen                  winners",
+				"1                  5  yes    no                                          0",
+				"2                  0  no     no                                          0",
+				"3                  0  no     no                                          0",
+				"betting: closed at 2026-11-28T21:00:00Z",
+				"draw: done at 2026-11-28T21:00:00Z, absent: 2,3",
+			},
+		},
+		{
+			name:   "a round with a closing time ahead says when betting closes",
+			status: `{"agencies":[],"draw_done":false,"closing_time":"2026-11-28T21:00:00-03:00","betting_closed":false}`,
+			want: []string{
+				"agency   bets stored  ended  connected  last seen                  winners",
+				"betting: closes at 2026-11-28T21:00:00-03:00, or when every agency has ended",
+				"draw: pending",
+			},
+		},
+		{
 			name:   "an older central's status, without the totals, rate or central, still prints its agencies",
 			status: `{"agencies":[{"agency":1,"stored":7,"ended":false,"connected":true}],"draw_done":false}`,
 			want: []string{
