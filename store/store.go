@@ -34,8 +34,9 @@ type Store interface {
 	// FixClosing makes closes the round's closing instant, durably, unless
 	// one is recorded already, and returns the one recorded: the first
 	// call fixes it for every later one, after a restart too, and for any
-	// central sharing the store. A daily closing time is fixed so when the
-	// round opens, so that a restarted central does not reopen betting.
+	// central sharing the store. A round's closing instant is fixed so when
+	// the round opens, so that a restarted central, whatever its setting,
+	// neither reopens betting nor moves the close.
 	FixClosing(closes time.Time) (time.Time, error)
 	// FixedClosing is the round's closing instant once fixed, the zero
 	// time before: a round's close is its own, whatever a later start's

@@ -48,9 +48,10 @@ var migrations = []string{
 	// not say: after a crash or a failover, the database may hand the same
 	// id to another transaction). Taking the lease starts it again at 0.
 	`ALTER TABLE central_lease ADD COLUMN commits bigint NOT NULL DEFAULT 0;`,
-	// 3: the round's closing instant, fixed once when a daily closing time
-	// is set (SERVER_CLOSING_TIME), so that a restarted or standby central
-	// closes betting when the first one would have.
+	// 3: the round's closing instant, fixed once when the round opens with
+	// a closing time (SERVER_CLOSING_TIME), so that a restarted or standby
+	// central closes betting when the first one would have, whatever its
+	// own setting says.
 	`CREATE TABLE closing (
 		only_row  boolean PRIMARY KEY DEFAULT true CHECK (only_row),
 		closes_at timestamptz NOT NULL
