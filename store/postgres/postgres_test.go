@@ -334,11 +334,7 @@ func TestAFencedCentralLearnsItLostTheLease(t *testing.T) {
 	if _, err := old.pool.Exec(context.Background(), `UPDATE central_lease SET epoch = epoch + 1, holder = 'new'`); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-old.Lost():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the old central did not notice within 30 s")
-	}
+	within(t, old.Lost(), "the old central noticing it lost the lease")
 	if !errors.Is(old.LostErr(), errTakenOver) {
 		t.Fatalf("LostErr %v", old.LostErr())
 	}
@@ -899,6 +895,20 @@ func within(t *testing.T, ch <-chan struct{}, what string) {
 	}
 }
 
+// succeedsWithin waits up to 30 s for the error of what, sent on ch, and
+// fails the test without it or when it is not nil.
+func succeedsWithin(t *testing.T, ch <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: not within 30 s", what)
+	}
+}
+
 func TestACommitLostWithItsReplyInACrashIsNotAcknowledgedThoughItsTransactionIDWentToAnother(t *testing.T) {
 	t.Parallel()
 	c := pgcluster.Own(t)
@@ -1064,14 +1074,7 @@ func TestAStandbyRidesOutItsDatabasesRestartAndItsSessionsTerminated(t *testing.
 	if _, err := direct.Exec(context.Background(), `UPDATE central_lease SET expires_at = '-infinity'`); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-opened:
-		if err != nil {
-			t.Fatalf("the standby, once the lease was free: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the standby did not take the free lease within 30 s")
-	}
+	succeedsWithin(t, opened, "the standby taking the free lease")
 	defer standby.Close(context.Background())
 	if err := standby.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait(); err != nil {
 		t.Fatal(err)
@@ -1230,14 +1233,8 @@ func TestAStandbyWhosePollGoesUnansweredStillTakesOver(t *testing.T) {
 	if err := active.Close(context.Background()); err != nil { // the lease is given up: any standby may take it
 		t.Fatal(err)
 	}
-	select {
-	case err := <-took:
-		if err != nil {
-			t.Fatalf("the standby did not take over: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the standby never took over: its poll waits on a connection that will never answer")
-	}
+	// Without the poll's bound, it waits on a connection that never answers.
+	succeedsWithin(t, took, "the standby taking over")
 }
 
 func TestACentralStartedWhileOnlyAReplicaAnswersWaitsForAPrimary(t *testing.T) {
@@ -1290,14 +1287,7 @@ func TestACentralStartedWhileOnlyAReplicaAnswersWaitsForAPrimary(t *testing.T) {
 	if _, err := admin.Exec(context.Background(), `ALTER DATABASE "`+db+`" SET default_transaction_read_only = off`); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-opened:
-		if err != nil {
-			t.Fatalf("once the database took writes: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the central did not open the store once the database took writes")
-	}
+	succeedsWithin(t, opened, "the central opening the store once the database took writes")
 }
 
 func TestAnOutageTheDatabaseAnsweredAfterIsLoggedAsOverWhenTheStoreCloses(t *testing.T) {
