@@ -64,17 +64,13 @@ func TestMakeRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("make run: %v\n%s", err, out)
 		}
-		for _, want := range []string{
-			"using the agency files in " + data,
+		saysEach(t, out,
+			"using the agency files in "+data,
 			"agency 1: 30 bets sent, 2 winners (no expectation for this file: not checked)",
 			"agency 2: 45 bets sent, 0 winners (no expectation for this file: not checked)",
 			"draws: 1, bets stored: 75",
 			"round: success",
-		} {
-			if !strings.Contains(out, want) {
-				t.Errorf("no %q in:\n%s", want, out)
-			}
-		}
+		)
 		if after := checksums(t, data); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Fatalf("the agency files changed: %v, then %v", before, after)
 		}
@@ -140,18 +136,14 @@ func TestMakeRun(t *testing.T) {
 			}
 			summary := regexp.MustCompile(`(?m)^(lost|failover|centrals alive at the end|bets|draws): .*$`).FindAllString(out, -1)
 			t.Logf("make run-ha: %v\n%s", err, strings.Join(summary, "\n"))
-			for _, want := range []string{
+			saysEach(t, out,
 				"lost: node1's machine",
 				"failover: node2 took writes",
 				"bets: 79000 in the files, 79000 rows in bets: 0 missing, 0 stored more than once (extra rows), 0 from no file",
 				"draws: rows in draw 1, sorteo lines 1",
 				"centrals alive at the end: 2 of 2",
 				"round: success",
-			} {
-				if !strings.Contains(out, want) {
-					t.Errorf("no %q in:\n%s", want, out)
-				}
-			}
+			)
 			if err != nil {
 				t.Errorf("make run-ha: %v", err)
 			}
@@ -176,14 +168,10 @@ func TestMakeRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("make run: %v\n%s", err, out)
 		}
-		for _, want := range []string{
+		saysEach(t, out,
 			"agency 1: 100 bets sent, 3 winners, as expected",
 			"agency 2: 10 bets sent, 1 winners (no expectation for this file: not checked)",
-		} {
-			if !strings.Contains(out, want) {
-				t.Errorf("no %q in:\n%s", want, out)
-			}
-		}
+		)
 	})
 
 	// The course's official files are not in the repository: this plays
@@ -209,7 +197,7 @@ func TestMakeRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("make run: %v\n%s", err, out)
 		}
-		for _, want := range []string{
+		saysEach(t, out,
 			"5 of them the course's official files",
 			"agency 1: 26936 bets sent, 2 winners, as expected (the course's official agency-1.csv)",
 			"agency 2: 25518 bets sent, 3 winners, as expected (the course's official agency-2.csv)",
@@ -218,11 +206,7 @@ func TestMakeRun(t *testing.T) {
 			"agency 5: 991 bets sent, 0 winners, as expected (the course's official agency-5.csv)",
 			"draws: 1, bets stored: 78697",
 			"round: success",
-		} {
-			if !strings.Contains(out, want) {
-				t.Errorf("no %q in:\n%s", want, out)
-			}
-		}
+		)
 		// One byte changed (a name's first letter): not the official file.
 		f, err := os.OpenFile(filepath.Join(data, "agency-3.csv"), os.O_WRONLY, 0)
 		if err != nil {
@@ -236,15 +220,11 @@ func TestMakeRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("make run: %v\n%s", err, out)
 		}
-		for _, want := range []string{
+		saysEach(t, out,
 			"4 of them the course's official files",
 			"agency 3: 16014 bets sent, 3 winners (no expectation for this file: not checked)",
 			"round: success",
-		} {
-			if !strings.Contains(out, want) {
-				t.Errorf("no %q in:\n%s", want, out)
-			}
-		}
+		)
 	})
 
 	t.Run("a busy port ends the run at once with the central's error", func(t *testing.T) {
@@ -268,4 +248,14 @@ func TestMakeRun(t *testing.T) {
 			t.Fatalf("make run took %v to give up", took)
 		}
 	})
+}
+
+// saysEach fails the test for each of want that out does not hold.
+func saysEach(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("no %q in:\n%s", w, out)
+		}
+	}
 }
