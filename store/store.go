@@ -27,10 +27,13 @@ type Store interface {
 	RecordEnd(agency uint16) error
 	// Ended lists the agencies whose end is recorded, in increasing order.
 	Ended() []uint16
-	// RecordDraw makes durable that the draw was announced.
+	// RecordDraw makes durable that the draw was announced, and when.
 	RecordDraw() error
 	// Drawn reports whether the draw's announcement is recorded.
 	Drawn() bool
+	// DrawTime is when the draw's announcement was recorded: the zero
+	// time before, or when the store did not keep it (an older store).
+	DrawTime() time.Time
 	// FixClosing makes closes the round's closing instant, durably, unless
 	// one is recorded already, and returns the one recorded: the first
 	// call fixes it for every later one, after a restart too, and for any
@@ -52,6 +55,26 @@ type Store interface {
 	// those already submitted durable or refuses them, and releases what
 	// the store holds. It returns an error if ctx ends first; once closed,
 	// it returns the first result.
+	Close(ctx context.Context) error
+}
+
+// Rounds keeps one round after another (SERVER_ROUNDS=continuous), each
+// round's bets and records apart from every other round's, in a Store of
+// its own: round 1 is the store a single-round central uses, so that a
+// central switched to continuous rounds carries on its round. Its methods
+// are safe for concurrent use.
+type Rounds interface {
+	// Latest is the number of the newest round the store holds anything
+	// of, opened or not: 1 when it holds none.
+	Latest() (int, error)
+	// Round returns round n's Store (n >= 1), opening it, and creating it
+	// when the store holds nothing of it. Calling it again for n returns
+	// the same Store. Opening round n may close the rounds before n-1,
+	// whose draws are long done: their Stores must not be used after it.
+	// Rounds owns every Store it returns: they are closed by its Close,
+	// never by the caller.
+	Round(n int) (Store, error)
+	// Close closes every round's Store still open, as Store.Close does.
 	Close(ctx context.Context) error
 }
 

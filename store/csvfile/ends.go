@@ -16,9 +16,12 @@ import (
 // EndsSuffix names the journal of agencies that have sent their end, beside
 // the bet file: the CSV alone cannot tell a finished agency from a slow
 // one, and a restarted central must know both to run the draw exactly once.
-// Its last line is drawLine once the draw has been announced.
+// Its last line is the draw's once the draw has been announced.
 const EndsSuffix = ".ends"
 
+// drawLine is the line of the draw's announcement, followed by its instant
+// in RFC 3339 with nanoseconds (`draw 2026-12-01T21:00:03Z`); an older
+// journal's line has the word alone.
 const drawLine = "draw"
 
 // closesPrefix starts the line that fixes the round's closing instant, in
@@ -35,6 +38,7 @@ type ends struct {
 	app    appender
 	agency map[uint16]bool
 	drawn  bool
+	drawAt time.Time // when the draw was announced, zero if not kept
 	closes time.Time // the round's closing instant, once fixed
 	closed bool
 }
@@ -57,7 +61,15 @@ func openEnds(path string) (*ends, int64, error) {
 	e := &ends{app: appender{path: path, file: f, size: keep}, agency: map[uint16]bool{}}
 	sc := bufio.NewScanner(io.NewSectionReader(f, 0, keep))
 	for line := 1; sc.Scan(); line++ {
-		if strings.TrimSpace(sc.Text()) == drawLine {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), drawLine); ok && (rest == "" || rest[0] == ' ') {
+			if rest = strings.TrimSpace(rest); rest != "" {
+				t, err := time.Parse(time.RFC3339Nano, rest)
+				if err != nil {
+					f.Close()
+					return nil, 0, fmt.Errorf("store: %s line %d: %q is not the draw's instant", path, line, sc.Text())
+				}
+				e.drawAt = t
+			}
 			e.drawn = true
 			continue
 		}
@@ -107,10 +119,11 @@ func (e *ends) recordDraw() error {
 	if e.drawn {
 		return nil
 	}
-	if err := e.appendLine(drawLine); err != nil {
+	at := time.Now()
+	if err := e.appendLine(drawLine + " " + at.Format(time.RFC3339Nano)); err != nil {
 		return fmt.Errorf("store: recording the draw: %w", err)
 	}
-	e.drawn = true
+	e.drawn, e.drawAt = true, at
 	return nil
 }
 
@@ -147,6 +160,12 @@ func (e *ends) isDrawn() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.drawn
+}
+
+func (e *ends) drawTime() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.drawAt
 }
 
 // close syncs and closes the journal; record refuses from then on.

@@ -272,6 +272,10 @@ func (s *File) FixedClosing() (time.Time, error) { return s.ends.fixedClosing(),
 // Drawn reports whether the draw's announcement is recorded.
 func (s *File) Drawn() bool { return s.ends.isDrawn() }
 
+// DrawTime is when the draw's announcement was recorded, the zero time
+// before (or in a journal written before the instant was kept).
+func (s *File) DrawTime() time.Time { return s.ends.drawTime() }
+
 // Close stops taking batches, stores those already submitted, syncs the
 // file, releases its lock and closes it, and logs each step. A file or
 // journal whose fsync failed earlier is not synced again: Close returns

@@ -115,6 +115,7 @@ type Store struct {
 	mu     sync.Mutex
 	ended  []uint16
 	drawn  bool
+	drawAt time.Time
 	finish sync.Once
 
 	lost     chan struct{} // closed when the lease is lost

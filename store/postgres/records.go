@@ -21,8 +21,8 @@ import (
 // announced.
 func (s *Store) readRecords(ctx context.Context) error {
 	var ended []int32
-	var drawn bool
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(agency ORDER BY agency), '{}'), EXISTS (SELECT FROM draw) FROM ends`).Scan(&ended, &drawn)
+	var drawAt *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(agency ORDER BY agency), '{}'), (SELECT announced_at FROM draw) FROM ends`).Scan(&ended, &drawAt)
 	if err != nil {
 		return dbErr("reading the round's records", err)
 	}
@@ -30,7 +30,10 @@ func (s *Store) readRecords(ctx context.Context) error {
 	for _, a := range ended {
 		s.ended = append(s.ended, uint16(a))
 	}
-	s.drawn = drawn
+	s.drawn, s.drawAt = drawAt != nil, time.Time{}
+	if drawAt != nil {
+		s.drawAt = *drawAt
+	}
 	return nil
 }
 
@@ -59,16 +62,27 @@ func (s *Store) Ended() []uint16 {
 
 // RecordDraw makes durable that the draw was announced.
 func (s *Store) RecordDraw() error {
+	var at time.Time
 	if err := s.record(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO draw DEFAULT VALUES ON CONFLICT DO NOTHING`)
-		return err
+		if _, err := tx.Exec(ctx, `INSERT INTO draw DEFAULT VALUES ON CONFLICT DO NOTHING`); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT announced_at FROM draw`).Scan(&at)
 	}); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.drawn = true
+	s.drawn, s.drawAt = true, at
 	s.mu.Unlock()
 	return nil
+}
+
+// DrawTime is when the draw's announcement was recorded, the zero time
+// before.
+func (s *Store) DrawTime() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.drawAt
 }
 
 // FixClosing records closes as the round's closing instant unless one is
