@@ -17,6 +17,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add(AppendEnd(nil, 2))
 	f.Add(AppendWinnersQuery(nil, 3))
 	f.Add(AppendStatusQuery(nil, 4))
+	f.Add(AppendRoundStatusQuery(nil, 4, 2))
 	f.Add(echo)
 	f.Add([]byte{'B', 0, 1, 0, 64})
 	f.Add([]byte{'B', 0, 1})
@@ -118,6 +119,26 @@ func FuzzReadStatus(f *testing.F) {
 		}
 		if again := AppendStatus(nil, st); !bytes.HasPrefix(reply, again) {
 			t.Fatalf("status reply re-encodes to other bytes")
+		}
+	})
+}
+
+// FuzzReadRoundStatus checks that a round status reply that decodes encodes
+// back to its prefix, with a round numbered from 1.
+func FuzzReadRoundStatus(f *testing.F) {
+	f.Add(AppendRoundStatus(nil, Status{Stored: 27000, Ended: true, Round: 3}))
+	f.Add(AppendCode(nil, CodeBettingClosed))
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		c, st, err := ReadRoundStatus(bytes.NewReader(reply))
+		if err != nil || c != CodeOK {
+			return
+		}
+		if st.Round == 0 {
+			t.Fatal("a round status decoded with round 0")
+		}
+		if again := AppendRoundStatus(nil, st); !bytes.HasPrefix(reply, again) {
+			t.Fatalf("round status reply re-encodes to other bytes")
 		}
 	})
 }

@@ -46,7 +46,12 @@ func (h Header) BodySize() (int, error) {
 			return 0, fmt.Errorf("%w: batch of %d bets, want 1..%d", ErrCount, h.Count, MaxBatchCount)
 		}
 		return int(h.Count) * BetSize, nil
-	case ActionEnd, ActionWinners, ActionStatus:
+	case ActionStatus:
+		if h.Count != 0 && h.Count != RoundSize {
+			return 0, fmt.Errorf("%w: status request with count %d, want 0 or %d (a round's number)", ErrCount, h.Count, RoundSize)
+		}
+		return int(h.Count), nil
+	case ActionEnd, ActionWinners:
 		if h.Count != 0 {
 			return 0, fmt.Errorf("%w: %s request with count %d, want 0", ErrCount, h.Action, h.Count)
 		}

@@ -21,6 +21,10 @@ const (
 	MaxEchoPayload = MaxFrameSize - HeaderSize
 	CodeSize       = 2                // i16 result code
 	StatusSize     = CodeSize + 4 + 1 // code · stored u32 · ended u8
+	RoundSize      = 4                // a round's number, u32: a round status query's body
+	// RoundStatusSize is the reply to a round status query: a status and
+	// the round's number.
+	RoundStatusSize = StatusSize + RoundSize
 	documentSize   = 4
 	MaxWinners     = 1<<16 - 1 // the reply counts winners in a u16
 )

@@ -126,6 +126,8 @@ func TestFrameGoldenBytes(t *testing.T) {
 		{"winners are code, u16 count and u32 documents", winners, unhex(t, "0000 0002 01d79091 00000007")},
 		{"a status query is a bare header with count zero", AppendStatusQuery(nil, 2), unhex(t, "53 0002 0000")},
 		{"a status is code, u32 stored and an ended byte", AppendStatus(nil, Status{Stored: 27000, Ended: true}), unhex(t, "0000 00006978 01")},
+		{"a round status query carries the round's u32 as its body", AppendRoundStatusQuery(nil, 2, 3), unhex(t, "53 0002 0004 00000003")},
+		{"a round status is a status then the round's u32", AppendRoundStatus(nil, Status{Stored: 27000, Round: 2}), unhex(t, "0000 00006978 00 00000002")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,6 +288,46 @@ func TestReadWinnersAndEchoReplies(t *testing.T) {
 	}
 	if _, _, err := ReadEcho(bytes.NewReader(AppendEnd(nil, 2))); err == nil {
 		t.Fatal("an end frame was taken for an echo")
+	}
+}
+
+func TestReadRoundStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		reply string
+		want  Status
+		err   error
+	}{
+		{"a round status reads its round", "0000 00000005 01 00000007", Status{Stored: 5, Ended: true, Round: 7}, nil},
+		{"round zero is refused: rounds are numbered from 1", "0000 00000005 00 00000000", Status{}, ErrStatus},
+		{"a reply cut inside its round is an unexpected end", "0000 00000005 00 0000", Status{}, io.ErrUnexpectedEOF},
+		{"an ended flag other than 0 or 1 is refused", "0000 00000005 02 00000001", Status{}, ErrStatus},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, st, err := ReadRoundStatus(iotest.OneByteReader(bytes.NewReader(unhex(t, tt.reply))))
+			if !errors.Is(err, tt.err) || st != tt.want {
+				t.Fatalf("got %+v, %v; want %+v, %v", st, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func TestAStatusRequestTakesABareHeaderOrARoundAndNothingElse(t *testing.T) {
+	t.Parallel()
+	for count, ok := range map[uint16]bool{0: true, RoundSize: true, 1: false, 3: false, 5: false, 63: false} {
+		_, err := DecodeHeader(AppendHeader(nil, Header{Action: ActionStatus, Agency: 1, Count: count}))
+		if (err == nil) != ok {
+			t.Errorf("status with count %d: error %v, want accepted %v", count, err, ok)
+		}
+	}
+	req, err := NewReader(bytes.NewReader(AppendRoundStatusQuery(nil, 1, 9))).ReadRequest()
+	if err != nil || StatusRound(req.Body) != 9 {
+		t.Fatalf("round status query read back as round %d, %v", StatusRound(req.Body), err)
+	}
+	if StatusRound(nil) != 0 {
+		t.Fatal("a bare status query must ask for the open round (0)")
 	}
 }
 
