@@ -1,11 +1,16 @@
 // Package storetest is the conformance suite of the store contract: every
 // implementation of store.Store runs Run in its own tests and must pass it
-// whole. It checks what the central relies on: batches all-or-nothing and
-// durable once Wait says so, each submitter's order kept, names stored
-// byte for byte, each stream's stored batches a prefix of what it
-// submitted, ends and the draw's announcement recorded and restored,
-// a restart that reads back exactly what was acknowledged, and a closing
-// store that answers every batch and refuses the rest.
+// whole, and every implementation of store.Rounds runs RunRounds too. Run
+// checks what the central relies on: batches all-or-nothing and durable
+// once Wait says so, each submitter's order kept, names stored byte for
+// byte, each stream's stored batches a prefix of what it submitted, ends,
+// the draw's announcement and its time recorded and restored, a restart
+// that reads back exactly what was acknowledged, and a closing store that
+// answers every batch and refuses the rest. RunRounds checks that each
+// round keeps its bets and records apart from every other's, after a
+// restart too, that the latest round is the newest opened, and that round
+// 1 is the single round's store, so that a central switched to continuous
+// rounds carries on.
 package storetest
 
 import (
@@ -41,6 +46,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Opener) {
 		{"what was acknowledged is read back after a restart, and nothing else", restartReadsBack},
 		{"ends are recorded once each and restored in order", endsRestored},
 		{"the draw's announcement is recorded and restored", drawRestored},
+		{"the draw's time is none before it is recorded, then kept, after a restart too", drawTimeKept},
 		{"the first closing instant fixed is kept, after a restart too", closingFixed},
 		{"close answers every batch submitted before it", closeAnswersEveryBatch},
 		{"a closed store refuses batches and records whole", closedStoreRefuses},
@@ -261,6 +267,32 @@ func drawRestored(t *testing.T, open Opener) {
 	defer closeStore(t, again)
 	if !again.Drawn() || fmt.Sprint(again.Ended()) != "[1]" {
 		t.Fatalf("after a restart: drawn %v, ended %v", again.Drawn(), again.Ended())
+	}
+}
+
+func drawTimeKept(t *testing.T, open Opener) {
+	s := mustOpen(t, open)
+	if at := s.DrawTime(); !at.IsZero() {
+		t.Fatalf("a new store's draw time is %v, want none", at)
+	}
+	before := time.Now()
+	if err := s.RecordDraw(); err != nil {
+		t.Fatal(err)
+	}
+	at := s.DrawTime()
+	// A database's clock may be another than this process's: a minute's
+	// leeway tells a time recorded now from none or a wrong one.
+	if at.Before(before.Add(-time.Minute)) || at.After(time.Now().Add(time.Minute)) {
+		t.Fatalf("the draw recorded at %v, not about now (%v)", at, before)
+	}
+	if err := s.RecordDraw(); err != nil || !s.DrawTime().Equal(at) {
+		t.Fatalf("a second announcement (%v) moved the draw time from %v to %v", err, at, s.DrawTime())
+	}
+	closeStore(t, s)
+	again := mustOpen(t, open)
+	defer closeStore(t, again)
+	if got := again.DrawTime(); !got.Equal(at) {
+		t.Fatalf("after a restart the draw time is %v, want %v", got, at)
 	}
 }
 
