@@ -46,6 +46,17 @@ func TestTheCSVFileMeetsTheStoreContract(t *testing.T) {
 	})
 }
 
+func TestTheCSVRoundsMeetTheRoundsContract(t *testing.T) {
+	t.Parallel()
+	storetest.RunRounds(t, func(t *testing.T) storetest.RoundsOpener {
+		path := filepath.Join(t.TempDir(), "bets.csv")
+		return storetest.RoundsOpener{
+			Rounds: func() (store.Rounds, error) { return OpenRounds(path, nil), nil },
+			Single: func() (store.Store, error) { return Open(path, nil) },
+		}
+	})
+}
+
 func scanAll(t *testing.T, s *File) []lottery.Bet {
 	t.Helper()
 	var got []lottery.Bet

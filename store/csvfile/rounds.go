@@ -32,8 +32,9 @@ type Rounds struct {
 	path string
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	open map[int]*File
+	mu     sync.Mutex
+	open   map[int]*File
+	closed bool // Close was called: no round opens any more
 }
 
 // OpenRounds returns the rounds kept at path (round 1's file) and beside
@@ -65,8 +66,11 @@ func (r *Rounds) Latest() (int, error) {
 	}
 	latest := 1
 	for _, e := range entries {
-		digits, ok := strings.CutPrefix(e.Name(), prefix)
-		if digits, ok = strings.CutSuffix(digits, ext); !ok {
+		// Both cuts must match: a name without the prefix (7.csv) is not
+		// a round's, whatever it ends with.
+		digits, hasPrefix := strings.CutPrefix(e.Name(), prefix)
+		digits, hasExt := strings.CutSuffix(digits, ext)
+		if !hasPrefix || !hasExt {
 			continue
 		}
 		n, err := strconv.Atoi(digits)
@@ -79,13 +83,17 @@ func (r *Rounds) Latest() (int, error) {
 }
 
 // Round opens round n's file (creating it) and closes the rounds before
-// n-1.
+// n-1. Once the rounds are closed it refuses with store.ErrClosed: a file
+// opened then would hold its lock with no one to close it.
 func (r *Rounds) Round(n int) (store.Store, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("store: round %d: rounds are numbered from 1", n)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("store: opening round %d: %w", n, store.ErrClosed)
+	}
 	if f, ok := r.open[n]; ok {
 		return f, nil
 	}
@@ -105,10 +113,12 @@ func (r *Rounds) Round(n int) (store.Store, error) {
 	return f, nil
 }
 
-// Close closes every round still open, and returns their errors.
+// Close closes every round still open, and returns their errors; Round
+// refuses from then on.
 func (r *Rounds) Close(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.closed = true
 	var errs []error
 	for n, f := range r.open {
 		if err := f.Close(ctx); err != nil {
