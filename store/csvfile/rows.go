@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"quiniela/lottery"
 	"slices"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
+
+	"quiniela/lottery"
 )
 
 // The file's rows: a bet as a CSV row of the agency's number and its
