@@ -137,6 +137,11 @@ type round struct {
 	reportedLine    int       // malformed lines up to here were reported
 	winnersDeadline time.Time // set by the first winners query
 	first           bool      // no session has heard the central's status yet
+	// joined is the round this run joined, as the central numbers them (0
+	// until its first status): every later session asks about that round,
+	// so that a central that has drawn it and opened the next one never
+	// gets this run's bets in the next.
+	joined uint32
 	central         int       // the index of the central to try first
 	report          progressReport
 }

@@ -147,7 +147,10 @@ func (fc *fakeCentral) serve(conn net.Conn) {
 			for _, b := range fc.batches {
 				n += len(b)
 			}
-			out = protocol.AppendStatus(nil, protocol.Status{Stored: uint32(n), Ended: fc.ended})
+			out = protocol.AppendRoundStatus(nil, protocol.Status{Stored: uint32(n), Ended: fc.ended, Round: 1})
+			if req.Count != protocol.RoundSize {
+				out = protocol.AppendStatus(nil, protocol.Status{Stored: uint32(n), Ended: fc.ended})
+			}
 			fc.mu.Unlock()
 		case protocol.ActionEnd:
 			fc.mu.Lock()

@@ -88,11 +88,13 @@ func (c *client) end() error {
 	return nil
 }
 
-func (c *client) status() (protocol.Status, error) {
-	if err := c.send(protocol.AppendStatusQuery(c.buf[:0], c.agency)); err != nil {
+// status asks what the central holds of this agency in round (0: the open
+// round, which a new run joins); the reply names the round.
+func (c *client) status(round uint32) (protocol.Status, error) {
+	if err := c.send(protocol.AppendRoundStatusQuery(c.buf[:0], c.agency, round)); err != nil {
 		return protocol.Status{}, err
 	}
-	code, st, err := protocol.ReadStatus(c.replies)
+	code, st, err := protocol.ReadRoundStatus(c.replies)
 	if err != nil {
 		return st, err
 	}

@@ -25,9 +25,12 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	defer stop()
 	defer a.closeConn(conn, addr)
 
-	st, err := c.status()
+	st, err := c.status(r.joined)
 	if err != nil {
 		return err
+	}
+	if r.joined == 0 {
+		r.joined = st.Round
 	}
 	if r.first || st.Stored > r.stored {
 		r.progress, r.stored = time.Now(), st.Stored
@@ -42,7 +45,7 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 	// (a batch whose acknowledgement was lost included).
 	res.Sent = int(st.Stored) - res.Held
 	if st.Stored > 0 || st.Ended {
-		a.log.Info(logattr.Reanudar, logattr.ResultKey, logattr.Success, logattr.AlmacenadasKey, st.Stored, logattr.FinalizoKey, st.Ended)
+		a.log.Info(logattr.Reanudar, logattr.ResultKey, logattr.Success, logattr.AlmacenadasKey, st.Stored, logattr.FinalizoKey, st.Ended, logattr.RondaKey, st.Round)
 	}
 	// After the end too, the bets the central does not hold are sent: it
 	// refuses them, and its refusal fails the round with how many bets it

@@ -110,9 +110,13 @@ const (
 	// CodeTooManyWinners: the batch would give its agency more winners than
 	// a winners reply can carry (MaxWinners); none of it was stored.
 	CodeTooManyWinners Code = -10
-	// CodeBettingClosed: the round's closing time has passed, so the
-	// central takes no more bets; none of the batch was stored.
+	// CodeBettingClosed: the round's closing time has passed, or the round
+	// the connection is about was drawn and another one followed it, so the
+	// central takes no more bets in it; none of the batch was stored.
 	CodeBettingClosed Code = -11
+	// CodeUnknownRound: a status query named a round the central does not
+	// hold (its store is not the one the agency began with).
+	CodeUnknownRound Code = -12
 )
 
 var codeNames = map[Code]string{
@@ -128,6 +132,7 @@ var codeNames = map[Code]string{
 	CodeInternal:       "internal error",
 	CodeTooManyWinners: "too many winners for one reply",
 	CodeBettingClosed:  "betting closed",
+	CodeUnknownRound:   "unknown round",
 }
 
 func (c Code) String() string {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"quiniela/lottery/logattr"
+	"quiniela/store"
 )
 
 // Closing is when betting closes: a fixed instant (At), or a daily time of
@@ -53,8 +54,8 @@ const closingForm = "2006-01-02T150405Z0700"
 // have, whatever its own setting says (a warning says so when they
 // differ). A round that would close before it opens (an instant already
 // past) is refused: it is surely a mistake, and would draw at once.
-func (s *Server) closingInstant(now time.Time) (time.Time, error) {
-	fixed, err := s.store.FixedClosing()
+func (s *Server) closingInstant(st store.Store, now time.Time) (time.Time, error) {
+	fixed, err := st.FixedClosing()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("reading the round's closing instant: %w", err)
 	}
@@ -66,14 +67,14 @@ func (s *Server) closingInstant(now time.Time) (time.Time, error) {
 		}
 		return fixed, nil
 	}
-	if !c.set() || s.store.Drawn() {
+	if !c.set() || st.Drawn() {
 		return time.Time{}, nil
 	}
 	closes := c.after(now)
 	if !closes.After(now) {
 		return time.Time{}, fmt.Errorf("SERVER_CLOSING_TIME %s has passed: the round would close before it opened (set a time ahead, a daily HH:MM, or none)", c)
 	}
-	if closes, err = s.store.FixClosing(closes); err != nil {
+	if closes, err = st.FixClosing(closes); err != nil {
 		return time.Time{}, fmt.Errorf("fixing the round's closing instant: %w", err)
 	}
 	return closes, nil
@@ -103,37 +104,37 @@ func (c Closing) String() string {
 	return "none"
 }
 
-// closer is the service that closes betting at the closing instant, waits
-// for every batch already handed to the store, and runs the draw if the
-// barrier has not run it first.
-type closer struct{ srv *Server }
-
-func (c *closer) String() string { return "closer" }
-
-func (c *closer) Serve(ctx context.Context) error {
-	r := c.srv.round
+// closeAt waits for the end of round r: the barrier's draw, or its closing
+// instant, when it closes betting, waits for every batch already handed to
+// the store, and runs the draw if the barrier has not run it first. It
+// returns ctx's error if ctx ends first (a restart draws from the store).
+func (s *Server) closeAt(ctx context.Context, r *round) error {
 	closes := r.closingInstant()
-	t := time.NewTimer(time.Until(closes))
-	defer t.Stop()
+	var at <-chan time.Time
+	if !closes.IsZero() {
+		t := time.NewTimer(time.Until(closes))
+		defer t.Stop()
+		at = t.C
+	}
 	select {
 	case <-ctx.Done():
-		return doneForGood(ctx.Err())
+		return ctx.Err()
 	case <-r.drawn:
-		return doneForGood(nil) // every agency ended first
-	case <-t.C:
+		return nil // every agency ended first
+	case <-at:
 	}
 	r.closeBetting()
-	c.srv.log.Info(logattr.Cierre, logattr.ResultKey, logattr.Success, "hora_cierre", closes.Format(closingForm), logattr.TrasReinicioKey, false)
+	s.log.Info(logattr.Cierre, logattr.ResultKey, logattr.Success, "hora_cierre", closes.Format(closingForm), logattr.TrasReinicioKey, false)
 	// A batch admitted before the close is part of the round: the draw
 	// waits for the store's answer to each, so that what it counts is
 	// what the store holds, and what a restarted central would count.
 	if !r.awaitAllSettled(ctx) {
-		return doneForGood(ctx.Err()) // a restart draws from the store
+		return ctx.Err()
 	}
 	if ran, winners, absent := r.drawAtClose(); ran {
-		c.srv.announceDraw(winners, false, absent)
+		s.announceDraw(r, winners, false, absent)
 	}
-	return doneForGood(nil)
+	return nil
 }
 
 // absentList writes agencies as the sorteo line's ausentes: 4,5.

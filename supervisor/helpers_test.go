@@ -98,7 +98,13 @@ func startServerAt(t testing.TB, cfg Config, path string, hook func(uint16, prot
 // closed when the test ends.
 func startServerWith(t testing.TB, cfg Config, st store.Store, log *slog.Logger, logs *syncBuffer, hook func(uint16, protocol.Request)) *testServer {
 	t.Helper()
-	srv := New(cfg, st, log)
+	return serveTest(t, New(cfg, st, log), st, logs, hook)
+}
+
+// serveTest runs srv on a free loopback port, and closes st (its store,
+// or its rounds) once it has stopped, when the test ends.
+func serveTest(t testing.TB, srv *Server, st interface{ Close(context.Context) error }, logs *syncBuffer, hook func(uint16, protocol.Request)) *testServer {
+	t.Helper()
 	srv.beforeHandle = hook
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"regexp"
+	"sync"
 	"runtime"
 	"strconv"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"quiniela/protocol"
+	"quiniela/store"
 )
 
 // metrics are the central's Prometheus series, served on /metrics.
@@ -21,6 +23,9 @@ type metrics struct {
 	connsLimited  *prometheus.CounterVec
 	fsyncSeconds  prometheus.Histogram
 	batchAckDelay prometheus.Histogram
+
+	queueOnce sync.Once // the queue's gauge, once a store offers one
+	srv       *Server
 }
 
 // queueReporter and syncReporter are what a store may offer the metrics:
@@ -32,6 +37,7 @@ type (
 
 func newMetrics(s *Server) *metrics {
 	m := &metrics{
+		srv:      s,
 		registry: prometheus.NewRegistry(),
 		betsStored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "quiniela_bets_stored_total", Help: "Bets stored, by agency.",
@@ -58,14 +64,16 @@ func newMetrics(s *Server) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quiniela_sessions_open", Help: "Connections open."},
 			func() float64 { return float64(s.conns.count()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quiniela_agencies_ended", Help: "Agencies whose end is recorded."},
-			func() float64 { return float64(s.round.endedCount()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quiniela_draw_done", Help: "1 once the draw has happened."},
+			func() float64 { return float64(s.book.open().endedCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quiniela_draw_done", Help: "1 once the open round's draw has happened."},
 			func() float64 {
-				if s.round.done() {
+				if s.book.open().done() {
 					return 1
 				}
 				return 0
 			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "quiniela_round", Help: "The open round's number: 1, 2, … (always 1 with one round per store)."},
+			func() float64 { return float64(s.book.open().number) }),
 		// go_gc_heap_live_bytes, the heap the last GC kept: what a leak
 		// grows, unlike the heap in use, which swings with every GC.
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
@@ -78,15 +86,28 @@ func newMetrics(s *Server) *metrics {
 			ConstLabels: prometheus.Labels{"version": s.version(), "goversion": runtime.Version()},
 		}, func() float64 { return 1 }),
 	)
-	if q, ok := s.store.(queueReporter); ok {
-		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "quiniela_store_queue_bytes", Help: "Bytes of rows waiting for the store's writer."},
-			func() float64 { return float64(q.QueuedBytes()) }))
-	}
-	if r, ok := s.store.(syncReporter); ok {
+	return m
+}
+
+// observeStore has the metrics follow a round's store: its fsyncs, and its
+// queue while it is the open round's.
+func (m *metrics) observeStore(st store.Store) {
+	if r, ok := st.(syncReporter); ok {
 		r.ObserveSyncs(func(d time.Duration) { m.fsyncSeconds.Observe(d.Seconds()) })
 	}
-	return m
+	if _, ok := st.(queueReporter); !ok {
+		return
+	}
+	m.queueOnce.Do(func() {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "quiniela_store_queue_bytes", Help: "Bytes of rows waiting for the store's writer."},
+			func() float64 {
+				if q, ok := m.srv.book.open().store.(queueReporter); ok {
+					return float64(q.QueuedBytes())
+				}
+				return 0
+			}))
+	})
 }
 
 func (m *metrics) batch(code protocol.Code) {

@@ -24,6 +24,7 @@ import (
 // that reads the agency's state sees every earlier batch settled.
 type ack struct {
 	pending store.Pending
+	round   *round          // the round the batch was submitted to
 	read    time.Time       // when the batch was read, for the acknowledgement's latency
 	batch   protocol.Header // of the batch being stored
 	winners []uint32        // documents of its winning bets, recorded once stored
@@ -152,11 +153,11 @@ func (s *session) settleSilently(a ack) {
 func (s *session) settleBatch(a ack) protocol.Code {
 	log := s.logger()
 	defer s.inFlightWinners.Add(-int64(len(a.winners)))
-	defer s.srv.round.answered(a.batch.Agency) // after record has counted it
+	defer a.round.answered(a.batch.Agency) // after record has counted it
 	if err := a.pending.Wait(); err != nil {
 		if errors.Is(err, store.ErrInDoubt) {
 			// Before answered: no status may count without it.
-			s.srv.round.doubt(a.batch.Agency)
+			a.round.doubt(a.batch.Agency)
 		}
 		code := protocol.CodeStorage
 		if errors.Is(err, store.ErrClosed) || errors.Is(err, context.Canceled) {
@@ -166,7 +167,7 @@ func (s *session) settleBatch(a ack) protocol.Code {
 		s.warn(logattr.ApuestaRecibida, logattr.ResultKey, logattr.Fail, logattr.CantidadKey, int(a.batch.Count), logattr.CodeKey, int(code), logattr.ErrorKey, err)
 		return code
 	}
-	s.srv.round.record(a.batch.Agency, int(a.batch.Count), a.winners)
+	a.round.record(a.batch.Agency, int(a.batch.Count), a.winners)
 	s.srv.metrics.betsStored.WithLabelValues(strconv.Itoa(int(a.batch.Agency))).Add(float64(a.batch.Count))
 	s.srv.metrics.batch(protocol.CodeOK)
 	s.srv.metrics.batchAckDelay.Observe(time.Since(a.read).Seconds())

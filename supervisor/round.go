@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"quiniela/lottery"
+	"quiniela/store"
 )
 
 // round is what the central knows of the round, shared by every agency
@@ -20,6 +21,8 @@ import (
 // from the store (restore).
 type round struct {
 	agencies int
+	number   uint32      // 1, 2, …: one round per store, or one after another
+	store    store.Store // where this round's bets and records go
 	drawn    chan struct{} // closed by the draw
 
 	mu       sync.Mutex
@@ -46,9 +49,11 @@ type round struct {
 	absent []uint16 // the agencies that had not ended when the draw ran
 }
 
-func newRound(agencies int) *round {
+func newRound(agencies int, number uint32, st store.Store) *round {
 	return &round{
 		agencies: agencies,
+		number:   number,
+		store:    st,
 		drawn:    make(chan struct{}),
 		finished: make(map[uint16]bool, agencies),
 		winners:  make(map[uint16][]uint32),
@@ -67,7 +72,7 @@ func newRound(agencies int) *round {
 func (d *round) admit(agency uint16) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
+	if d.closed || d.done() {
 		return false
 	}
 	d.inFlight[agency]++
@@ -156,6 +161,35 @@ func (d *round) restore(scan func(func(lottery.Bet) error) error, ended []uint16
 		return bets, true, nil
 	}
 	return bets, false, nil
+}
+
+// restorePast rebuilds a round whose draw is done and which a later one
+// followed: its counts, winners and ends, drawn at drawTime (zero: not
+// known). It reports how many bets the store holds of it.
+func (d *round) restorePast(scan func(func(lottery.Bet) error) error, ended []uint16, drawTime time.Time) (bets int, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err = scan(func(b lottery.Bet) error {
+		d.recordLocked(b)
+		bets++
+		return nil
+	})
+	for _, a := range ended {
+		if a >= 1 && int(a) <= d.agencies {
+			d.finished[a] = true
+		}
+	}
+	d.drawLocked()
+	d.drawTime = drawTime
+	return bets, err
+}
+
+// setDrawTime sets when the draw ran: a restored round's, as its store
+// recorded it.
+func (d *round) setDrawTime(at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.drawTime = at
 }
 
 // winnersOfAgency counts the agency's stored winners.

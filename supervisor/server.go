@@ -81,11 +81,14 @@ type Config struct {
 
 // Server is the central. Create it with New and run it with Serve.
 type Server struct {
-	cfg     Config
-	store   store.Store
-	log     *slog.Logger
-	round   *round
-	conns   *sessions
+	cfg    Config
+	stores store.Rounds
+	// continuous: after each draw the next round opens at once, in a
+	// store of its own (NewContinuous); else the central serves one round.
+	continuous bool
+	log        *slog.Logger
+	book       *book // the open round, and the rounds drawn before it
+	conns      *sessions
 	metrics *metrics
 
 	// strangers limits the WARN lines of connections that have not spoken
@@ -106,16 +109,30 @@ type Server struct {
 	beforeReply  func(agency uint16)
 }
 
-// New returns a central that stores into st and logs to log.
+// New returns a central that serves one round, stored into st (which its
+// caller closes), and logs to log.
 func New(cfg Config, st store.Store, log *slog.Logger) *Server {
+	return newServer(cfg, single{st}, false, log)
+}
+
+// NewContinuous returns a central that serves one round after another,
+// each in its own store of rounds (which its caller closes): when a round
+// is drawn, the next opens at once. A closing time, if any, must be daily:
+// each round closes at the first such time after it opened.
+func NewContinuous(cfg Config, rounds store.Rounds, log *slog.Logger) *Server {
+	return newServer(cfg, rounds, true, log)
+}
+
+func newServer(cfg Config, rounds store.Rounds, continuous bool, log *slog.Logger) *Server {
 	if cfg.WinnersHold == 0 {
 		cfg.WinnersHold = DefaultWinnersHold
 	}
 	s := &Server{
 		cfg:             cfg,
-		store:           st,
+		stores:          rounds,
+		continuous:      continuous,
 		log:             log,
-		round:           newRound(cfg.Agencies),
+		book:            newBook(),
 		conns:           newSessions(cfg.MaxConnections),
 		strangers:       newLogLimit(),
 		identityLimited: newLogLimit(),

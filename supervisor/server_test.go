@@ -619,7 +619,7 @@ func BenchmarkDraw(b *testing.B) {
 	}
 	for b.Loop() {
 		b.StopTimer()
-		d := newRound(agencies)
+		d := newRound(agencies, 1, nil)
 		for a := uint16(1); a <= agencies; a++ {
 			d.stored[a], d.winners[a] = perAgency, winners[a]
 			if a < agencies {

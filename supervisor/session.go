@@ -61,7 +61,8 @@ type session struct {
 	// The pipeline's state (pipeline.go), made once the first frame begins:
 	// a connection that never sends one costs no more than its goroutine.
 	first    *bufio.Reader // a small reader, until the connection speaks for an agency
-	batches  store.Stream  // what this connection submits: once one batch is refused, no later one is stored
+	round    *round        // the round this connection's requests are about, nil until it names or joins one
+	batches  store.Stream  // what this connection submits to its round: once one batch is refused, no later one is stored
 	br       *bufio.Reader
 	rd       *protocol.Reader
 	out      []byte           // the acker's reply buffer
@@ -164,7 +165,6 @@ func (s *session) Serve(ctx context.Context) error {
 		if err := s.waitForFrame(s.first); err != nil {
 			return s.end(err)
 		}
-		s.batches = s.srv.store.NewStream()
 		// Until it speaks for an agency a connection reads through the
 		// small reader (a peer that only echoes costs little); readFrame
 		// gives an agency's connection readBuffer once it binds.

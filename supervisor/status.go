@@ -28,11 +28,26 @@ type statusJSON struct {
 	ClosingTime   *time.Time `json:"closing_time,omitempty"`
 	BettingClosed bool       `json:"betting_closed"`
 	Absent        []uint16   `json:"absent,omitempty"`
+	// Round is the open round's number (1, 2, …); Rounds the rounds drawn
+	// before it, with continuous rounds (SERVER_ROUNDS=continuous).
+	Round  uint32      `json:"round"`
+	Rounds []pastRound `json:"rounds,omitempty"`
 	// Totals: stored, ended, connected and agencies, and winners once
 	// drawn.
 	Totals  map[string]int64 `json:"totals"`
 	Rate    rateJSON         `json:"rate"`
 	Central centralJSON      `json:"central"`
+}
+
+// pastRound is a round drawn before the open one: its bets, each agency's
+// number of winners, when it was drawn (absent when the store did not keep
+// it) and the agencies that had not ended.
+type pastRound struct {
+	Round    uint32         `json:"round"`
+	Bets     int64          `json:"bets"`
+	Winners  map[string]int `json:"winners"`
+	DrawTime *time.Time     `json:"draw_time,omitempty"`
+	Absent   []uint16       `json:"absent,omitempty"`
 }
 
 type agencyJSON struct {
@@ -59,14 +74,18 @@ type storeJSON struct {
 }
 
 func (s *Server) status() statusJSON {
-	states, drawn, drawTime := s.round.snapshot()
-	st := statusJSON{DrawDone: drawn, Totals: map[string]int64{"stored": 0, "ended": 0, "connected": 0, "agencies": int64(len(states))}}
-	if closes := s.round.closingInstant(); !closes.IsZero() {
+	r := s.book.open()
+	states, drawn, drawTime := r.snapshot()
+	st := statusJSON{DrawDone: drawn, Round: r.number, Totals: map[string]int64{"stored": 0, "ended": 0, "connected": 0, "agencies": int64(len(states))}}
+	if closes := r.closingInstant(); !closes.IsZero() {
 		st.ClosingTime = &closes
-		st.BettingClosed = s.round.isClosed()
+		st.BettingClosed = r.isClosed()
+	}
+	for _, past := range s.book.history() {
+		st.Rounds = append(st.Rounds, past.summary())
 	}
 	if drawn {
-		st.Absent = s.round.absentees()
+		st.Absent = r.absentees()
 		st.DrawTime = &drawTime
 		st.Winners = map[string]int{}
 		st.Totals["winners"] = 0
@@ -90,7 +109,7 @@ func (s *Server) status() statusJSON {
 			st.Totals["winners"] += int64(a.Winners)
 		}
 	}
-	st.Rate = s.round.rateSeries()
+	st.Rate = r.rateSeries()
 	tlsMode := "off"
 	if s.cfg.TLS != nil {
 		tlsMode = "mutual"
@@ -101,6 +120,20 @@ func (s *Server) status() statusJSON {
 		Store: describeStore(s.cfg.Store), TLS: tlsMode,
 	}
 	return st
+}
+
+// summary is what /status shows of a round drawn before the open one.
+func (d *round) summary() pastRound {
+	states, _, drawTime := d.snapshot()
+	p := pastRound{Round: d.number, Winners: map[string]int{}, Absent: d.absentees()}
+	if !drawTime.IsZero() {
+		p.DrawTime = &drawTime
+	}
+	for _, a := range states {
+		p.Bets += int64(a.Stored)
+		p.Winners[strconv.Itoa(int(a.Agency))] = a.Winners
+	}
+	return p
 }
 
 // version is the build's version, or "unknown" when none was given.

@@ -33,8 +33,8 @@ func (s *Server) startTree(ln net.Listener) *runningTree {
 	})
 	root.Add(&acceptor{srv: s, ln: ln, agencies: agencies, drain: drain, limited: newLogLimit()})
 	root.Add(agencies)
-	if !s.round.closingInstant().IsZero() && !s.round.done() {
-		root.Add(&closer{srv: s})
+	if r := s.book.open(); s.continuous || !r.closingInstant().IsZero() && !r.done() {
+		root.Add(&keeper{srv: s})
 	}
 	if s.cfg.Admin != nil {
 		root.Add(&adminServer{srv: s, ln: s.cfg.Admin})

@@ -59,6 +59,7 @@ const (
 	CloseConnection   Action = "close_connection"   // a connection closed (the central's or the agency's own)
 	Cierre            Action = "cierre"             // betting closes at the closing time (in_progress: when, at start)
 	Sorteo            Action = "sorteo"             // the draw, once every agency has ended or betting has closed
+	Ronda             Action = "ronda"              // continuous rounds: the next round opened after a draw, or not yet
 	RecordDraw        Action = "record_draw"        // the draw's announcement could not be recorded
 	ServicePanic      Action = "service_panic"      // suture: a service panicked
 	ServiceTerminate  Action = "service_terminate"  // suture: a service returned
@@ -108,7 +109,7 @@ var Actions = []Action{
 	Accept, TLSIdentity, SessionReplaced,
 	ApuestaRecibida, ApuestaAlmacenada, FinApuestas, ConsultaEstado, ConsultaGanadores,
 	Request, Session, SessionPanic, CloseConnection,
-	Cierre, Sorteo, RecordDraw,
+	Cierre, Sorteo, Ronda, RecordDraw,
 	ServicePanic, ServiceTerminate, StopService, SupervisorBackoff, SupervisorResume, Supervisor,
 	Reload, Shutdown, CloseListener, FlushStore, UnlockStore, ReleaseLease,
 	Standby, Leadership, LeaseRenew, StepDown, StoreCommit, Database,
@@ -135,6 +136,7 @@ const (
 	GanadoresKey     = "ganadores"      // sorteo: the winners of the round
 	TrasReinicioKey  = "tras_reinicio"  // sorteo: whether the draw was read back after a restart
 	AusentesKey      = "ausentes"       // sorteo: the agencies that had not ended, comma-separated (empty: none)
+	RondaKey         = "ronda"          // sorteo, ronda, consulta_estado, reanudar, restore_state: the round's number
 	AlmacenadasKey   = "almacenadas"    // consulta_estado, reanudar, ronda_anterior: the bets the central holds
 	FinalizoKey      = "finalizo"       // consulta_estado, reanudar: whether the agency's end is recorded
 	ListenerKey      = "listener"       // close_listener: agencies or admin
@@ -150,6 +152,6 @@ const (
 var Keys = []Key{
 	ResultKey, ErrorKey, CodeKey, ReasonKey, AgencyKey,
 	CantidadKey, CantGanadoresKey, DNIKey, NumeroKey,
-	AgenciasKey, GanadoresKey, TrasReinicioKey, AusentesKey, AlmacenadasKey, FinalizoKey,
+	AgenciasKey, GanadoresKey, TrasReinicioKey, AusentesKey, RondaKey, AlmacenadasKey, FinalizoKey,
 	ListenerKey, SignalKey, EpochKey, BetsKey, PathKey, FileKey, LineKey,
 }
