@@ -61,3 +61,27 @@ func (c ClosingTime) String() string {
 	}
 	return ""
 }
+
+// Rounds is how many rounds a central serves: one per store (the
+// course's), or continuous ones, the next opening as soon as a round is
+// drawn.
+type Rounds string
+
+// The round modes.
+const (
+	RoundsOne        Rounds = "one"
+	RoundsContinuous Rounds = "continuous"
+)
+
+// UnmarshalText parses a round mode.
+func (r *Rounds) UnmarshalText(b []byte) error {
+	switch Rounds(strings.ToLower(string(b))) {
+	case RoundsOne:
+		*r = RoundsOne
+	case RoundsContinuous:
+		*r = RoundsContinuous
+	default:
+		return errors.New("want one (a round per store, drawn once) or continuous (the next round opens after each draw)")
+	}
+	return nil
+}

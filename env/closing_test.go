@@ -51,3 +51,37 @@ func TestTheClosingTimeIsAnInstantOrADailyTime(t *testing.T) {
 		})
 	}
 }
+
+func TestRoundsAreOneOrContinuousAndContinuousRoundsCloseDaily(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  []string
+		want Rounds
+		fail string
+	}{
+		{"unset is one round per store", nil, RoundsOne, ""},
+		{"continuous is taken", []string{"SERVER_ROUNDS=continuous"}, RoundsContinuous, ""},
+		{"the mode's case does not matter", []string{"SERVER_ROUNDS=Continuous"}, RoundsContinuous, ""},
+		{"another word is refused with the two choices", []string{"SERVER_ROUNDS=daily"}, "", `SERVER_ROUNDS="daily": want one`},
+		{"continuous rounds with a daily close are taken", []string{"SERVER_ROUNDS=continuous", "SERVER_CLOSING_TIME=21:00"}, RoundsContinuous, ""},
+		{"continuous rounds with an instant are refused", []string{"SERVER_ROUNDS=continuous", "SERVER_CLOSING_TIME=2030-12-01T21:00:00-03:00"},
+			"", "an instant closes one round only"},
+		{"one round with an instant is taken", []string{"SERVER_CLOSING_TIME=2030-12-01T21:00:00-03:00"}, RoundsOne, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var s Server
+			err := load(&s, writeFile(t, ""), tt.env)
+			switch {
+			case tt.fail == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.fail != "" && (err == nil || !strings.Contains(err.Error(), tt.fail)):
+				t.Fatalf("got %v, want it to say %q", err, tt.fail)
+			case tt.fail == "" && s.Rounds != tt.want:
+				t.Fatalf("got %q, want %q", s.Rounds, tt.want)
+			}
+		})
+	}
+}

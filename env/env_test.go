@@ -30,7 +30,7 @@ func TestServerDefaultsMatchTheContract(t *testing.T) {
 	}
 	want := Server{IP: "0.0.0.0", Port: 12345, ListenBacklog: 5, LogLevel: Level(slog.LevelInfo), Agencies: 5,
 		StoragePath: "./bets.csv", FrameTimeout: 5 * time.Second, ShutdownTimeout: 1500 * time.Millisecond,
-		IdleTimeout: 2 * time.Minute, MaxConnections: 10000, LogFormat: LogCourse}
+		IdleTimeout: 2 * time.Minute, MaxConnections: 10000, LogFormat: LogCourse, Rounds: RoundsOne}
 	if s != want {
 		t.Fatalf("got %+v, want %+v", s, want)
 	}
@@ -206,7 +206,7 @@ func TestAttrsListEveryEffectiveSetting(t *testing.T) {
 	t.Parallel()
 	s := Server{IP: "1.2.3.4", Port: 1, LogLevel: Level(slog.LevelWarn)}
 	attrs := Attrs(s)
-	if len(attrs) != 34 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
+	if len(attrs) != 36 || attrs[0] != "server_ip" || attrs[1] != "1.2.3.4" || attrs[6] != "logging_level" || attrs[7] != "WARNING" {
 		t.Fatalf("got %v", attrs)
 	}
 	// Numbers stay numbers, durations durations: each log format writes

@@ -30,6 +30,7 @@ type Server struct {
 	AdminAddress    string        `env:"SERVER_ADMIN_ADDRESS" help:"host:port of the admin endpoint (/metrics, /status, /healthz, /readyz, /); empty: off"`
 	StorageURL      DatabaseURL   `env:"STORAGE_URL" help:"PostgreSQL store (postgres://user@host:5432/db), shared by an active central and its standbys; empty: the CSV file at STORAGE_FILEPATH"`
 	ClosingTime     ClosingTime   `env:"SERVER_CLOSING_TIME" help:"betting closes and the draw runs at this time even if some agency has not ended: an RFC 3339 instant (2026-12-01T21:00:00-03:00) or a daily HH:MM in the central's time zone (TZ); unset: when every agency has ended"`
+	Rounds          Rounds        `env:"SERVER_ROUNDS" envDefault:"one" help:"one (a round per store, drawn once) or continuous (after each draw the next round opens at once, numbered, its bets apart: bets.round-N.csv beside the file, or a round column in PostgreSQL)"`
 }
 
 // The floors of the central's timeouts. Below them the central starts
@@ -120,6 +121,9 @@ func (s *Server) validate(p *problems) {
 		if u, err := url.Parse(string(s.StorageURL)); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
 			p.addf("STORAGE_URL", s.StorageURL.String(), "want a PostgreSQL URL such as postgres://user@host:5432/db (empty: the CSV file)")
 		}
+	}
+	if s.Rounds == RoundsContinuous && !s.ClosingTime.At.IsZero() {
+		p.addf("SERVER_CLOSING_TIME", s.ClosingTime.String(), "an instant closes one round only: with SERVER_ROUNDS=continuous give a daily HH:MM (each round closes at the first such time after it opens), or none")
 	}
 	if s.AdminAddress != "" {
 		if host, port, err := net.SplitHostPort(s.AdminAddress); err != nil || port == "" {
