@@ -141,7 +141,7 @@ type round struct {
 	// until its first status): every later session asks about that round,
 	// so that a central that has drawn it and opened the next one never
 	// gets this run's bets in the next.
-	joined uint32
-	central         int       // the index of the central to try first
-	report          progressReport
+	joined  uint32
+	central int // the index of the central to try first
+	report  progressReport
 }

@@ -25,8 +25,8 @@ const (
 	// RoundStatusSize is the reply to a round status query: a status and
 	// the round's number.
 	RoundStatusSize = StatusSize + RoundSize
-	documentSize   = 4
-	MaxWinners     = 1<<16 - 1 // the reply counts winners in a u16
+	documentSize    = 4
+	MaxWinners      = 1<<16 - 1 // the reply counts winners in a u16
 )
 
 // MaxInFlight is the pipelining window: the most requests an agency sends

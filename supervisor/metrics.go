@@ -2,9 +2,9 @@ package supervisor
 
 import (
 	"regexp"
-	"sync"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"

@@ -21,8 +21,8 @@ import (
 // from the store (restore).
 type round struct {
 	agencies int
-	number   uint32      // 1, 2, …: one round per store, or one after another
-	store    store.Store // where this round's bets and records go
+	number   uint32        // 1, 2, …: one round per store, or one after another
+	store    store.Store   // where this round's bets and records go
 	drawn    chan struct{} // closed by the draw
 
 	mu       sync.Mutex

@@ -89,7 +89,7 @@ type Server struct {
 	log        *slog.Logger
 	book       *book // the open round, and the rounds drawn before it
 	conns      *sessions
-	metrics *metrics
+	metrics    *metrics
 
 	// strangers limits the WARN lines of connections that have not spoken
 	// for an agency: a flood of them shares one budget.
