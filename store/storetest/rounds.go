@@ -54,12 +54,15 @@ func RunRounds(t *testing.T, fresh func(t *testing.T) RoundsOpener) {
 	}
 }
 
+// mustOpenRounds opens the rounds, and closes them when the test ends,
+// so that one stopped half way does not keep them open for the next.
 func mustOpenRounds(t *testing.T, open RoundsOpener) store.Rounds {
 	t.Helper()
 	r, err := open.Rounds()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close(context.Background()) })
 	return r
 }
 

@@ -67,12 +67,16 @@ func Bet(agency uint16, document uint32) lottery.Bet {
 	return lottery.Bet{Agency: agency, FirstName: "Ana", LastName: "Pérez", Document: document, Birthdate: "1990-01-02", Number: uint16(document % 10000)}
 }
 
+// mustOpen opens the store, and closes it when the test ends, so that
+// one stopped half way does not keep it open (locked, or holding its
+// lease) for the next.
 func mustOpen(t *testing.T, open Opener) store.Store {
 	t.Helper()
 	s, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 
