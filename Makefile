@@ -11,6 +11,9 @@ PORT     ?= 12345
 CERTS    ?= .certs
 # make run plays over mutual TLS (certificates made for the round); TLS=false: plain TCP.
 TLS      ?= true
+# ROUNDS=N: make run and make run-pg play the files N times, one round after
+# another, against one central running continuous rounds (SERVER_ROUNDS).
+ROUNDS   ?= 1
 
 # Docker: Compose v2 as a docker plugin when present, else docker-compose v1.
 COMPOSE      ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -82,15 +85,16 @@ data: build ## generate five official-like agency files in .data/, only if it ho
 # and one agency per .data/agency-N.csv as processes, each agency's winners
 # checked where datagen's winners.json describes that very file or it is the
 # course's official one (known by its SHA-256), then SIGTERM to the central
-# (cmd/internal/playround). DATA=folder plays another folder's files.
-run: data ## one whole lottery round on the agency files in .data/ (generated if none), winners checked
-	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS)
+# (cmd/internal/playround). DATA=folder plays another folder's files;
+# ROUNDS=2 plays them twice, in two rounds of one central.
+run: data ## one whole lottery round on the agency files in .data/ (generated if none), winners checked; ROUNDS=N: N rounds in a row
+	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS) -rounds $(ROUNDS)
 
 # The same round with the bets in PostgreSQL: a throwaway cluster from the
 # machine's postgresql package (initdb in a temporary folder, a free port,
 # removed afterwards), an active central and a standby on PORT+2.
 run-pg: data ## the round of make run, its bets in a throwaway PostgreSQL, with a standby central
-	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS) -postgres
+	@$(BIN)/playround -bin $(BIN) -data $(DATA) -port $(PORT) -admin-port $(or $(ADMIN_PORT),0) -tls=$(TLS) -rounds $(ROUNDS) -postgres
 
 # The same round with the bets in a throwaway pair of PostgreSQL nodes under
 # Patroni, in synchronous replication, with etcd (Debian's patroni and

@@ -17,8 +17,12 @@
 // certs tool (-tls=false: plain TCP). It never writes into the agency
 // files. If the central exits before the round ends (a busy port, say), it
 // stops at once and prints the central's error line (with -ha, where the
-// standby may take over, it waits for the agencies). Logs stay in the
-// round folder.
+// standby may take over, it waits for the agencies). With -rounds N the
+// central runs continuous rounds (SERVER_ROUNDS=continuous) and the same
+// files are played N times against it, one run of every agency per round,
+// the central never restarted: each round must draw once, with each
+// agency's winners as expected, and keep exactly its own bets. Logs stay
+// in the round folder.
 package main
 
 import (
@@ -36,6 +40,7 @@ import (
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/datagen"
 	"quiniela/lottery/logattr"
+	"quiniela/store/csvfile"
 )
 
 func main() {
@@ -48,10 +53,15 @@ func main() {
 	usePostgres := flag.Bool("postgres", false, "keep the bets in a throwaway PostgreSQL cluster (removed afterwards), with a standby central on -port+2")
 	useHA := flag.Bool("ha", false, "keep the bets in a throwaway Patroni pair in synchronous replication (removed afterwards), with a standby central on -port+2, and lose the primary's machine mid-round")
 	loseAt := flag.Float64("lose-at", 0.2, "with -ha: lose the primary's machine once the database holds this share of the files' bets")
+	rounds := flag.Int("rounds", 1, "play the files this many times, one round after another, against one central with continuous rounds (not with -ha)")
 	loss := flag.String("loss", "kill", "with -ha: how the primary's machine is lost: kill (every process SIGKILLed: its connections close) or freeze (every process stopped: its connections stay open and silent)")
 	flag.Parse()
 	if *usePostgres && *useHA {
 		fmt.Println("-postgres and -ha are two ways to keep the bets: choose one")
+		os.Exit(2)
+	}
+	if *rounds < 1 || *rounds > 1 && *useHA {
+		fmt.Printf("-rounds %d: want 1 or more, and 1 with -ha\n", *rounds)
 		os.Exit(2)
 	}
 	if *loss != "kill" && *loss != "freeze" {
@@ -67,7 +77,7 @@ func main() {
 	if *adminPort == 0 {
 		*adminPort = *port + 1
 	}
-	if err := play(*bin, *data, *out, *port, *adminPort, *useTLS, *usePostgres, *useHA, haLoss{at: *loseAt, freeze: *loss == "freeze"}); err != nil {
+	if err := play(*bin, *data, *out, *port, *adminPort, *rounds, *useTLS, *usePostgres, *useHA, haLoss{at: *loseAt, freeze: *loss == "freeze"}); err != nil {
 		fmt.Println(err)
 		fmt.Println("round: fail")
 		os.Exit(1)
@@ -95,7 +105,7 @@ func start(bin, log string, env ...string) (*process, error) {
 	return &process{Process: p, log: log}, nil
 }
 
-func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA bool, loss haLoss) error {
+func play(bin, data, out string, port, adminPort, rounds int, useTLS, usePostgres, useHA bool, loss haLoss) error {
 	files, err := findAgencies(data, datagen.Official)
 	if err != nil {
 		return err
@@ -111,6 +121,9 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 	store := filepath.Join(out, "bets.csv")
 	admin := "127.0.0.1:" + strconv.Itoa(adminPort)
 	serverEnv := []string{"SERVER_IP=127.0.0.1", "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(len(files))}
+	if rounds > 1 {
+		serverEnv = append(serverEnv, "SERVER_ROUNDS=continuous")
+	}
 	centrals := address
 	var db *database
 	if usePostgres {
@@ -175,29 +188,43 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 			return err
 		}
 	}
-	agencies := make([]*process, len(files))
-	began := time.Now()
-	for i, f := range files {
-		agencies[i], err = start(filepath.Join(bin, "client"), filepath.Join(out, fmt.Sprintf("client-%d.log", f.id)),
-			append([]string{"CLI_ID=" + strconv.Itoa(f.id), "CLI_SERVER_ADDRESS=" + centrals, "CLI_DATA_FILE=" + f.path}, agencyTLS(f.id)...)...)
+	if ha != nil {
+		began := time.Now()
+		agencies, err := startAgencies(bin, out, centrals, files, agencyTLS, 1)
 		if err != nil {
 			return err
 		}
-		defer agencies[i].Cmd.Process.Kill()
-	}
-	if ha != nil {
+		for _, a := range agencies {
+			defer a.Cmd.Process.Kill()
+		}
 		return playHA(ha, files, agencies, server, standby, began, loss)
 	}
 
 	ok := true
-	for i, a := range agencies {
-		select {
-		case <-a.Done():
-		case <-server.Done():
-			return fmt.Errorf("the central exited with code %d before the round ended: %s", server.ExitCode(), lastFailure(server.log))
+	for run := 1; run <= rounds; run++ {
+		if rounds > 1 {
+			fmt.Printf("round %d:\n", run)
 		}
-		if !report(files[i], a) {
-			ok = false
+		agencies, err := startAgencies(bin, out, centrals, files, agencyTLS, run)
+		if err != nil {
+			return err
+		}
+		for _, a := range agencies {
+			defer a.Cmd.Process.Kill()
+		}
+		for i, a := range agencies {
+			select {
+			case <-a.Done():
+			case <-server.Done():
+				return fmt.Errorf("the central exited with code %d before the round ended: %s", server.ExitCode(), lastFailure(server.log))
+			}
+			if !report(files[i], a) {
+				ok = false
+			}
+			if run > 1 && len(find(a.log, logattr.RondaAnterior, logattr.Success))+len(find(a.log, logattr.RondaAnterior, logattr.Fail)) > 0 {
+				fmt.Printf("agency %d found an earlier round's bets or end in round %d (log in %s)\n", files[i].id, run, a.log)
+				ok = false
+			}
 		}
 	}
 
@@ -211,22 +238,66 @@ func play(bin, data, out string, port, adminPort int, useTLS, usePostgres, useHA
 		fmt.Printf("the central exited with code %d: %s\n", code, lastFailure(server.log))
 		ok = false
 	}
-	// With a standby, the draw is the one of whichever central was active.
-	draws := len(find(server.log, logattr.Sorteo, logattr.Success)) + len(find(filepath.Join(out, "standby.log"), logattr.Sorteo, logattr.Success))
-	var stored int
-	if db != nil {
-		stored, err = db.count()
-	} else {
-		stored, err = countLines(store)
+	// With a standby, the draws are those of whichever central was active.
+	draws := append(find(server.log, logattr.Sorteo, logattr.Success), find(filepath.Join(out, "standby.log"), logattr.Sorteo, logattr.Success)...)
+	first := 0 // bets stored in round 1: every round plays the same files
+	for run := 1; run <= rounds; run++ {
+		var stored int
+		if db != nil {
+			stored, err = db.count(run)
+		} else {
+			stored, err = countLines(csvfile.RoundPath(store, run))
+		}
+		if err != nil {
+			return err
+		}
+		drawn := 0
+		for _, d := range draws {
+			if d.Values[logattr.RondaKey] == strconv.Itoa(run) {
+				drawn++
+			}
+		}
+		if rounds == 1 {
+			fmt.Printf("draws: %d, bets stored: %d (logs in %s)\n", drawn, stored, out)
+		} else {
+			fmt.Printf("round %d: draws: %d, bets stored: %d\n", run, drawn, stored)
+		}
+		if drawn != 1 || run > 1 && stored != first {
+			ok = false
+		}
+		if run == 1 {
+			first = stored
+		}
 	}
-	if err != nil {
-		return err
+	if rounds > 1 {
+		fmt.Printf("rounds: %d, each drawn once with its own bets (logs in %s)\n", rounds, out)
 	}
-	fmt.Printf("draws: %d, bets stored: %d (logs in %s)\n", draws, stored, out)
-	if draws != 1 || !ok {
+	if !ok {
 		return errors.New("the round did not end as it should")
 	}
 	return nil
+}
+
+// startAgencies starts one agency per file for run (1, 2, … with -rounds),
+// each logging to a file of its own in out.
+func startAgencies(bin, out, centrals string, files []agencyFile, agencyTLS func(int) []string, run int) ([]*process, error) {
+	agencies := make([]*process, len(files))
+	for i, f := range files {
+		log := fmt.Sprintf("client-%d.log", f.id)
+		if run > 1 {
+			log = fmt.Sprintf("client-%d.round-%d.log", f.id, run)
+		}
+		var err error
+		agencies[i], err = start(filepath.Join(bin, "client"), filepath.Join(out, log),
+			append([]string{"CLI_ID=" + strconv.Itoa(f.id), "CLI_SERVER_ADDRESS=" + centrals, "CLI_DATA_FILE=" + f.path}, agencyTLS(f.id)...)...)
+		if err != nil {
+			for _, a := range agencies[:i] {
+				a.Cmd.Process.Kill()
+			}
+			return nil, err
+		}
+	}
+	return agencies, nil
 }
 
 // awaitListen waits until the central's log says it listens.
