@@ -33,6 +33,7 @@ type faultRound struct {
 	bets, wins int
 	servers    []*proctest.Process
 	clients    map[int]*proctest.Process
+	env        []string // more settings of the centrals (SERVER_ROUNDS=continuous)
 }
 
 func newFaultRound(t *testing.T, bets, wins int) *faultRound {
@@ -51,8 +52,8 @@ func (r *faultRound) addr() string { return "127.0.0.1:" + r.port }
 // startServer starts a central on the round's port and store.
 func (r *faultRound) startServer() *proctest.Process {
 	r.t.Helper()
-	s := proctest.Start(r.t, bins["server"], r.dir, "SERVER_IP=127.0.0.1", "SERVER_PORT="+r.port,
-		"STORAGE_FILEPATH="+r.store)
+	s := proctest.Start(r.t, bins["server"], r.dir, append([]string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + r.port,
+		"STORAGE_FILEPATH=" + r.store}, r.env...)...)
 	s.WaitFor(r.t, logline.Pattern(logattr.Listen, logattr.Success))
 	r.servers = append(r.servers, s)
 	return s
@@ -76,15 +77,7 @@ func kill(t *testing.T, p *proctest.Process) {
 func (r *faultRound) check() {
 	t := r.t
 	t.Helper()
-	for i := 1; i <= 5; i++ {
-		c := r.clients[i]
-		if code, _ := c.Wait(t, 2*time.Minute); code != 0 {
-			t.Fatalf("agency %d exited %d:\n%s", i, code, c.Log())
-		}
-		if m := winnersLine.FindStringSubmatch(c.Log()); m == nil || m[1] != strconv.Itoa(r.wins) {
-			t.Errorf("agency %d: winners %v, want %d", i, m, r.wins)
-		}
-	}
+	r.checkAgencies()
 	last := r.servers[len(r.servers)-1]
 	last.Cmd.Process.Signal(syscall.SIGTERM)
 	if code, _ := last.Wait(t, 10*time.Second); code != 0 {
@@ -105,12 +98,34 @@ func (r *faultRound) check() {
 	if len(announced) == 0 || len(announced) > 2 || announced[0] != announced[len(announced)-1] {
 		t.Errorf("draw announcements (winners) %v over %d runs of the central, want one (or one repeated after the crash)", announced, len(r.servers))
 	}
+	r.checkStored(r.storedRows())
+}
+
+// checkAgencies waits for every agency to exit 0 with its winners.
+func (r *faultRound) checkAgencies() {
+	t := r.t
+	t.Helper()
+	for i := 1; i <= 5; i++ {
+		c := r.clients[i]
+		if code, _ := c.Wait(t, 2*time.Minute); code != 0 {
+			t.Fatalf("agency %d exited %d:\n%s", i, code, c.Log())
+		}
+		if m := winnersLine.FindStringSubmatch(c.Log()); m == nil || m[1] != strconv.Itoa(r.wins) {
+			t.Errorf("agency %d: winners %v, want %d", i, m, r.wins)
+		}
+	}
+}
+
+// checkStored checks that got, a store's rows sorted, are every generated
+// bet exactly once.
+func (r *faultRound) checkStored(got []string) {
+	t := r.t
+	t.Helper()
 	var want []string
 	for i := 1; i <= 5; i++ {
 		want = append(want, readRows(t, fmt.Sprintf("%s/agency-%d.csv", r.data, i), i)...)
 	}
 	sort.Strings(want)
-	got := r.storedRows()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("the store holds %d rows, want exactly the %d generated bets once each%s", len(got), len(want), firstDuplicate(got))
 	}

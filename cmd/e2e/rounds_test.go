@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"quiniela/cmd/internal/logline"
+	"quiniela/lottery/logattr"
+	"quiniela/store/csvfile"
+)
+
+// playRounds plays the round's five agencies rounds times against a
+// central of continuous rounds, one run of each per round; between
+// rounds, and while agencies send, kill restarts the central when it says
+// so (after round n; within round n: the central has stored some batches
+// of it). It checks that every run ends with its winners and finds no
+// earlier round's bets (ronda_anterior), then stops the last central.
+func (r *faultRound) playRounds(rounds int, killBetween, killWithin int) {
+	t := r.t
+	t.Helper()
+	central := r.startServer()
+	for round := 1; round <= rounds; round++ {
+		for i := 1; i <= 5; i++ {
+			r.startClient(i, r.addr())
+		}
+		if round == killWithin {
+			central.WaitForN(t, logline.Pattern(logattr.ApuestaRecibida, logattr.Success), 20)
+			kill(t, central)
+			central = r.startServer()
+		}
+		r.checkAgencies()
+		for i, c := range r.clients {
+			if strings.Contains(c.Log(), "action: ronda_anterior") {
+				t.Fatalf("round %d: agency %d found an earlier round's bets:\n%s", round, i, c.Log())
+			}
+		}
+		if round == killBetween {
+			kill(t, central)
+			central = r.startServer()
+		}
+	}
+	central.Cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := central.Wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("the last central exited %d", code)
+	}
+}
+
+// checkDraws checks that each round 1..rounds was drawn, once, or once
+// more after a restart that found it unannounced, marked so.
+func (r *faultRound) checkDraws(rounds int) {
+	t := r.t
+	t.Helper()
+	for round := 1; round <= rounds; round++ {
+		var lines []logline.Line
+		for _, s := range r.servers {
+			lines = append(lines, s.Find(t, logattr.Sorteo, logattr.Success, logattr.RondaKey, fmt.Sprint(round))...)
+		}
+		if len(lines) == 0 || len(lines) > 2 || len(lines) == 2 && lines[1].Values[logattr.TrasReinicioKey] != "true" {
+			t.Errorf("round %d: %d draw announcements, want one (or one repeated after a crash, marked so)", round, len(lines))
+		}
+	}
+}
+
+func TestContinuousRoundsOnOneCentralKeepEachRoundsBetsApartThroughKills(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                    string
+		rounds                  int
+		killBetween, killWithin int
+	}{
+		{"two rounds in a row, the central never restarted", 2, 0, 0},
+		{"three rounds, the central killed between the first two and within the third", 3, 1, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newFaultRound(t, 2000, 2)
+			r.env = []string{"SERVER_ROUNDS=continuous"}
+			r.playRounds(tt.rounds, tt.killBetween, tt.killWithin)
+			r.checkDraws(tt.rounds)
+			for round := 1; round <= tt.rounds; round++ {
+				r.checkStored(readRows(t, csvfile.RoundPath(r.store, round), 0))
+			}
+		})
+	}
+}
