@@ -1,20 +1,25 @@
 // Command status prints the round as the central's admin endpoint sees it
 // (GET /status), as a table for a terminal: the central (version, uptime,
 // store, TLS), each agency's bets stored, end, connection, last frame and
-// winners, the totals, the bets stored per second, and the draw. Times are
-// the central's, in ISO 8601 with its zone, as the page at / shows them.
+// winners, the totals, the bets stored per second, and the draw; with
+// continuous rounds, the open round's number and the last rounds drawn
+// before it, newest first. Times are the central's, in ISO 8601 with its
+// zone, as the page at / shows them.
 // It reads the admin endpoint only: a status query on an agency's number
 // over the agency protocol would replace that agency's live session.
 // `make status` runs it.
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,12 +39,16 @@ type status struct {
 	DrawTime *time.Time `json:"draw_time"`
 	// The closing time, when one is set: when betting closes, whether it
 	// has, and the agencies that had not ended when the draw ran.
-	ClosingTime   *time.Time       `json:"closing_time"`
-	BettingClosed bool             `json:"betting_closed"`
-	Absent        []int            `json:"absent"`
-	Winners       map[string]int   `json:"winners"`
-	Totals        map[string]int64 `json:"totals"`
-	Rate          struct {
+	ClosingTime   *time.Time     `json:"closing_time"`
+	BettingClosed bool           `json:"betting_closed"`
+	Absent        []int          `json:"absent"`
+	Winners       map[string]int `json:"winners"`
+	// Round is the open round's number (0 from a central older than
+	// rounds); Rounds the rounds drawn before it, oldest first.
+	Round  int              `json:"round"`
+	Rounds []pastRound      `json:"rounds"`
+	Totals map[string]int64 `json:"totals"`
+	Rate   struct {
 		Start           *time.Time `json:"start"`
 		IntervalSeconds float64    `json:"interval_seconds"`
 		BetsPerSecond   []float64  `json:"bets_per_second"`
@@ -56,6 +65,18 @@ type status struct {
 		TLS string `json:"tls"`
 	} `json:"central"`
 }
+
+type pastRound struct {
+	Round    int            `json:"round"`
+	Bets     int64          `json:"bets"`
+	Winners  map[string]int `json:"winners"`
+	DrawTime *time.Time     `json:"draw_time"`
+	Absent   []int          `json:"absent"`
+}
+
+// shownRounds is how many past rounds are printed, the newest, as the page
+// shows them.
+const shownRounds = 20
 
 func main() {
 	admin := flag.String("admin", "127.0.0.1:12346", "host:port of the central's admin endpoint (SERVER_ADMIN_ADDRESS)")
@@ -95,6 +116,10 @@ func run(w io.Writer, url string) error {
 		}
 		fmt.Fprintf(w, "central %s (%s), up %s since %s, store %s, TLS %s\n",
 			c.Version, c.GoVersion, time.Duration(c.UptimeSeconds)*time.Second, iso(&c.Started), store, c.TLS)
+	}
+	// The open round's number, once there is more than one round.
+	if st.Round > 1 || len(st.Rounds) > 0 {
+		fmt.Fprintf(w, "round: %d (open)\n", st.Round)
 	}
 	row := func(cells ...any) {
 		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("%-7v %12v  %-5s  %-9s  %-25s  %7v", cells...), " "))
@@ -138,17 +163,73 @@ func run(w io.Writer, url string) error {
 		fmt.Fprintf(w, "betting: closes at %s, or when every agency has ended\n", iso(st.ClosingTime))
 	}
 	if st.DrawDone && st.DrawTime != nil {
-		var names []string
-		for _, a := range st.Absent {
-			names = append(names, strconv.Itoa(a))
-		}
-		absent := ""
-		if len(names) > 0 {
-			absent = ", absent: " + strings.Join(names, ",")
-		}
-		fmt.Fprintf(w, "draw: done at %s%s\n", iso(st.DrawTime), absent)
+		fmt.Fprintf(w, "draw: done at %s%s\n", iso(st.DrawTime), absentList(st.Absent))
 	} else {
 		fmt.Fprintln(w, "draw: pending")
 	}
+	if len(st.Rounds) > 0 {
+		printPast(w, st.Rounds)
+	}
 	return nil
+}
+
+// absentList is ", absent: 2,3", or nothing when no agency was absent.
+func absentList(agencies []int) string {
+	if len(agencies) == 0 {
+		return ""
+	}
+	names := make([]string, len(agencies))
+	for i, a := range agencies {
+		names[i] = strconv.Itoa(a)
+	}
+	return ", absent: " + strings.Join(names, ",")
+}
+
+// printPast writes the last shownRounds of rounds (oldest first, as
+// /status gives them) one a line, newest first, and how many earlier ones
+// it left out.
+func printPast(w io.Writer, rounds []pastRound) {
+	fmt.Fprintln(w, "past rounds, newest first:")
+	shown := rounds[max(0, len(rounds)-shownRounds):]
+	for i := len(shown) - 1; i >= 0; i-- {
+		r := shown[i]
+		total, each := 0, ""
+		for _, a := range slices.SortedFunc(maps.Keys(r.Winners), func(a, b string) int { return cmp.Compare(atoi(a), atoi(b)) }) {
+			total += r.Winners[a]
+			each += fmt.Sprintf(", %s: %d", a, r.Winners[a])
+		}
+		if each != "" {
+			each = " (agency " + each[2:] + ")"
+		}
+		drawn := "drawn at " + iso(r.DrawTime)
+		if r.DrawTime == nil {
+			drawn = "draw time unknown"
+		}
+		fmt.Fprintf(w, "round %d: %s, %s%s, %s%s\n", r.Round, count(r.Bets, "bet"), count(int64(total), "winner"), each, drawn, absentList(r.Absent))
+	}
+	switch left := len(rounds) - len(shown); left {
+	case 0:
+	case 1:
+		fmt.Fprintln(w, "1 earlier round not shown; /status lists every one")
+	default:
+		fmt.Fprintf(w, "%d earlier rounds not shown; /status lists every one\n", left)
+	}
+}
+
+// count is "1 bet", "2 bets".
+func count(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// atoi is an agency's number as /status writes it, a key of winners; a key
+// that is not a number sorts first.
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1
+	}
+	return n
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,17 @@ import (
 
 func TestTheTableShowsTheCentralEachAgencyTheTotalsAndTheDraw(t *testing.T) {
 	t.Parallel()
+	// Twenty-three rounds drawn before the open one, round N with N bets
+	// and one winner of agency 1.
+	var many []string
+	manyLines := []string{"round: 24 (open)", "agency   bets stored  ended  connected  last seen                  winners", "draw: pending", "past rounds, newest first:"}
+	for n := 1; n <= 23; n++ {
+		many = append(many, fmt.Sprintf(`{"round":%d,"bets":%d,"winners":{"1":1},"draw_time":"2026-11-28T21:%02d:00Z"}`, n, n, n))
+	}
+	for n := 23; n > 3; n-- {
+		manyLines = append(manyLines, fmt.Sprintf("round %d: %d bets, 1 winner (agency 1: 1), drawn at 2026-11-28T21:%02d:00Z", n, n, n))
+	}
+	manyLines = append(manyLines, "3 earlier rounds not shown; /status lists every one")
 	for _, c := range []struct {
 		name   string
 		status string
@@ -67,6 +79,51 @@ func TestTheTableShowsTheCentralEachAgencyTheTotalsAndTheDraw(t *testing.T) {
 			want: []string{
 				"agency   bets stored  ended  connected  last seen                  winners",
 				"betting: closes at 2026-11-28T21:00:00-03:00, or when every agency has ended",
+				"draw: pending",
+			},
+		},
+		{
+			name: "continuous rounds show the open round and the past ones, newest first",
+			status: `{"agencies":[{"agency":1,"stored":3,"ended":false,"connected":true},{"agency":2,"stored":0,"ended":false,"connected":false}],
+				"draw_done":false,"round":3,"rounds":[
+				{"round":1,"bets":60,"winners":{"1":3,"2":0},"draw_time":"2026-11-28T21:00:00-03:00","absent":[2]},
+				{"round":2,"bets":65,"winners":{"1":4,"2":2},"draw_time":"2026-11-28T21:05:00-03:00"}],
+				"totals":{"stored":3,"ended":0,"connected":1,"agencies":2}}`,
+			want: []string{
+				"round: 3 (open)",
+				"agency   bets stored  ended  connected  last seen                  winners",
+				"1                  3  no     yes",
+				"2                  0  no     no",
+				"total              3  0/2    1/2",
+				"draw: pending",
+				"past rounds, newest first:",
+				"round 2: 65 bets, 6 winners (agency 1: 4, 2: 2), drawn at 2026-11-28T21:05:00-03:00",
+				"round 1: 60 bets, 3 winners (agency 1: 3, 2: 0), drawn at 2026-11-28T21:00:00-03:00, absent: 2",
+			},
+		},
+		{
+			name: "a past round whose draw time was not kept says so, and its agencies come in their numbers' order",
+			status: `{"agencies":[],"draw_done":false,"round":2,"rounds":[
+				{"round":1,"bets":12,"winners":{"10":1,"9":0,"1":2}}]}`,
+			want: []string{
+				"round: 2 (open)",
+				"agency   bets stored  ended  connected  last seen                  winners",
+				"draw: pending",
+				"past rounds, newest first:",
+				"round 1: 12 bets, 3 winners (agency 1: 2, 9: 0, 10: 1), draw time unknown",
+			},
+		},
+		{
+			name:   "only the last twenty past rounds are shown, and how many earlier ones are not",
+			status: `{"agencies":[],"draw_done":false,"round":24,"rounds":[` + strings.Join(many, ",") + `]}`,
+			want:   manyLines,
+		},
+		{
+			name:   "a single round does not say its number",
+			status: `{"agencies":[{"agency":1,"stored":7,"ended":false,"connected":true}],"draw_done":false,"round":1}`,
+			want: []string{
+				"agency   bets stored  ended  connected  last seen                  winners",
+				"1                  7  no     yes",
 				"draw: pending",
 			},
 		},
