@@ -3,8 +3,9 @@ package hacluster
 import (
 	"fmt"
 	"path/filepath"
-	"quiniela/store/postgres/pgcluster"
 	"strconv"
+
+	"quiniela/store/postgres/pgcluster"
 )
 
 // etcd: the store of Patroni's leader key, one member for the cluster.
