@@ -90,6 +90,31 @@ func TestMakeRun(t *testing.T) {
 		}
 	})
 
+	t.Run("make run ROUNDS=3 plays the files three times against one central, each round drawn once with its own bets", func(t *testing.T) {
+		data := t.TempDir()
+		proctest.CourseFile(t, filepath.Join(data, "agency-1.csv"), 30, 0, 7)
+		proctest.CourseFile(t, filepath.Join(data, "agency-2.csv"), 45)
+		out, err := makeTarget(t, "run", bin, data, proctest.FreePort(t), "ROUNDS=3")
+		if err != nil {
+			t.Fatalf("make run ROUNDS=3: %v\n%s", err, out)
+		}
+		saysEach(t, out,
+			"round 1: draws: 1, bets stored: 75",
+			"round 2: draws: 1, bets stored: 75",
+			"round 3: draws: 1, bets stored: 75",
+			"rounds: 3, each drawn once with its own bets",
+			"round: success",
+		)
+		if n := strings.Count(out, "agency 2: 45 bets sent, 0 winners"); n != 3 {
+			t.Fatalf("agency 2 played %d rounds, want 3:\n%s", n, out)
+		}
+		for _, name := range []string{"bets.csv", "bets.round-2.csv", "bets.round-3.csv"} {
+			if n, err := countLines(filepath.Join(data, "round", name)); err != nil || n != 75 {
+				t.Errorf("%s holds %d bets (%v), want the round's 75", name, n, err)
+			}
+		}
+	})
+
 	t.Run("make run-pg plays the round on a throwaway PostgreSQL with a standby, and removes it", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("SKIP: -short: needs PostgreSQL")
@@ -193,7 +218,15 @@ func TestMakeRun(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		out, err := makeRun(t, bin, data, proctest.FreePort(t))
+		out, err := makeTarget(t, "run", bin, data, proctest.FreePort(t), "ROUNDS=2")
+		if err != nil {
+			t.Fatalf("make run ROUNDS=2: %v\n%s", err, out)
+		}
+		saysEach(t, out, "round 1: draws: 1, bets stored: 78697", "round 2: draws: 1, bets stored: 78697", "round: success")
+		if n := strings.Count(out, "as expected (the course's official agency-"); n != 10 {
+			t.Errorf("%d runs of an official file as expected, want 10 (5 in each of 2 rounds):\n%s", n, out)
+		}
+		out, err = makeRun(t, bin, data, proctest.FreePort(t))
 		if err != nil {
 			t.Fatalf("make run: %v\n%s", err, out)
 		}
