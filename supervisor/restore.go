@@ -17,6 +17,7 @@ import (
 // same. absent lists the agencies that had not ended: those of a draw at
 // the closing time.
 func (s *Server) announceDraw(r *round, winners int, afterRestart bool, absent []uint16) {
+	defer r.markAnnounced()
 	s.log.Info(logattr.Sorteo, logattr.ResultKey, logattr.Success, logattr.AgenciasKey, s.cfg.Agencies, logattr.GanadoresKey, winners,
 		logattr.TrasReinicioKey, afterRestart, logattr.AusentesKey, absentList(absent), logattr.RondaKey, r.number)
 	if err := r.store.RecordDraw(); err != nil {
@@ -77,13 +78,23 @@ func (s *Server) restoreRound() error {
 			"aviso", "this store holds a round whose draw is done, so agencies get its winners and no new bet is taken",
 			"hint", "to start a new round, stop the central and empty its store (make docker-storage-reset in the Docker deployment, or remove STORAGE_FILEPATH and the .ends file beside it), or run continuous rounds (SERVER_ROUNDS=continuous)")
 	}
-	if drawn && !r.store.Drawn() {
-		// Every end was on disk, but the central stopped before the draw's
-		// announcement was recorded: announce it (again, if it stopped
-		// between the line and the record), marked as after a restart.
+	s.announceIfUnrecorded(r)
+	return nil
+}
+
+// announceIfUnrecorded announces the draw of a restored round that is
+// drawn but whose announcement is not recorded: every end was on disk (or
+// its close passed), but the central stopped before the record. It is
+// announced again if the central stopped between the line and the record,
+// marked as after a restart: never lost.
+func (s *Server) announceIfUnrecorded(r *round) {
+	switch {
+	case !r.done():
+	case r.store.Drawn():
+		r.markAnnounced()
+	default:
 		s.announceDraw(r, r.winnersTotal(), true, r.absentees())
 	}
-	return nil
 }
 
 // restorePast reads back round n, drawn before the newest one: a later
@@ -97,6 +108,7 @@ func (s *Server) restorePast(n int) error {
 	if _, err := r.restorePast(st.Scan, st.Ended(), st.DrawTime()); err != nil {
 		return fmt.Errorf("reading round %d back: %w", n, err)
 	}
+	s.announceIfUnrecorded(r)
 	s.book.advance(r)
 	return nil
 }

@@ -24,6 +24,12 @@ type round struct {
 	number   uint32        // 1, 2, …: one round per store, or one after another
 	store    store.Store   // where this round's bets and records go
 	drawn    chan struct{} // closed by the draw
+	// announced is closed once the draw's announcement was logged and its
+	// record written (or its failure logged): the next round opens only
+	// then, so that a crash can never leave a round drawn, followed, and
+	// never announced.
+	announced    chan struct{}
+	announceOnce sync.Once
 
 	mu       sync.Mutex
 	finished map[uint16]bool
@@ -51,17 +57,18 @@ type round struct {
 
 func newRound(agencies int, number uint32, st store.Store) *round {
 	return &round{
-		agencies: agencies,
-		number:   number,
-		store:    st,
-		drawn:    make(chan struct{}),
-		finished: make(map[uint16]bool, agencies),
-		winners:  make(map[uint16][]uint32),
-		stored:   make(map[uint16]uint32),
-		lastSeen: make(map[uint16]time.Time),
-		inFlight: make(map[uint16]int),
-		settled:  make(chan struct{}),
-		inDoubt:  make(map[uint16]bool),
+		agencies:  agencies,
+		number:    number,
+		store:     st,
+		drawn:     make(chan struct{}),
+		announced: make(chan struct{}),
+		finished:  make(map[uint16]bool, agencies),
+		winners:   make(map[uint16][]uint32),
+		stored:    make(map[uint16]uint32),
+		lastSeen:  make(map[uint16]time.Time),
+		inFlight:  make(map[uint16]int),
+		settled:   make(chan struct{}),
+		inDoubt:   make(map[uint16]bool),
 	}
 }
 
@@ -183,6 +190,9 @@ func (d *round) restorePast(scan func(func(lottery.Bet) error) error, ended []ui
 	d.drawTime = drawTime
 	return bets, err
 }
+
+// markAnnounced notes that the draw's announcement is done.
+func (d *round) markAnnounced() { d.announceOnce.Do(func() { close(d.announced) }) }
 
 // setDrawTime sets when the draw ran: a restored round's, as its store
 // recorded it.

@@ -149,6 +149,11 @@ func (k *keeper) Serve(ctx context.Context) error {
 		if !s.continuous {
 			return doneForGood(nil)
 		}
+		select { // the draw's line and record come before the next round
+		case <-r.announced:
+		case <-ctx.Done():
+			return doneForGood(ctx.Err())
+		}
 		next, _, err := s.loadRound(int(r.number)+1, time.Now())
 		if err != nil {
 			// Betting waits for the next round: suture starts this service

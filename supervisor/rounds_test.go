@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"quiniela/lottery"
 	"quiniela/protocol"
+	"quiniela/store"
 	"quiniela/store/csvfile"
 )
 
@@ -264,5 +266,61 @@ func TestACentralStoppedBetweenADrawAndTheNextRoundOpensItOnRestart(t *testing.T
 	}
 	if got := storedIn(t, path); !slices.Equal(got, round1) {
 		t.Fatal("round 1's file changed")
+	}
+}
+
+// orderedRounds is a store of rounds that notes when a round is opened
+// while the draw of the round before it has not been recorded yet.
+type orderedRounds struct {
+	*csvfile.Rounds
+	opened   chan int // the rounds opened after the first
+	violated atomic.Bool
+}
+
+type recordingRound struct {
+	store.Store
+	rounds *orderedRounds
+	number int
+}
+
+// RecordDraw gives the central half a second to open the next round
+// before the record is written: it must not.
+func (r *recordingRound) RecordDraw() error {
+	select {
+	case n := <-r.rounds.opened:
+		if n == r.number+1 {
+			r.rounds.violated.Store(true)
+		}
+	case <-time.After(500 * time.Millisecond):
+	}
+	return r.Store.RecordDraw()
+}
+
+func (o *orderedRounds) Round(n int) (store.Store, error) {
+	st, err := o.Rounds.Round(n)
+	if err != nil {
+		return nil, err
+	}
+	if n > 1 {
+		select {
+		case o.opened <- n:
+		default:
+		}
+	}
+	return &recordingRound{Store: st, rounds: o, number: n}, nil
+}
+
+func TestTheNextRoundOpensOnlyOnceTheDrawIsRecorded(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Agencies = 1
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	rounds := &orderedRounds{Rounds: csvfile.OpenRounds(filepath.Join(t.TempDir(), "bets.csv"), log), opened: make(chan int, 1)}
+	ts := serveTest(t, NewContinuous(cfg, rounds, log), rounds, logs, nil)
+	playRun(t, ts.addr, 1, bets(1, 10, 5))
+	waitFor(t, func() bool { return ts.srv.status().Round == 2 })
+	if rounds.violated.Load() {
+		t.Fatal("round 2 opened before round 1's draw was recorded: a crash then would leave round 1 unannounced")
 	}
 }
