@@ -168,3 +168,50 @@ func describeStore(store string) storeJSON {
 	}
 	return storeJSON{Kind: kind, Where: u.Redacted()}
 }
+
+// What the operator sees of a round, for /status and the page.
+
+// seen notes a valid frame of the agency.
+func (d *round) seen(agency uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lastSeen[agency] = time.Now()
+}
+
+// agencyState is what the operator sees of one agency; Winners only once
+// the draw has happened.
+type agencyState struct {
+	Agency   uint16
+	Stored   uint32
+	Ended    bool
+	LastSeen time.Time
+	Winners  int
+}
+
+// snapshot is the state of every agency 1..agencies, the draw's, and its
+// time (zero before it).
+func (d *round) snapshot() (agencies []agencyState, drawn bool, drawTime time.Time) {
+	drawn = d.done()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for a := uint16(1); int(a) <= d.agencies; a++ {
+		st := agencyState{Agency: a, Stored: d.stored[a], Ended: d.finished[a], LastSeen: d.lastSeen[a]}
+		if drawn {
+			st.Winners = len(d.winners[a])
+		}
+		agencies = append(agencies, st)
+	}
+	return agencies, drawn, d.drawTime
+}
+
+// rateSeries is the bets stored per second until now, or until the draw
+// once it has happened.
+func (d *round) rateSeries() rateJSON {
+	drawn := d.done()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if drawn {
+		return d.rate.series(d.drawTime, true)
+	}
+	return d.rate.series(time.Now(), false)
+}
