@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"quiniela/lottery"
 	"quiniela/protocol"
 )
 
@@ -196,6 +199,10 @@ func TestTheAdminEndpointFollowsARound(t *testing.T) {
 	if bytes.Contains(raw, []byte("document")) {
 		t.Errorf("/status names documents: %s", raw)
 	}
+	// A single round is round 1, with no rounds before it.
+	if !bytes.Contains(raw, []byte(`"round":1,`)) || bytes.Contains(raw, []byte(`"rounds"`)) {
+		t.Errorf("/status of a single round does not say round 1 alone: %s", raw)
+	}
 	// The totals, the bets per second over the round, and the central.
 	winners := int64(st.Winners["1"] + st.Winners["2"])
 	if want := map[string]int64{"stored": 37, "ended": 2, "connected": 2, "agencies": 2, "winners": winners}; !maps.Equal(st.Totals, want) {
@@ -250,5 +257,59 @@ func TestTheStatusNamesTheStoreWithoutItsPassword(t *testing.T) {
 				t.Errorf("%q is shown as %+v, want %+v", c.store, got, c.want)
 			}
 		})
+	}
+}
+
+// TestAContinuousCentralsStatusShowsTheOpenRoundAndTheRoundsDrawnBefore
+// plays two rounds of two agencies on a central of continuous rounds and
+// reads /status as the page and make status read it, by its field names:
+// round 3 open, and rounds 1 and 2, oldest first, each with its bets, each
+// agency's winners and its draw's time, and no absent agency.
+func TestAContinuousCentralsStatusShowsTheOpenRoundAndTheRoundsDrawnBefore(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Agencies = 2
+	cfg.Admin = ln
+	ts := startContinuous(t, cfg, filepath.Join(t.TempDir(), "bets.csv"))
+	played := [][2][]lottery.Bet{
+		{bets(1, 100, 30), bets(2, 500, 7)},
+		{bets(1, 1000, 20), bets(2, 2000, 15)},
+	}
+	for i, round := range played {
+		done := make(chan struct{})
+		go func() { defer close(done); playRun(t, ts.addr, 2, round[1]) }()
+		if joined, _ := playRun(t, ts.addr, 1, round[0]); joined != uint32(i+1) {
+			t.Fatalf("run %d joined round %d", i+1, joined)
+		}
+		<-done
+	}
+	waitFor(t, func() bool { return ts.srv.status().Round == 3 })
+
+	_, raw := get(t, "http://"+ln.Addr().String()+"/status")
+	var st struct {
+		Round  int              `json:"round"`
+		Rounds []map[string]any `json:"rounds"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatalf("/status: %v\n%s", err, raw)
+	}
+	if st.Round != 3 || len(st.Rounds) != 2 {
+		t.Fatalf("/status says round %d with %d rounds before it, want round 3 and 2:\n%s", st.Round, len(st.Rounds), raw)
+	}
+	for i, r := range st.Rounds {
+		want := map[string]any{"round": float64(i + 1), "bets": float64(len(played[i][0]) + len(played[i][1])),
+			"winners": map[string]any{"1": float64(len(winnersAmong(played[i][0]))), "2": float64(len(winnersAmong(played[i][1])))}}
+		drawn, _ := r["draw_time"].(string)
+		if _, err := time.Parse(time.RFC3339Nano, drawn); err != nil {
+			t.Errorf("round %d's draw time %q: %v", i+1, drawn, err)
+		}
+		delete(r, "draw_time")
+		if !reflect.DeepEqual(r, want) {
+			t.Errorf("round %d in /status: %v, want %v and its draw time, no absent agency", i+1, r, want)
+		}
 	}
 }

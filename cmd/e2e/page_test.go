@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,19 +32,7 @@ const isoTime = `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)`
 // test's temporary folder (QUINIELA_PAGE_SHOT=path copies it there too).
 func TestTheStatusPageShowsTheRoundInARealBrowser(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("SKIP: -short: needs a headless browser")
-	}
-	browser := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(name); err == nil {
-			browser = path
-			break
-		}
-	}
-	if browser == "" {
-		t.Skip("SKIP: no Chromium installed, the status page was not checked in a browser")
-	}
+	browser := findBrowser(t)
 	dir := t.TempDir()
 	admin := "127.0.0.1:" + proctest.FreePort(t)
 	// The central's own zone, which its times carry; its store named by a
@@ -79,17 +68,8 @@ func TestTheStatusPageShowsTheRoundInARealBrowser(t *testing.T) {
 	_, version, _ := strings.Cut(strings.TrimSpace(string(out)), " ") // after the program's name
 
 	shot := filepath.Join(dir, "status-page.png")
-	run := func(args ...string) string {
-		cmd := exec.Command(browser, append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,680",
-			"--user-data-dir=" + filepath.Join(dir, "profile"), "--virtual-time-budget=3000"}, args...)...)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%s: %v", browser, err)
-		}
-		return string(out)
-	}
-	dom := run("--dump-dom", "http://"+admin+"/")
-	run("--screenshot="+shot, "http://"+admin+"/")
+	dom := browse(t, browser, dir, "--dump-dom", "http://"+admin+"/")
+	browse(t, browser, dir, "--screenshot="+shot, "http://"+admin+"/")
 
 	rows := regexp.MustCompile(`<tr id="agency-(\d+)" data-ended="true"><td>\d+</td><td class="num">([\d,]+)</td><td class="yes">yes</td>`+
 		`<td>(?:yes|no)</td><td>(`+isoTime+`)</td><td class="num">(\d+)</td></tr>`).FindAllStringSubmatch(dom, -1)
@@ -162,8 +142,159 @@ func TestTheStatusPageShowsTheRoundInARealBrowser(t *testing.T) {
 	t.Logf("screenshot: %s", shot)
 }
 
+// findBrowser is the headless browser's path; without one, or under
+// -short, the test is skipped.
+func findBrowser(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("SKIP: -short: needs a headless browser")
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	t.Skip("SKIP: no Chromium installed, the status page was not checked in a browser")
+	return ""
+}
+
+// browse runs the headless browser on url with its profile in dir and
+// what (--dump-dom, --screenshot=path), after 3 s of the page's own time,
+// and returns what it printed.
+func browse(t *testing.T, browser, dir, what, url string) string {
+	t.Helper()
+	out, err := exec.Command(browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,680",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--virtual-time-budget=3000", what, url).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", browser, err)
+	}
+	return string(out)
+}
+
+// TestTheStatusPageShowsTheOpenRoundAndThePastOnesOfContinuousRounds plays
+// two rounds of two agencies on a central of continuous rounds, each
+// agency run once per round with a file of its own, and reads the page in
+// a headless Chromium once round 3 has opened: its number in the heading,
+// and rounds 2 and 1, newest first, each with its bets, its winners in
+// all and per agency, and its draw's time. make status prints the same.
+func TestTheStatusPageShowsTheOpenRoundAndThePastOnesOfContinuousRounds(t *testing.T) {
+	t.Parallel()
+	browser := findBrowser(t)
+	dir := t.TempDir()
+	admin := "127.0.0.1:" + proctest.FreePort(t)
+	server, addr := proctest.StartServer(t, bins["server"], dir, "AGENCIES=2", "SERVER_ROUNDS=continuous", "SERVER_ADMIN_ADDRESS="+admin)
+	server.WaitForLine(t, logattr.AdminListen, logattr.Success)
+	// Round r's agency i sends 100*(2r+i) bets; agency 1's win on
+	// r lines, agency 2's on one.
+	for round := 1; round <= 2; round++ {
+		var clients []*proctest.Process
+		for i := 1; i <= 2; i++ {
+			file := filepath.Join(dir, fmt.Sprintf("round-%d-agency-%d.csv", round, i))
+			winning := []int{0}
+			if i == 1 {
+				winning = []int{0, 10, 20}[:round]
+			}
+			proctest.CourseFile(t, file, 100*(2*round+i), winning...)
+			clients = append(clients, proctest.Start(t, bins["client"], dir, clientEnv(i, addr, "CLI_DATA_FILE="+file)...))
+		}
+		for i, c := range clients {
+			if code, _ := c.Wait(t, time.Minute); code != 0 {
+				t.Fatalf("round %d: agency %d exited %d:\n%s", round, i+1, code, c.Log())
+			}
+		}
+	}
+	awaitStatus(t, admin, "round 3", func(st roundStatus) bool { return st.Round == 3 })
+	dom := browse(t, browser, dir, "--dump-dom", "http://"+admin+"/")
+
+	if !strings.Contains(dom, `<h1 id="title">Quiniela: round 3</h1>`) {
+		t.Errorf("the heading does not name round 3:\n%s", dom)
+	}
+	if !strings.Contains(dom, `<section id="past">`) || !strings.Contains(dom, `<p class="note" id="rounds-more" hidden=""></p>`) {
+		t.Errorf("the past rounds are not shown, or a note says some are left out:\n%s", dom)
+	}
+	rows := regexp.MustCompile(`<tr id="round-(\d+)"><td class="num">\d+</td><td class="num">([\d,]+)</td><td class="num">(\d+)</td>`+
+		`<td class="wrap">([^<]*)</td><td>(`+isoTime+`)</td><td></td></tr>`).FindAllStringSubmatch(dom, -1)
+	want := [][]string{{"2", "1,100", "3", "1: 2, 2: 1"}, {"1", "700", "2", "1: 1, 2: 1"}}
+	if len(rows) != len(want) {
+		t.Fatalf("%d past rounds shown with their bets, winners, draw time and no absent agency, want rounds 2 and 1:\n%s", len(rows), dom)
+	}
+	for i, w := range want {
+		if got := rows[i][1:5]; strings.Join(got, "|") != strings.Join(w, "|") {
+			t.Errorf("past row %d shows round %s with %s bets, %s winners (%s), want round %s with %s, %s (%s)", i+1, got[0], got[1], got[2], got[3], w[0], w[1], w[2], w[3])
+		}
+	}
+
+	// make status prints the open round and the same rounds, at the
+	// page's draw times.
+	out, err := exec.Command(bins["status"], "-admin", admin).Output()
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	table := string(out)
+	lines := []string{"\nround: 3 (open)\n",
+		"\nround 2: 1100 bets, 3 winners (agency 1: 2, 2: 1), drawn at " + rows[0][5] + "\n",
+		"\nround 1: 700 bets, 2 winners (agency 1: 1, 2: 1), drawn at " + rows[1][5] + "\n"}
+	at := 0
+	for _, line := range lines {
+		i := strings.Index(table[at:], line)
+		if i < 0 {
+			t.Fatalf("make status does not print %q after what came before:\n%s", strings.TrimSpace(line), table)
+		}
+		at += i + 1
+	}
+}
+
+// TestTheStatusPageShowsTheLastTwentyPastRoundsAndSaysHowManyItLeavesOut
+// serves the page with a /status of 23 rounds drawn before the open one
+// (continuous rounds long under way): the page shows rounds 23 down to 4,
+// says that 3 earlier rounds are not shown, and shows a round whose draw
+// time was not kept, and its absent agencies.
+func TestTheStatusPageShowsTheLastTwentyPastRoundsAndSaysHowManyItLeavesOut(t *testing.T) {
+	t.Parallel()
+	browser := findBrowser(t)
+	page, err := os.ReadFile("../../supervisor/status.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rounds []string
+	for n := 1; n <= 23; n++ {
+		rounds = append(rounds, fmt.Sprintf(`{"round":%d,"bets":%d,"winners":{"1":1,"2":0},"draw_time":"2026-11-28T21:%02d:00-03:00"}`, n, 1000*n, n))
+	}
+	rounds[20] = `{"round":21,"bets":21000,"winners":{"1":0,"2":0,"3":0},"absent":[2,3]}`
+	status := `{"agencies":[],"draw_done":false,"round":24,"rounds":[` + strings.Join(rounds, ",") + `],
+		"totals":{"stored":0,"ended":0,"connected":0,"agencies":0},"rate":{"interval_seconds":1,"bets_per_second":[]},
+		"central":{"version":"v1","go_version":"go1","started":"2026-11-28T20:00:00-03:00","uptime_seconds":1,"store":{},"tls":"off"}}`
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { w.Write(page) })
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(status)) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	dom := browse(t, browser, t.TempDir(), "--dump-dom", srv.URL+"/")
+
+	if !strings.Contains(dom, `<h1 id="title">Quiniela: round 24</h1>`) {
+		t.Errorf("the heading does not name round 24:\n%s", dom)
+	}
+	var shown []string
+	for _, m := range regexp.MustCompile(`<tr id="round-(\d+)">`).FindAllStringSubmatch(dom, -1) {
+		shown = append(shown, m[1])
+	}
+	if got := strings.Join(shown, ","); got != "23,22,21,20,19,18,17,16,15,14,13,12,11,10,9,8,7,6,5,4" {
+		t.Errorf("past rounds shown: %s, want 23 down to 4", got)
+	}
+	for _, want := range []string{
+		`<p class="note" id="rounds-more">3 earlier rounds are not shown; /status lists every one.</p>`,
+		`<tr id="round-23"><td class="num">23</td><td class="num">23,000</td><td class="num">1</td><td class="wrap">1: 1, 2: 0</td><td>2026-11-28T21:23:00-03:00</td><td></td></tr>`,
+		`<tr id="round-21"><td class="num">21</td><td class="num">21,000</td><td class="num">0</td><td class="wrap">1: 0, 2: 0, 3: 0</td><td>unknown</td><td>2, 3</td></tr>`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the page does not show %s:\n%s", want, dom)
+		}
+	}
+}
+
 // roundStatus is what the test reads of the central's /status.
 type roundStatus struct {
+	Round    int `json:"round"`
 	Agencies []struct {
 		Agency int  `json:"agency"`
 		Ended  bool `json:"ended"`
