@@ -30,7 +30,8 @@ func startDatabase() (*database, error) {
 	return &database{cluster: c, url: url}, nil
 }
 
-func (d *database) count() (int, error) {
+// count counts round's bets (1 with a single round).
+func (d *database) count(round int) (int, error) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, d.url)
 	if err != nil {
@@ -38,7 +39,7 @@ func (d *database) count() (int, error) {
 	}
 	defer conn.Close(ctx)
 	var n int
-	err = conn.QueryRow(ctx, "SELECT count(*) FROM bets").Scan(&n)
+	err = conn.QueryRow(ctx, "SELECT count(*) FROM bets WHERE round = $1", round).Scan(&n)
 	return n, err
 }
 
