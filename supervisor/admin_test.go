@@ -280,12 +280,11 @@ func TestAContinuousCentralsStatusShowsTheOpenRoundAndTheRoundsDrawnBefore(t *te
 		{bets(1, 1000, 20), bets(2, 2000, 15)},
 	}
 	for i, round := range played {
-		done := make(chan struct{})
-		go func() { defer close(done); playRun(t, ts.addr, 2, round[1]) }()
+		two, _ := sendRun(t, ts.addr, 2, round[1])
 		if joined, _ := playRun(t, ts.addr, 1, round[0]); joined != uint32(i+1) {
 			t.Fatalf("run %d joined round %d", i+1, joined)
 		}
-		<-done
+		awaitDraw(t, two, 2)
 	}
 	waitFor(t, func() bool { return ts.srv.status().Round == 3 })
 

@@ -60,3 +60,10 @@ const rateSlots = 240
 // too many sessions failed in a row: short, since a failing session is one
 // agency's trouble and the others wait behind the pause.
 const sessionFailureBackoff = 250 * time.Millisecond
+
+// keptRounds is how many rounds drawn before the open one the central
+// keeps in memory (continuous rounds): their winners, for an agency that
+// asks after its round was followed, and the operator's history on
+// /status. Each costs a few KiB (its counts, winners and rate history);
+// older rounds stay in the store only, counted on /status.
+const keptRounds = 100

@@ -45,7 +45,11 @@ func (s *Server) restoreRound() error {
 	if err != nil {
 		return err
 	}
-	for n := 1; n < latest; n++ {
+	// The rounds before the last keptRounds stay in the store: the book
+	// would drop them at once.
+	first := max(1, latest-keptRounds)
+	s.book.dropped = first - 1
+	for n := first; n < latest; n++ {
 		if err := s.restorePast(n); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 type book struct {
 	mu      sync.Mutex
 	current *round
-	past    []*round      // drawn, oldest first
+	past    []*round      // drawn, oldest first: the last keptRounds
+	dropped int           // rounds drawn before those of past
 	opened  chan struct{} // closed and replaced whenever a round opens
 }
 
@@ -40,6 +42,10 @@ func (b *book) advance(r *round) {
 	defer b.mu.Unlock()
 	if b.current != nil {
 		b.past = append(b.past, b.current)
+	}
+	if n := len(b.past) - keptRounds; n > 0 {
+		b.past = slices.Delete(b.past, 0, n)
+		b.dropped += n
 	}
 	b.current = r
 	close(b.opened)
@@ -76,11 +82,12 @@ func (b *book) lastEnded(agency uint16) *round {
 	return nil
 }
 
-// history is the rounds drawn before the open one, oldest first.
-func (b *book) history() []*round {
+// history is the last rounds drawn before the open one, oldest first, and
+// how many rounds were drawn before the open one in all.
+func (b *book) history() (kept []*round, all int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return append([]*round(nil), b.past...)
+	return slices.Clone(b.past), b.dropped + len(b.past)
 }
 
 // join is the round a new run of an agency joins: the open round. With

@@ -42,6 +42,15 @@ func (c *agencyConn) roundStatus(agency uint16, round uint32) (protocol.Code, pr
 // returns the round it joined and the winners it was told.
 func playRun(t *testing.T, addr string, agency uint16, bs []lottery.Bet) (uint32, []uint32) {
 	t.Helper()
+	c, round := sendRun(t, addr, agency, bs)
+	return round, awaitDraw(t, c, agency)
+}
+
+// sendRun plays the first part of a run of agency on a new connection:
+// join the open round, send its bets and end. It returns the connection,
+// to ask the winners on, and the round it joined.
+func sendRun(t *testing.T, addr string, agency uint16, bs []lottery.Bet) (*agencyConn, uint32) {
+	t.Helper()
 	c := dial(t, addr)
 	code, st := c.roundStatus(agency, 0)
 	if code != protocol.CodeOK || st.Stored != 0 || st.Ended {
@@ -50,7 +59,7 @@ func playRun(t *testing.T, addr string, agency uint16, bs []lottery.Bet) (uint32
 	if c.batch(agency, bs) != protocol.CodeOK || c.end(agency) != protocol.CodeOK {
 		t.Fatalf("agency %d: a batch or its end was refused in round %d", agency, st.Round)
 	}
-	return st.Round, awaitDraw(t, c, agency)
+	return c, st.Round
 }
 
 // storedIn reads the bets of a round's file (none if it does not exist),
@@ -80,13 +89,12 @@ func TestContinuousRoundsDrawOneRoundAfterAnotherEachWithItsOwnBets(t *testing.T
 	ts := startContinuous(t, cfg, path)
 	for round := uint32(1); round <= 3; round++ {
 		mine := map[uint16][]lottery.Bet{1: bets(1, round*10_000, 40), 2: bets(2, round*10_000+5_000, 25)}
-		got := make(chan []uint32, 1)
-		go func() { _, w := playRun(t, ts.addr, 2, mine[2]); got <- w }()
+		two, _ := sendRun(t, ts.addr, 2, mine[2])
 		joined, winners := playRun(t, ts.addr, 1, mine[1])
 		if joined != round {
 			t.Fatalf("run %d joined round %d", round, joined)
 		}
-		if !slices.Equal(winners, winnersAmong(mine[1])) || !slices.Equal(<-got, winnersAmong(mine[2])) {
+		if !slices.Equal(winners, winnersAmong(mine[1])) || !slices.Equal(awaitDraw(t, two, 2), winnersAmong(mine[2])) {
 			t.Fatalf("round %d: the winners told are not the round's own", round)
 		}
 		if !slices.Equal(storedIn(t, csvfile.RoundPath(path, int(round))), append(slices.Clone(mine[1]), mine[2]...)) &&
@@ -322,5 +330,20 @@ func TestTheNextRoundOpensOnlyOnceTheDrawIsRecorded(t *testing.T) {
 	waitFor(t, func() bool { return ts.srv.status().Round == 2 })
 	if rounds.violated.Load() {
 		t.Fatal("round 2 opened before round 1's draw was recorded: a crash then would leave round 1 unannounced")
+	}
+}
+
+func TestTheBookKeepsTheLastRoundsAndCountsEveryOne(t *testing.T) {
+	t.Parallel()
+	b := newBook()
+	for n := uint32(1); n <= keptRounds+5; n++ {
+		b.advance(newRound(1, n, nil))
+	}
+	kept, all := b.history()
+	if len(kept) != keptRounds || all != keptRounds+4 || kept[0].number != 5 || kept[len(kept)-1].number != keptRounds+4 {
+		t.Fatalf("kept %d rounds from %d, %d in all; want the last %d of %d", len(kept), kept[0].number, all, keptRounds, keptRounds+4)
+	}
+	if b.find(4) != nil || b.find(5) == nil || b.open().number != keptRounds+5 {
+		t.Fatal("a round beyond the bound is still found, or a kept one is not")
 	}
 }

@@ -28,10 +28,13 @@ type statusJSON struct {
 	ClosingTime   *time.Time `json:"closing_time,omitempty"`
 	BettingClosed bool       `json:"betting_closed"`
 	Absent        []uint16   `json:"absent,omitempty"`
-	// Round is the open round's number (1, 2, …); Rounds the rounds drawn
-	// before it, with continuous rounds (SERVER_ROUNDS=continuous).
-	Round  uint32      `json:"round"`
-	Rounds []pastRound `json:"rounds,omitempty"`
+	// Round is the open round's number (1, 2, …); Rounds the last rounds
+	// drawn before it (at most keptRounds), with continuous rounds
+	// (SERVER_ROUNDS=continuous), and PastRounds how many were drawn
+	// before it in all.
+	Round      uint32      `json:"round"`
+	Rounds     []pastRound `json:"rounds,omitempty"`
+	PastRounds int         `json:"past_rounds,omitempty"`
 	// Totals: stored, ended, connected and agencies, and winners once
 	// drawn.
 	Totals  map[string]int64 `json:"totals"`
@@ -81,9 +84,11 @@ func (s *Server) status() statusJSON {
 		st.ClosingTime = &closes
 		st.BettingClosed = r.isClosed()
 	}
-	for _, past := range s.book.history() {
+	kept, all := s.book.history()
+	for _, past := range kept {
 		st.Rounds = append(st.Rounds, past.summary())
 	}
+	st.PastRounds = all
 	if drawn {
 		st.Absent = r.absentees()
 		st.DrawTime = &drawTime

@@ -282,7 +282,7 @@ func TestTheStatusPageShowsTheLastTwentyPastRoundsAndSaysHowManyItLeavesOut(t *t
 		t.Errorf("past rounds shown: %s, want 23 down to 4", got)
 	}
 	for _, want := range []string{
-		`<p class="note" id="rounds-more">3 earlier rounds are not shown; /status lists every one.</p>`,
+		`<p class="note" id="rounds-more">3 earlier rounds are not shown; /status lists the last 23, the store every one.</p>`,
 		`<tr id="round-23"><td class="num">23</td><td class="num">23,000</td><td class="num">1</td><td class="wrap">1: 1, 2: 0</td><td>2026-11-28T21:23:00-03:00</td><td></td></tr>`,
 		`<tr id="round-21"><td class="num">21</td><td class="num">21,000</td><td class="num">0</td><td class="wrap">1: 0, 2: 0, 3: 0</td><td>unknown</td><td>2, 3</td></tr>`,
 	} {

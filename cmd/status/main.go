@@ -44,11 +44,13 @@ type status struct {
 	Absent        []int          `json:"absent"`
 	Winners       map[string]int `json:"winners"`
 	// Round is the open round's number (0 from a central older than
-	// rounds); Rounds the rounds drawn before it, oldest first.
-	Round  int              `json:"round"`
-	Rounds []pastRound      `json:"rounds"`
-	Totals map[string]int64 `json:"totals"`
-	Rate   struct {
+	// rounds); Rounds the last rounds drawn before it, oldest first, and
+	// PastRounds how many were drawn before it in all.
+	Round      int              `json:"round"`
+	Rounds     []pastRound      `json:"rounds"`
+	PastRounds int              `json:"past_rounds"`
+	Totals     map[string]int64 `json:"totals"`
+	Rate       struct {
 		Start           *time.Time `json:"start"`
 		IntervalSeconds float64    `json:"interval_seconds"`
 		BetsPerSecond   []float64  `json:"bets_per_second"`
@@ -168,7 +170,7 @@ func run(w io.Writer, url string) error {
 		fmt.Fprintln(w, "draw: pending")
 	}
 	if len(st.Rounds) > 0 {
-		printPast(w, st.Rounds)
+		printPast(w, st.Rounds, st.PastRounds)
 	}
 	return nil
 }
@@ -187,8 +189,8 @@ func absentList(agencies []int) string {
 
 // printPast writes the last shownRounds of rounds (oldest first, as
 // /status gives them) one a line, newest first, and how many earlier ones
-// it left out.
-func printPast(w io.Writer, rounds []pastRound) {
+// of all (the past rounds' count) it left out.
+func printPast(w io.Writer, rounds []pastRound, all int) {
 	fmt.Fprintln(w, "past rounds, newest first:")
 	shown := rounds[max(0, len(rounds)-shownRounds):]
 	for i := len(shown) - 1; i >= 0; i-- {
@@ -207,12 +209,12 @@ func printPast(w io.Writer, rounds []pastRound) {
 		}
 		fmt.Fprintf(w, "round %d: %s, %s%s, %s%s\n", r.Round, count(r.Bets, "bet"), count(int64(total), "winner"), each, drawn, absentList(r.Absent))
 	}
-	switch left := len(rounds) - len(shown); left {
+	switch left := max(all, len(rounds)) - len(shown); left {
 	case 0:
 	case 1:
-		fmt.Fprintln(w, "1 earlier round not shown; /status lists every one")
+		fmt.Fprintln(w, "1 earlier round not shown")
 	default:
-		fmt.Fprintf(w, "%d earlier rounds not shown; /status lists every one\n", left)
+		fmt.Fprintf(w, "%d earlier rounds not shown\n", left)
 	}
 }
 

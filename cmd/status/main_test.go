@@ -20,7 +20,7 @@ func TestTheTableShowsTheCentralEachAgencyTheTotalsAndTheDraw(t *testing.T) {
 	for n := 23; n > 3; n-- {
 		manyLines = append(manyLines, fmt.Sprintf("round %d: %d bets, 1 winner (agency 1: 1), drawn at 2026-11-28T21:%02d:00Z", n, n, n))
 	}
-	manyLines = append(manyLines, "3 earlier rounds not shown; /status lists every one")
+	manyLines = append(manyLines, "3 earlier rounds not shown")
 	for _, c := range []struct {
 		name   string
 		status string
@@ -117,6 +117,11 @@ func TestTheTableShowsTheCentralEachAgencyTheTotalsAndTheDraw(t *testing.T) {
 			name:   "only the last twenty past rounds are shown, and how many earlier ones are not",
 			status: `{"agencies":[],"draw_done":false,"round":24,"rounds":[` + strings.Join(many, ",") + `]}`,
 			want:   manyLines,
+		},
+		{
+			name:   "rounds the central no longer lists are counted among those not shown",
+			status: `{"agencies":[],"draw_done":false,"round":151,"past_rounds":150,"rounds":[` + strings.Join(many, ",") + `]}`,
+			want:   append(append([]string{"round: 151 (open)"}, manyLines[1:len(manyLines)-1]...), "130 earlier rounds not shown"),
 		},
 		{
 			name:   "a single round does not say its number",
