@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"quiniela/lottery"
+	"quiniela/store/groupcommit"
 )
 
 // The rows of a batch are encoded in Submit, in the submitter's goroutine,
@@ -19,36 +20,57 @@ import (
 // order of a row's fields.
 const copyColumns = "agency, first_name, last_name, document, birthdate, number"
 
-const copySQL = "COPY bets (" + copyColumns + ") FROM STDIN (FORMAT binary)"
+// copySQL is round 1's COPY: its rows leave the round to the column's
+// default, 1, so that a single round is stored as it was before rounds.
+// roundCopySQL is a later round's, whose rows start with their round.
+const (
+	copySQL      = "COPY bets (" + copyColumns + ") FROM STDIN (FORMAT binary)"
+	roundCopySQL = "COPY bets (round, " + copyColumns + ") FROM STDIN (FORMAT binary)"
+)
 
 var (
 	copyHeader  = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 	copyTrailer = []byte{0xff, 0xff}
 )
 
-const (
-	copyFields = 6
-	// copyRowFixed is a row's size but its names: field count, six
-	// lengths, agency, document, birthdate, number.
-	copyRowFixed = 2 + copyFields*4 + 4 + 8 + 4 + 4
-)
+const copyFields = 6
 
 // postgresEpoch is day 0 of PostgreSQL's date.
 var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 const secondsPerDay = 24 * 60 * 60
 
-// appendCopyRows appends the binary COPY rows of bets to dst. It refuses a
-// bet whose birthdate is not YYYY-MM-DD (lottery.Bet.Validate never lets
-// one through).
+// appendCopyRows appends the binary COPY rows of bets to dst, for
+// copySQL. It refuses a bet whose birthdate is not YYYY-MM-DD
+// (lottery.Bet.Validate never lets one through).
 func appendCopyRows(dst []byte, bets []lottery.Bet) ([]byte, error) {
+	return appendRows(dst, bets, 1)
+}
+
+// copyRows is how round n's batches are encoded: for copySQL in round 1,
+// for roundCopySQL in any other.
+func copyRows(n int) (encode groupcommit.Encode, sql string) {
+	if n == 1 {
+		return appendCopyRows, copySQL
+	}
+	return func(dst []byte, bets []lottery.Bet) ([]byte, error) { return appendRows(dst, bets, n) }, roundCopySQL
+}
+
+// appendRows appends the rows of bets, each starting with its round but
+// in round 1.
+func appendRows(dst []byte, bets []lottery.Bet, round int) ([]byte, error) {
 	start := len(dst)
 	for _, b := range bets {
 		days, err := dateDays(b.Birthdate)
 		if err != nil {
 			return dst[:start], fmt.Errorf("store: bet of document %d: %w", b.Document, err)
 		}
-		dst = binary.BigEndian.AppendUint16(dst, copyFields)
+		if round == 1 {
+			dst = binary.BigEndian.AppendUint16(dst, copyFields)
+		} else {
+			dst = binary.BigEndian.AppendUint16(dst, copyFields+1)
+			dst = appendInt32(dst, int32(round))
+		}
 		dst = appendInt32(dst, int32(b.Agency))
 		dst = appendText(dst, b.FirstName)
 		dst = appendText(dst, b.LastName)

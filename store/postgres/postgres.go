@@ -1,14 +1,16 @@
 // Package postgres is the central's store (store.Store) in a PostgreSQL
 // database: the bets are rows of table bets, each agency's end a row of
-// ends, the draw's announcement a row of draw, and the schema is created
-// or migrated at Open (schema.go, versioned).
+// ends, the draw's announcement a row of draw, each of its round, and the
+// schema is created or migrated at Open (schema.go, versioned). A Store
+// is round 1, a single round's store, and keeps continuous rounds too
+// (store.Rounds, rounds.go), all in the one database under the one lease.
 //
 // Batches are stored the way the CSV file stores them, through package
 // groupcommit: Submit encodes a batch (binary COPY rows) and queues it;
-// one writer takes everything queued while it was busy and stores it with
-// one COPY in one transaction. Acknowledged means committed. Each stream's batches are
-// stored in the order submitted, and a bet's id orders them, so Scan gives
-// every agency's bets back in its order.
+// the round's writer takes everything queued while it was busy and stores
+// it with one COPY in one transaction. Acknowledged means committed. Each
+// stream's batches are stored in the order submitted, and a bet's id
+// orders them, so Scan gives every agency's bets back in its order.
 //
 // Several centrals may open one database: exactly one is active, holding
 // the lease (table central_lease: an epoch, a holder, an expiry in the
@@ -49,7 +51,6 @@ import (
 
 	"quiniela/lottery/logattr"
 	"quiniela/store"
-	"quiniela/store/groupcommit"
 )
 
 // ErrFenced is the error of everything a central does once another one has
@@ -100,23 +101,27 @@ type Options struct {
 	WaitForDatabase bool
 }
 
-// Store is an open PostgreSQL store, active: it holds the lease.
+// Store is an open PostgreSQL store, active: it holds the lease. It is
+// round 1's store (store.Store), a single round's, and the rounds'
+// (store.Rounds, rounds.go).
 type Store struct {
+	*round // round 1
+
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	lease  time.Duration
 	epoch  int64
 	holder string
 
-	q         *groupcommit.Queue // streams, the byte budget, and the one writer
-	closing   context.Context    // ended by Close: a wait for an unknown commit gives up
+	closing   context.Context // ended by Close: a wait for an unknown commit gives up
 	markClose context.CancelFunc
+	finish    sync.Once
 
-	mu     sync.Mutex
-	ended  []uint16
-	drawn  bool
-	drawAt time.Time
-	finish sync.Once
+	roundsMu     sync.Mutex
+	rounds       map[int]*round // the rounds open, by number
+	roundsClosed bool           // Close was called: Round opens none
+	// stored counts what the rounds closed so far stored, for Close's line.
+	stored struct{ groups, batches, bets atomic.Int64 }
 
 	lost     chan struct{} // closed when the lease is lost
 	lostOnce sync.Once
@@ -186,13 +191,15 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		renewStop:     make(chan struct{}), renewDone: make(chan struct{}),
 		live: &liveness{cfg: cfg.ConnConfig.Copy()},
 	}
+	s.round = newRound(s, 1)
 	if err := s.open(ctx, opts); err != nil {
 		s.live.drop()
 		go pool.Close() // see closePool
 		markClose()
 		return nil, err
 	}
-	s.q = groupcommit.New(groupcommit.GroupBytes, appendCopyRows, s.write)
+	s.round.start()
+	s.rounds = map[int]*round{1: s.round}
 	go s.renewLoop()
 	return s, nil
 }
@@ -223,7 +230,7 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 		return err
 	}
 	for wait := s.standbyPoll(); ; wait = min(2*wait, maxRetryWait) {
-		err := s.readRecords(ctx)
+		err := s.readRecords(ctx, s.pool)
 		if err == nil {
 			s.down.answered()
 			return nil
@@ -297,19 +304,15 @@ func answeredAsReplica(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "ValidateConnect failed")
 }
 
-// NewStream returns a new stream of batches (store.Stream): Submit
-// encodes a batch's COPY rows in the caller's goroutine and queues them
-// for the one writer, waiting while the queue holds its budget of rows.
-func (s *Store) NewStream() store.Stream { return s.q.NewStream() }
-
-// write stores a group with one COPY in one fenced transaction.
-func (s *Store) write(rows [][]byte) error {
+// write stores a group of rows with one COPY (sql) in one fenced
+// transaction.
+func (s *Store) write(sql string, rows [][]byte) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	r := &copyReader{rows: rows}
 	err := s.fencedTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Conn().PgConn().CopyFrom(ctx, r, copySQL)
+		_, err := tx.Conn().PgConn().CopyFrom(ctx, r, sql)
 		return err
 	})
 	// pgx's goroutine that reads r may outlive CopyFrom when the
@@ -323,20 +326,21 @@ func (s *Store) write(rows [][]byte) error {
 	return err
 }
 
-// Close stops taking batches, commits those already submitted, gives the
-// lease up (a standby takes over at once rather than when it expires),
-// and closes the connections. It returns an error only if ctx ends before
-// the queued batches are answered; a later Close may wait again.
+// Close stops taking batches, in every round, commits those already
+// submitted, gives the lease up (a standby takes over at once rather than
+// when it expires), and closes the connections. It returns an error only
+// if ctx ends before the queued batches are answered; a later Close may
+// wait again.
 func (s *Store) Close(ctx context.Context) error {
 	s.markClose()
-	if err := s.q.Close(ctx); err != nil {
+	if err := s.closeRounds(ctx); err != nil {
 		s.log.Error(logattr.FlushStore, logattr.ResultKey, logattr.Fail, logattr.ErrorKey, err)
 		return err
 	}
 	s.finish.Do(func() {
 		s.stopRenewal()
-		st := s.q.Stats()
-		s.log.Info(logattr.FlushStore, logattr.ResultKey, logattr.Success, logattr.BetsKey, st.Bets, "batches", st.Batches, "commits", st.Groups)
+		s.log.Info(logattr.FlushStore, logattr.ResultKey, logattr.Success, logattr.BetsKey, s.stored.bets.Load(),
+			"batches", s.stored.batches.Load(), "commits", s.stored.groups.Load())
 		if !s.fenced() {
 			s.releaseLease(ctx)
 		}
@@ -363,9 +367,6 @@ func (s *Store) closePool(ctx context.Context) {
 	case <-ctx.Done():
 	}
 }
-
-// QueuedBytes is how many bytes of rows wait for the writer.
-func (s *Store) QueuedBytes() int64 { return s.q.QueuedBytes() }
 
 // ObserveSyncs has fn told how long each group's commit took: a commit is
 // this store's point of durability, as an fsync is the file's.

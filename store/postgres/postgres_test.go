@@ -424,6 +424,12 @@ func BenchmarkIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close(context.Background())
+	ingest(b, s)
+}
+
+// ingest stores b.N bets in s from 100 concurrent streams of 63-bet
+// batches, several in flight each, and reports the rate.
+func ingest(b *testing.B, s store.Store) {
 	const streams, batch, inFlight = 100, 63, 8
 	b.ResetTimer()
 	var wg sync.WaitGroup

@@ -5,96 +5,114 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"quiniela/lottery"
-	"quiniela/store"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"quiniela/lottery"
+	"quiniela/store"
 )
 
-// The round's records: its bets (Scan), which agencies ended, and whether
-// the draw was announced, read back when the store opens and written in
-// fenced transactions.
+// A round's records: its bets (Scan), which agencies ended, whether and
+// when the draw was announced, and its closing instant, each a row of
+// its round, read back when the round opens and written in fenced
+// transactions.
 
-// readRecords reads which agencies have ended and whether the draw was
-// announced.
-func (s *Store) readRecords(ctx context.Context) error {
+// querier is a pool or a transaction: a round's records are read by
+// either.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// readRecords reads which agencies have ended and whether (and when) the
+// draw was announced.
+func (r *round) readRecords(ctx context.Context, q querier) error {
 	var ended []int32
 	var drawAt *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(agency ORDER BY agency), '{}'), (SELECT announced_at FROM draw) FROM ends`).Scan(&ended, &drawAt)
+	err := q.QueryRow(ctx, `SELECT coalesce(array_agg(agency ORDER BY agency), '{}'), (SELECT announced_at FROM draw WHERE round = $1)
+		FROM ends WHERE round = $1`, r.n).Scan(&ended, &drawAt)
 	if err != nil {
-		return dbErr("reading the round's records", err)
+		return dbErr(fmt.Sprintf("reading round %d's records", r.n), err)
 	}
-	s.ended = s.ended[:0]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended = r.ended[:0]
 	for _, a := range ended {
-		s.ended = append(s.ended, uint16(a))
+		r.ended = append(r.ended, uint16(a))
 	}
-	s.drawn, s.drawAt = drawAt != nil, time.Time{}
+	r.drawn, r.drawAt = drawAt != nil, time.Time{}
 	if drawAt != nil {
-		s.drawAt = *drawAt
+		r.drawAt = *drawAt
 	}
 	return nil
 }
 
 // RecordEnd makes durable that the agency sent its end.
-func (s *Store) RecordEnd(agency uint16) error {
-	if err := s.record(func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO ends (agency) VALUES ($1) ON CONFLICT DO NOTHING`, int32(agency))
+func (r *round) RecordEnd(agency uint16) error {
+	if err := r.record(func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO ends (round, agency) VALUES ($1, $2) ON CONFLICT DO NOTHING`, r.n, int32(agency))
 		return err
 	}); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i, found := slices.BinarySearch(s.ended, agency); !found {
-		s.ended = slices.Insert(s.ended, i, agency)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i, found := slices.BinarySearch(r.ended, agency); !found {
+		r.ended = slices.Insert(r.ended, i, agency)
 	}
 	return nil
 }
 
 // Ended lists the agencies whose end is recorded, in order.
-func (s *Store) Ended() []uint16 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.ended)
+func (r *round) Ended() []uint16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ended)
 }
 
 // RecordDraw makes durable that the draw was announced.
-func (s *Store) RecordDraw() error {
+func (r *round) RecordDraw() error {
 	var at time.Time
-	if err := s.record(func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO draw DEFAULT VALUES ON CONFLICT DO NOTHING`); err != nil {
+	if err := r.record(func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO draw (round) VALUES ($1) ON CONFLICT DO NOTHING`, r.n); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT announced_at FROM draw`).Scan(&at)
+		return tx.QueryRow(ctx, `SELECT announced_at FROM draw WHERE round = $1`, r.n).Scan(&at)
 	}); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.drawn, s.drawAt = true, at
-	s.mu.Unlock()
+	r.mu.Lock()
+	r.drawn, r.drawAt = true, at
+	r.mu.Unlock()
 	return nil
 }
 
 // DrawTime is when the draw's announcement was recorded, the zero time
 // before.
-func (s *Store) DrawTime() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.drawAt
+func (r *round) DrawTime() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.drawAt
+}
+
+// Drawn reports whether the draw's announcement is recorded.
+func (r *round) Drawn() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.drawn
 }
 
 // FixClosing records closes as the round's closing instant unless one is
-// recorded (the one row of closing), and returns the one recorded: of two
-// centrals that fix it at once, the first to commit wins.
-func (s *Store) FixClosing(closes time.Time) (time.Time, error) {
+// recorded (the round's row of closing), and returns the one recorded: of
+// two centrals that fix it at once, the first to commit wins.
+func (r *round) FixClosing(closes time.Time) (time.Time, error) {
 	var fixed time.Time
-	err := s.record(func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO closing (closes_at) VALUES ($1) ON CONFLICT DO NOTHING`, closes); err != nil {
+	err := r.record(func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO closing (round, closes_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, r.n, closes); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT closes_at FROM closing`).Scan(&fixed)
+		return tx.QueryRow(ctx, `SELECT closes_at FROM closing WHERE round = $1`, r.n).Scan(&fixed)
 	})
 	if err != nil {
 		return time.Time{}, err
@@ -102,47 +120,46 @@ func (s *Store) FixClosing(closes time.Time) (time.Time, error) {
 	return fixed, nil
 }
 
-// FixedClosing is the round's closing instant once fixed (the one row of
-// closing), the zero time before.
-func (s *Store) FixedClosing() (time.Time, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.recordTimeout)
+// FixedClosing is the round's closing instant once fixed (the round's row
+// of closing), the zero time before.
+func (r *round) FixedClosing() (time.Time, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.db.recordTimeout)
 	defer cancel()
 	var fixed time.Time
-	err := s.pool.QueryRow(ctx, `SELECT closes_at FROM closing`).Scan(&fixed)
+	err := r.db.pool.QueryRow(ctx, `SELECT closes_at FROM closing WHERE round = $1`, r.n).Scan(&fixed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, nil
 	}
 	if err != nil {
-		return time.Time{}, dbErr("reading the round's closing instant", err)
+		return time.Time{}, dbErr(fmt.Sprintf("reading round %d's closing instant", r.n), err)
 	}
 	return fixed, nil
 }
 
-// Drawn reports whether the draw's announcement is recorded.
-func (s *Store) Drawn() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.drawn
-}
-
-// record runs fn, the writing of a record, in a fenced transaction bounded
-// by the record timeout.
-func (s *Store) record(fn func(ctx context.Context, tx pgx.Tx) error) error {
-	if s.q.Closed() {
+// record runs fn, the writing of one of the round's records, in a fenced
+// transaction bounded by the record timeout; once the round is closed it
+// refuses with store.ErrClosed.
+func (r *round) record(fn func(ctx context.Context, tx pgx.Tx) error) error {
+	if r.q.Closed() {
 		return store.ErrClosed
 	}
+	return r.db.record(fn)
+}
+
+// record runs fn in a fenced transaction bounded by the record timeout.
+func (s *Store) record(fn func(ctx context.Context, tx pgx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.recordTimeout)
 	defer cancel()
 	return s.fencedTx(ctx, fn)
 }
 
-// Scan calls fn with every bet committed when it starts, in id order:
-// each agency's in the order submitted.
-func (s *Store) Scan(fn func(lottery.Bet) error) error {
+// Scan calls fn with every bet of the round committed when it starts, in
+// id order: each agency's in the order submitted.
+func (r *round) Scan(fn func(lottery.Bet) error) error {
 	ctx := context.Background()
-	// Without an index on id (it would slow every insert), the order comes
-	// from a sort.
-	rows, err := s.pool.Query(ctx, `SELECT id, `+copyColumns+` FROM bets ORDER BY id`)
+	// Without an index (it would slow every insert), the round's rows are
+	// found by reading every round's, and their order comes from a sort.
+	rows, err := r.db.pool.Query(ctx, `SELECT id, `+copyColumns+` FROM bets WHERE round = $1 ORDER BY id`, r.n)
 	if err != nil {
 		return dbErr("reading the bets", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // migrations are the schema's versions, in order: migrations[i] takes a
 // database from version i to i+1. A released one is never edited; a change
-// is a new entry. The README documents the resulting schema.
+// is a new entry. docs/operations.md documents the resulting schema.
 var migrations = []string{
 	// 1: the bets, each agency's end, the draw's announcement, and the lease
 	// that says which central is active. A bet's id orders the bets as they
@@ -55,6 +55,25 @@ var migrations = []string{
 	`CREATE TABLE closing (
 		only_row  boolean PRIMARY KEY DEFAULT true CHECK (only_row),
 		closes_at timestamptz NOT NULL
+	);`,
+	// 4: continuous rounds. Every row but the lease's is a round's: what
+	// was stored before is round 1's (the columns' default, kept so that
+	// round 1's COPY leaves the round out and stores as before). A
+	// constant default adds the column without rewriting the bets, which
+	// stay without an index: a round's Scan filters them. The draw and the
+	// closing instant are one row per round; table rounds lists each round
+	// opened, so that a restart carries on the newest one even before
+	// anything was stored in it.
+	`ALTER TABLE bets ADD COLUMN round integer NOT NULL DEFAULT 1;
+	ALTER TABLE ends ADD COLUMN round integer NOT NULL DEFAULT 1 CHECK (round >= 1);
+	ALTER TABLE ends DROP CONSTRAINT ends_pkey, ADD PRIMARY KEY (round, agency);
+	ALTER TABLE draw ADD COLUMN round integer NOT NULL DEFAULT 1 CHECK (round >= 1);
+	ALTER TABLE draw DROP COLUMN announced, ADD PRIMARY KEY (round);
+	ALTER TABLE closing ADD COLUMN round integer NOT NULL DEFAULT 1 CHECK (round >= 1);
+	ALTER TABLE closing DROP COLUMN only_row, ADD PRIMARY KEY (round);
+	CREATE TABLE rounds (
+		round     integer PRIMARY KEY CHECK (round >= 1),
+		opened_at timestamptz NOT NULL DEFAULT now()
 	);`,
 }
 

@@ -1,0 +1,264 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"quiniela/lottery"
+	"quiniela/store"
+	"quiniela/store/postgres/pgcluster"
+	"quiniela/store/storetest"
+)
+
+func TestThePostgreSQLRoundsMeetTheRoundsContract(t *testing.T) {
+	t.Parallel()
+	pgcluster.SkipShort(t)
+	storetest.RunRounds(t, func(t *testing.T) storetest.RoundsOpener {
+		url := freshDatabase(t, nil)
+		return storetest.RoundsOpener{
+			Rounds: func() (store.Rounds, error) { return Open(context.Background(), url, Options{Lease: testLease}) },
+			Single: func() (store.Store, error) { return Open(context.Background(), url, Options{Lease: testLease}) },
+		}
+	})
+}
+
+func mustRound(t *testing.T, s *Store, n int) store.Store {
+	t.Helper()
+	r, err := s.Round(n)
+	if err != nil {
+		t.Fatalf("round %d: %v", n, err)
+	}
+	return r
+}
+
+func scanRound(t *testing.T, s store.Store) []lottery.Bet {
+	t.Helper()
+	var got []lottery.Bet
+	if err := s.Scan(func(b lottery.Bet) error { got = append(got, b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func submitTo(t *testing.T, s store.Store, bets ...lottery.Bet) {
+	t.Helper()
+	if err := s.NewStream().Submit(context.Background(), bets).Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func latestOf(t *testing.T, s *Store) int {
+	t.Helper()
+	n, err := s.Latest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestAStandbyTakingTheLeaseOverCarriesOnTheLatestRound(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	old := open(t, url, "old", nil)
+	submitTo(t, old, bet(1, 1)) // round 1's, drawn
+	if err := old.RecordDraw(); err != nil {
+		t.Fatal(err)
+	}
+	two := mustRound(t, old, 2)
+	submitTo(t, two, bet(1, 2), bet(2, 3))
+	if err := two.RecordEnd(2); err != nil {
+		t.Fatal(err)
+	}
+	// The old central stops, as a paused process does, with a batch of
+	// round 2 between its fence and its commit.
+	p := newPauser("commit")
+	old.pause = p.pause
+	old.stopRenewal()
+	pending := two.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 4)})
+	within(t, p.paused, "the old central's batch of round 2 reaching its commit")
+	next := <-openAsync(context.Background(), url, "next", nil)
+	if next == nil {
+		t.Fatal("the standby failed to take over")
+	}
+	defer next.Close(context.Background())
+	p.release()
+	if err := pending.Wait(); err == nil {
+		t.Fatal("the paused central committed a batch of round 2 after the standby took over")
+	}
+	if _, err := old.Round(3); !errors.Is(err, ErrFenced) {
+		t.Fatalf("the fenced central opened round 3: %v, want ErrFenced", err)
+	}
+
+	if n := latestOf(t, next); n != 2 {
+		t.Fatalf("the standby's latest round is %d, want 2", n)
+	}
+	carried := mustRound(t, next, 2)
+	if got := scanRound(t, carried); !slices.Equal(got, []lottery.Bet{bet(1, 2), bet(2, 3)}) {
+		t.Fatalf("the standby's round 2 reads %v, want the bets the first central committed in it, once", got)
+	}
+	if fmt.Sprint(carried.Ended()) != "[2]" || carried.Drawn() {
+		t.Fatalf("the standby's round 2: ended %v, drawn %v; want [2], not drawn", carried.Ended(), carried.Drawn())
+	}
+	if !next.Drawn() || len(scanAll(t, next)) != 1 {
+		t.Fatalf("the standby's round 1: drawn %v, %d bets; want drawn, 1", next.Drawn(), len(scanAll(t, next)))
+	}
+	submitTo(t, carried, bet(1, 4)) // the agency sends the refused batch again
+	if got := scanRound(t, carried); !slices.Equal(got, []lottery.Bet{bet(1, 2), bet(2, 3), bet(1, 4)}) {
+		t.Fatalf("round 2 reads %v after the batch was sent again", got)
+	}
+}
+
+func TestEveryRoundsTransactionIsFencedAndCountedInTheLease(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	s := open(t, url, "a", nil)
+	direct := connect(t, url)
+	commits := func() int64 {
+		t.Helper()
+		var n int64
+		if err := direct.QueryRow(context.Background(), `SELECT commits FROM central_lease`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	two := mustRound(t, s, 2)
+	for i, write := range []struct {
+		name string
+		run  func() error
+	}{
+		{"round 1's batch", func() error { return s.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 1)}).Wait() }},
+		{"round 2's batch", func() error { return two.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 2)}).Wait() }},
+		{"round 2's end", func() error { return two.RecordEnd(1) }},
+		{"round 1's draw", s.RecordDraw},
+		{"round 2's closing instant", func() error { _, err := two.FixClosing(time.Now().Add(time.Hour)); return err }},
+	} {
+		if err := write.run(); err != nil {
+			t.Fatalf("%s: %v", write.name, err)
+		}
+		// Round 2's opening was the epoch's first commit.
+		if got := commits(); got != int64(i+2) {
+			t.Fatalf("after %s, the lease counts %d commits, want %d", write.name, got, i+2)
+		}
+	}
+	// Another central takes the lease: no round of this one writes again.
+	if _, err := direct.Exec(context.Background(), `UPDATE central_lease SET epoch = epoch + 1, holder = 'new', commits = 0`); err != nil {
+		t.Fatal(err)
+	}
+	within(t, s.Lost(), "the central noticing it lost the lease")
+	for name, err := range map[string]error{
+		"round 2's batch": two.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 3)}).Wait(),
+		"round 2's draw":  two.RecordDraw(),
+	} {
+		if !errors.Is(err, ErrFenced) {
+			t.Errorf("%s after the lease was lost: %v, want ErrFenced", name, err)
+		}
+	}
+	if got := commits(); got != 0 {
+		t.Fatalf("the new epoch counts %d commits of the fenced central", got)
+	}
+}
+
+func TestClosingOneRoundLeavesTheStoreAndItsOtherRoundsOpen(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	s := open(t, url, "a", nil)
+	two := mustRound(t, s, 2)
+	submitTo(t, two, bet(1, 1))
+	if err := two.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := two.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 2)}).Wait(); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("a batch of the closed round: %v, want ErrClosed", err)
+	}
+	if err := two.RecordEnd(1); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("an end of the closed round: %v, want ErrClosed", err)
+	}
+	submitTo(t, s, bet(1, 3))
+	submitTo(t, mustRound(t, s, 3), bet(1, 4))
+	if s.fenced() {
+		t.Fatal("closing a round gave the lease up")
+	}
+	if got := scanRound(t, two); !slices.Equal(got, []lottery.Bet{bet(1, 1)}) {
+		t.Fatalf("the closed round reads %v", got)
+	}
+}
+
+func TestOpeningARoundClosesThoseBeforeTheOneBeforeItAndAClosedOneOpensAfresh(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	s := open(t, url, "a", nil)
+	submitTo(t, s, bet(1, 1))
+	two := mustRound(t, s, 2)
+	mustRound(t, s, 3)
+	if err := s.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 2)}).Wait(); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("round 1, with round 3 open: %v, want ErrClosed", err)
+	}
+	submitTo(t, two, bet(1, 3))
+	// The rounds left open are the newest two: round 1 asked for again is
+	// a store of its own, which opening round 3 did not close.
+	again := mustRound(t, s, 1)
+	submitTo(t, again, bet(1, 4))
+	if got := scanRound(t, again); !slices.Equal(got, []lottery.Bet{bet(1, 1), bet(1, 4)}) {
+		t.Fatalf("round 1 opened afresh reads %v", got)
+	}
+	if n := latestOf(t, s); n != 3 {
+		t.Fatalf("the latest round is %d after round 1 was opened again, want 3", n)
+	}
+}
+
+func TestASchemaOfVersionThreeIsMigratedWithItsRecordsAsRound1s(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	direct := connect(t, url)
+	// A database as a central of version 3 left it: a round with its
+	// bets, an end, the draw and its closing instant.
+	for _, sql := range append(slices.Clone(migrations[:3]),
+		`CREATE TABLE schema_version (version integer NOT NULL)`,
+		`INSERT INTO schema_version VALUES (3)`,
+		`INSERT INTO bets (agency, first_name, last_name, document, birthdate, number) VALUES (1, 'Ana', 'Pérez', 7, '1990-01-02', 7)`,
+		`INSERT INTO ends (agency) VALUES (1)`,
+		`INSERT INTO draw (announced_at) VALUES ('2026-12-01 21:00:03+00')`,
+		`INSERT INTO closing (closes_at) VALUES ('2026-12-01 21:00:00+00')`,
+	) {
+		if _, err := direct.Exec(context.Background(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	s := open(t, url, "new", nil)
+	closes, err := s.FixedClosing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := scanAll(t, s); !slices.Equal(got, []lottery.Bet{{Agency: 1, FirstName: "Ana", LastName: "Pérez", Document: 7, Birthdate: "1990-01-02", Number: 7}}) ||
+		fmt.Sprint(s.Ended()) != "[1]" || !s.Drawn() ||
+		!s.DrawTime().Equal(time.Date(2026, 12, 1, 21, 0, 3, 0, time.UTC)) || !closes.Equal(time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)) {
+		t.Fatalf("after the migration round 1 holds %v, ended %v, drawn %v at %v, closing at %v; want the old round's",
+			got, s.Ended(), s.Drawn(), s.DrawTime(), closes)
+	}
+	if n := latestOf(t, s); n != 1 {
+		t.Fatalf("the migrated database's latest round is %d, want 1", n)
+	}
+	two := mustRound(t, s, 2)
+	if got := scanRound(t, two); len(got) != 0 || len(two.Ended()) != 0 || two.Drawn() {
+		t.Fatalf("round 2 of the migrated database holds %v, ended %v, drawn %v", got, two.Ended(), two.Drawn())
+	}
+}
+
+// BenchmarkIngestLaterRound is BenchmarkIngest in round 2, whose rows
+// carry their round.
+func BenchmarkIngestLaterRound(b *testing.B) {
+	s, err := Open(context.Background(), freshDatabase(b, nil), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	two, err := s.Round(2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ingest(b, two)
+}
