@@ -55,7 +55,7 @@ func Run(ctx context.Context, cfg env.Server, tlsConfig *tls.Config, version str
 func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig *tls.Config, version string, again bool) (code int, stepDown bool) {
 	termCtx, endTerm := context.WithCancel(ctx)
 	defer endTerm()
-	ln, admin, st, err := listenAndOpen(ctx, cfg, log, again)
+	ln, admin, stores, err := listenAndOpen(ctx, cfg, log, again)
 	if err != nil {
 		if ctx.Err() != nil { // stopped while standing by
 			log.Info(logattr.Shutdown, logattr.ResultKey, logattr.Success)
@@ -65,7 +65,7 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 	}
 	// A central that lost its lease to another one is fenced: it stops
 	// serving at once.
-	pg, _ := st.(*postgres.Store)
+	pg := stores.pg
 	if pg != nil {
 		go func() {
 			select {
@@ -75,7 +75,7 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 			}
 		}()
 	}
-	srv := supervisor.New(supervisor.Config{
+	scfg := supervisor.Config{
 		Agencies:        cfg.Agencies,
 		FrameTimeout:    cfg.FrameTimeout,
 		ShutdownTimeout: cfg.ShutdownTimeout,
@@ -87,7 +87,11 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 		Version:         version,
 		Store:           cmp.Or(cfg.StorageURL.String(), cfg.StoragePath),
 		Closing:         supervisor.Closing(cfg.ClosingTime),
-	}, st, log)
+	}
+	srv := supervisor.New(scfg, stores.one, log)
+	if stores.rounds != nil {
+		srv = supervisor.NewContinuous(scfg, stores.rounds, log)
+	}
 	// SERVER_SHUTDOWN_TIMEOUT bounds the whole shutdown, from the signal
 	// (or the tree's failure, or the lease's loss) to the store closed.
 	var shutdownBy atomic.Pointer[time.Time]
@@ -100,7 +104,7 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 	// most five sixths of it).
 	closeCtx, cancelClose := context.WithDeadline(context.Background(), *shutdownBy.Load())
 	defer cancelClose()
-	closeErr := st.Close(closeCtx)
+	closeErr := stores.Close(closeCtx)
 	if pg != nil && (pg.LostErr() != nil || ctx.Err() == nil && postgres.IsUnavailable(serveErr)) {
 		// Another central took the lease (or the database went away while
 		// this one read the round back). What this central could not
@@ -143,7 +147,7 @@ func serveTerm(ctx context.Context, cfg env.Server, log *slog.Logger, tlsConfig 
 // again once it holds the lease. again (a central that lost its lease and
 // stands by again) opens the store first, and waits for its database even
 // if it does not answer at once: the URL is known to be right.
-func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again bool) (ln, admin net.Listener, st store.Store, err error) {
+func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again bool) (ln, admin net.Listener, stores opened, err error) {
 	listen := func() error {
 		if ln, err = supervisor.Listen(cfg.Address(), cfg.ListenBacklog); err != nil {
 			log.Error(logattr.Listen, logattr.ResultKey, logattr.Fail, logattr.Addr("", cfg.Address()), logattr.ErrorKey, err)
@@ -172,17 +176,16 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again 
 
 	if !again {
 		if err := listen(); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, opened{}, err
 		}
 		listening = true
 	}
 	if cfg.StorageURL == "" {
-		if st, err = csvfile.Open(cfg.StoragePath, log); err != nil {
+		if stores, err = openFile(cfg, log); err != nil {
 			closeListeners()
-			log.Error(logattr.OpenStore, openStoreFailure(cfg.StoragePath, err)...)
-			return nil, nil, nil, err
+			return nil, nil, opened{}, err
 		}
-		return ln, admin, st, nil
+		return ln, admin, stores, nil
 	}
 	host, _ := os.Hostname()
 	pg, err := postgres.Open(ctx, string(cfg.StorageURL), postgres.Options{
@@ -195,13 +198,59 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again 
 		if ctx.Err() == nil {
 			log.Error(logattr.OpenStore, logattr.ResultKey, logattr.Fail, "storage_url", logattr.DatabaseURL(string(cfg.StorageURL)), logattr.ErrorKey, err)
 		}
-		return nil, nil, nil, err
+		return nil, nil, opened{}, err
 	}
 	if !listening {
 		if err := listen(); err != nil {
 			pg.Close(context.Background())
-			return nil, nil, nil, err
+			return nil, nil, opened{}, err
 		}
 	}
-	return ln, admin, pg, nil
+	stores = opened{one: pg, pg: pg}
+	if cfg.Rounds == env.RoundsContinuous {
+		stores.rounds = pg
+	}
+	return ln, admin, stores, nil
+}
+
+// opened is the central's store: one round's (one), or continuous rounds'
+// (rounds); pg is the PostgreSQL store behind either, if it is one.
+type opened struct {
+	one    store.Store
+	rounds store.Rounds
+	pg     *postgres.Store
+}
+
+// Close closes the store last, once nothing can append any more.
+func (o opened) Close(ctx context.Context) error {
+	if o.rounds != nil {
+		return o.rounds.Close(ctx)
+	}
+	return o.one.Close(ctx)
+}
+
+// openFile opens the CSV store: the file at STORAGE_FILEPATH, or with
+// continuous rounds the rounds kept there and beside it, opening the
+// newest now so that a store that cannot be opened fails the start, with
+// its hint, as the single file does.
+func openFile(cfg env.Server, log *slog.Logger) (opened, error) {
+	if cfg.Rounds != env.RoundsContinuous {
+		st, err := csvfile.Open(cfg.StoragePath, log)
+		if err != nil {
+			log.Error(logattr.OpenStore, openStoreFailure(cfg.StoragePath, err)...)
+			return opened{}, err
+		}
+		return opened{one: st}, nil
+	}
+	rounds := csvfile.OpenRounds(cfg.StoragePath, log)
+	latest, err := rounds.Latest()
+	path := csvfile.RoundPath(cfg.StoragePath, latest)
+	if err == nil {
+		_, err = rounds.Round(latest)
+	}
+	if err != nil {
+		log.Error(logattr.OpenStore, openStoreFailure(path, err)...)
+		return opened{}, err
+	}
+	return opened{rounds: rounds}, nil
 }
