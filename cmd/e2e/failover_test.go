@@ -52,18 +52,22 @@ func newPostgresRound(t *testing.T, c *pgcluster.Cluster, bets, wins int) *fault
 // startCentral starts a central of a PostgreSQL round on port, without
 // waiting for it: it may stand by.
 func (r *faultRound) startCentral(port string) *proctest.Process {
-	s := proctest.Start(r.t, bins["server"], r.dir, "SERVER_IP=127.0.0.1", "SERVER_PORT="+port, "STORAGE_URL="+r.url)
+	s := proctest.Start(r.t, bins["server"], r.dir, append([]string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_URL=" + r.url}, r.env...)...)
 	r.servers = append(r.servers, s)
 	return s
 }
 
 // storedRows reads the round's store as "agency,first_name,..." rows, the
 // CSV file's row format, sorted.
-func (r *faultRound) storedRows() []string {
+func (r *faultRound) storedRows() []string { return r.storedRowsOf(1) }
+
+// storedRowsOf reads round n of the store (continuous rounds) as
+// storedRows does.
+func (r *faultRound) storedRowsOf(round int) []string {
 	t := r.t
 	t.Helper()
 	if r.url == "" {
-		return readRows(t, r.store, 0)
+		return readRows(t, csvfile.RoundPath(r.store, round), 0)
 	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, r.url)
@@ -71,7 +75,7 @@ func (r *faultRound) storedRows() []string {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets`)
+	rows, err := conn.Query(ctx, `SELECT agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets WHERE round = $1`, round)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"quiniela/cmd/internal/logline"
 	"quiniela/lottery/logattr"
-	"quiniela/store/csvfile"
 )
 
 // playRounds plays the round's five agencies rounds times against a
@@ -82,8 +81,47 @@ func TestContinuousRoundsOnOneCentralKeepEachRoundsBetsApartThroughKills(t *test
 			r.playRounds(tt.rounds, tt.killBetween, tt.killWithin)
 			r.checkDraws(tt.rounds)
 			for round := 1; round <= tt.rounds; round++ {
-				r.checkStored(readRows(t, csvfile.RoundPath(r.store, round), 0))
+				r.checkStored(r.storedRowsOf(round))
 			}
 		})
+	}
+}
+
+func TestAStandbyCentralTakesOverInTheSecondRoundAndCarriesItOn(t *testing.T) {
+	t.Parallel()
+	r := newPostgresRound(t, nil, 3000, 2)
+	r.env = []string{"SERVER_ROUNDS=continuous"}
+	active, standby, centrals := r.startActiveAndStandby()
+	for i := 1; i <= 5; i++ {
+		r.startClient(i, centrals)
+	}
+	r.checkAgencies()
+	active.WaitForLine(t, logattr.Ronda, logattr.Success, logattr.RondaKey, "2")
+	// Round 2: the active central is killed while agencies send, and the
+	// standby carries round 2 on from the database.
+	for i := 1; i <= 5; i++ {
+		r.startClient(i, centrals)
+	}
+	active.WaitForN(t, logline.Pattern(logattr.ApuestaRecibida, logattr.Success), 60)
+	kill(t, active)
+	standby.WaitFor(t, leadershipLine)
+	r.checkAgencies()
+	for i, c := range r.clients {
+		if strings.Contains(c.Log(), "action: ronda_anterior") {
+			t.Fatalf("agency %d found round 1's bets in round 2:\n%s", i, c.Log())
+		}
+	}
+	standby.Cmd.Process.Signal(syscall.SIGTERM)
+	if code, _ := standby.Wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("the standby exited %d", code)
+	}
+	if len(standby.Find(t, logattr.ApuestaRecibida, logattr.Success)) == 0 {
+		t.Fatal("the standby stored no batch of round 2: the kill came after the round's bets")
+	}
+	r.checkDraws(2)
+	r.checkStored(r.storedRowsOf(1))
+	r.checkStored(r.storedRowsOf(2))
+	if len(standby.Find(t, logattr.Sorteo, logattr.Success, logattr.RondaKey, "1")) != 0 {
+		t.Fatal("the standby announced round 1's draw again")
 	}
 }
