@@ -115,7 +115,7 @@ func TestMakeRun(t *testing.T) {
 		}
 	})
 
-	t.Run("make run-pg plays the round on a throwaway PostgreSQL with a standby, and removes it", func(t *testing.T) {
+	t.Run("make run-pg ROUNDS=2 plays two rounds on a throwaway PostgreSQL with a standby, and removes it", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("SKIP: -short: needs PostgreSQL")
 		}
@@ -123,14 +123,15 @@ func TestMakeRun(t *testing.T) {
 			t.Skip("SKIP: ", err)
 		}
 		data := filepath.Join(t.TempDir(), "pg")
-		out, err := makeTarget(t, "run-pg", bin, data, proctest.FreePort(t))
+		out, err := makeTarget(t, "run-pg", bin, data, proctest.FreePort(t), "ROUNDS=2")
 		if err != nil {
-			t.Fatalf("make run-pg: %v\n%s", err, out)
+			t.Fatalf("make run-pg ROUNDS=2: %v\n%s", err, out)
 		}
 		m := regexp.MustCompile(`postgres: a throwaway cluster in (\S+),`).FindStringSubmatch(out)
-		if n := strings.Count(out, "winners, as expected"); n != 5 || !strings.Contains(out, "draws: 1, bets stored: 79000") || m == nil {
-			t.Fatalf("%d agencies checked, want 5:\n%s", n, out)
+		if n := strings.Count(out, "winners, as expected"); n != 10 || m == nil {
+			t.Fatalf("%d runs of an agency checked, want 10 (5 in each of 2 rounds):\n%s", n, out)
 		}
+		saysEach(t, out, "round 1: draws: 1, bets stored: 79000", "round 2: draws: 1, bets stored: 79000", "round: success")
 		if _, err := os.Stat(m[1]); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("the cluster's folder %s is left behind: %v", m[1], err)
 		}
