@@ -1,0 +1,142 @@
+package main
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// A delaying TCP proxy: the round trip of a distant agency on a kernel
+// without netem. Every chunk read is held for the one-way delay before it
+// is written on, in each direction and in order, so that the link has that
+// latency and loopback's bandwidth. It buffers whatever is in flight,
+// without bound, as a long link does: the sender's window, not the proxy,
+// decides how much that is.
+
+// proxy accepts on a loopback port of its own and relays each connection
+// to target, delaying each direction by oneWay.
+type proxy struct {
+	ln     net.Listener
+	target string
+	oneWay time.Duration
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]bool // open, either side
+}
+
+// startProxy listens on a free loopback port; Addr says which.
+func startProxy(target string, oneWay time.Duration) (*proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &proxy{ln: ln, target: target, oneWay: oneWay, conns: map[net.Conn]bool{}}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+func (p *proxy) Addr() string { return p.ln.Addr().String() }
+
+// Close stops accepting, closes every connection still open, and waits
+// for every relay to end.
+func (p *proxy) Close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// track adds (or, with open false, removes) connections to close on Close.
+func (p *proxy) track(open bool, conns ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		if open {
+			p.conns[c] = true
+		} else {
+			delete(p.conns, c)
+		}
+	}
+}
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.track(true, c, s)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			var both sync.WaitGroup
+			both.Add(2)
+			go func() { defer both.Done(); p.relay(c.(*net.TCPConn), s.(*net.TCPConn)) }()
+			go func() { defer both.Done(); p.relay(s.(*net.TCPConn), c.(*net.TCPConn)) }()
+			both.Wait()
+			p.track(false, c, s)
+			c.Close()
+			s.Close()
+		}()
+	}
+}
+
+// chunk is what one read returned, and when it may be written on.
+type chunk struct {
+	data []byte
+	due  time.Time
+	err  error // the read's error: io.EOF is passed on as a half-close
+}
+
+// relay copies from into to, each chunk held until oneWay after it was
+// read. The reader waits for the writer only when 65,536 chunks are
+// queued; the end of from is passed on as a half-close once its delay is
+// over, and a failure on either side closes both.
+func (p *proxy) relay(from, to *net.TCPConn) {
+	queue := make(chan chunk, 1<<16)
+	go func() {
+		defer close(queue)
+		for {
+			buf := make([]byte, 64<<10)
+			n, err := from.Read(buf)
+			due := time.Now().Add(p.oneWay)
+			if n > 0 {
+				queue <- chunk{data: buf[:n], due: due}
+			}
+			if err != nil {
+				queue <- chunk{due: due, err: err}
+				return
+			}
+		}
+	}()
+	for c := range queue {
+		if wait := time.Until(c.due); wait > 0 {
+			time.Sleep(wait)
+		}
+		if c.err == io.EOF {
+			to.CloseWrite()
+			return
+		}
+		if c.err != nil {
+			to.Close()
+			return
+		}
+		if _, err := to.Write(c.data); err != nil {
+			from.Close() // the reader stops on it
+			for range queue {
+			}
+			return
+		}
+	}
+}
