@@ -9,12 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"quiniela/cmd/internal/proctest"
-	"quiniela/cmd/internal/tlsfiles"
-	"quiniela/store/postgres/pgcluster"
 	"strconv"
 	"strings"
 	"time"
+
+	"quiniela/cmd/internal/proctest"
+	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/store/postgres/pgcluster"
 
 	"github.com/jackc/pgx/v5"
 )

@@ -65,8 +65,9 @@ func main() {
 	floorRuns := flag.Int("floor-runs", 5, "runs of the floor and of ours per row of the floor table, alternating; it shows their medians")
 	only := flag.String("only", "", `"floor": the floor table alone; "rounds": the full table alone; "": both`)
 	quick := flag.Bool("quick", false, "the floor table on tiny rounds with short delays, once: a smoke test of the code path")
+	profile := flag.String("profile", "", "instead of the tables, one official-like round and one of 100 agencies × 10,000 bets with binaries built -tags pprof, leaving the central's and every agency's CPU and allocation profiles in this folder")
 	flag.Parse()
-	o := options{root: ".", runs: *runs, floorRuns: *floorRuns, floor: *only != "rounds", rounds: *only != "floor", quick: *quick, out: os.Stdout}
+	o := options{root: ".", runs: *runs, floorRuns: *floorRuns, floor: *only != "rounds", rounds: *only != "floor", quick: *quick, out: os.Stdout, profile: *profile}
 	if o.quick {
 		o.floorRuns, o.rounds = 1, false
 	}
@@ -83,8 +84,12 @@ type options struct {
 	floorRuns     int    // of the floor and of ours, per row of the floor table
 	floor, rounds bool   // the floor table, the full table (with the idle connections)
 	quick         bool   // the floor table's tiny rows
+	profile       string // a folder for profiles, instead of the tables
 	out           io.Writer
 }
+
+// profileDir, when set, is where round's processes write their profiles.
+var profileDir string
 
 func run(o options) error {
 	dir, err := os.MkdirTemp("", "roundbench")
@@ -92,11 +97,30 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/server", "./cmd/client", "./cmd/datagen", "./cmd/certs", "./cmd/internal/floor")
+	args := []string{"build", "-o", dir + "/"}
+	if o.profile != "" {
+		args = append(args, "-tags", "pprof")
+	}
+	build := exec.Command("go", append(args, "./cmd/server", "./cmd/client", "./cmd/datagen", "./cmd/certs", "./cmd/internal/floor")...)
 	build.Dir = o.root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building: %v\n%s", err, out)
+	}
+	if o.profile != "" {
+		if profileDir, err = filepath.Abs(o.profile); err != nil {
+			return err
+		}
+		for _, sz := range []size{{agencies: 5}, {agencies: 100, bets: 10000}} {
+			data, err := dataFor(dir, sz)
+			if err != nil {
+				return err
+			}
+			if _, err := round(dir, data, sz, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if o.floor {
 		if err := floorTable(o.out, dir, o.floorRuns, o.quick); err != nil {
@@ -211,6 +235,9 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 	if sz.tls {
 		env = append(env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
 	}
+	if profileDir != "" {
+		env = append(env, "PPROF_PREFIX="+filepath.Join(profileDir, fmt.Sprintf("central-%d", sz.agencies)))
+	}
 	if sz.scraped {
 		adminPort, err := proctest.Port()
 		if err != nil {
@@ -247,6 +274,9 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 	for i := range clients {
 		id := strconv.Itoa(i + 1)
 		env := []string{"CLI_ID=" + id, "CLI_SERVER_ADDRESS=" + addr, "CLI_DATA_FILE=" + filepath.Join(data, "agency-"+id+".csv")}
+		if profileDir != "" {
+			env = append(env, "PPROF_PREFIX="+filepath.Join(profileDir, fmt.Sprintf("agency-%d", sz.agencies)))
+		}
 		if sz.tls {
 			env = append(env, "CLI_TLS_CERT="+cert("agency-"+id+".crt"), "CLI_TLS_KEY="+cert("agency-"+id+".key"), "CLI_TLS_CA="+cert("ca.crt"))
 		}

@@ -107,12 +107,12 @@ func (p *proxy) relay(from, to *net.TCPConn) {
 	queue := make(chan chunk, 1<<16)
 	go func() {
 		defer close(queue)
+		buf := make([]byte, 256<<10)
 		for {
-			buf := make([]byte, 64<<10)
 			n, err := from.Read(buf)
 			due := time.Now().Add(p.oneWay)
 			if n > 0 {
-				queue <- chunk{data: buf[:n], due: due}
+				queue <- chunk{data: append([]byte(nil), buf[:n]...), due: due}
 			}
 			if err != nil {
 				queue <- chunk{due: due, err: err}
