@@ -49,7 +49,10 @@ func (s *session) logPanic(goroutine string, value any) {
 // and the acker writes each reply in order once its batch is stored, so an
 // agency can keep several batches in flight and they share fsyncs.
 func (s *session) pipeline(ctx context.Context) error {
-	acks := make(chan ack, protocol.MaxInFlight)
+	// Pointers, not the replies in the making themselves: the channel's
+	// buffer is allocated with every connection, idle ones included, and
+	// a pointer is a sixteenth of an ack.
+	acks := make(chan *ack, protocol.MaxInFlight)
 	var g errgroup.Group
 	g.Go(func() (err error) {
 		defer close(acks)
@@ -81,7 +84,7 @@ var errAckerPanicked = errors.New("the reply writer panicked")
 // writeAcks writes the replies in order. Every stored batch is counted even
 // after a write has failed, or the acker has panicked, so that the
 // agency's status stays exact for its next connection.
-func (s *session) writeAcks(acks <-chan ack) (err error) {
+func (s *session) writeAcks(acks <-chan *ack) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.logPanic("acker", r)
@@ -138,7 +141,7 @@ func (s *session) writeAcks(acks <-chan ack) (err error) {
 
 // settleSilently settles what is left after the acker panicked, without a
 // reply: batches are counted, barriers opened.
-func (s *session) settleSilently(a ack) {
+func (s *session) settleSilently(a *ack) {
 	switch {
 	case a.barrier != nil:
 		close(a.barrier)
@@ -149,7 +152,7 @@ func (s *session) settleSilently(a ack) {
 
 // settleBatch waits for a submitted batch, counts it once stored, and
 // returns its reply code.
-func (s *session) settleBatch(a ack) protocol.Code {
+func (s *session) settleBatch(a *ack) protocol.Code {
 	log := s.logger()
 	defer s.inFlightWinners.Add(-int64(len(a.winners)))
 	defer s.srv.round.answered(a.batch.Agency) // after record has counted it
@@ -178,7 +181,7 @@ func (s *session) settleBatch(a ack) protocol.Code {
 }
 
 // readFrame reads one frame, handles it, and queues its reply.
-func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
+func (s *session) readFrame(ctx context.Context, acks chan<- *ack) error {
 	if err := s.waitForFrame(s.br); err != nil {
 		return err
 	}
@@ -188,7 +191,7 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 		if errors.Is(err, protocol.ErrUnknownAction) || errors.Is(err, protocol.ErrCount) {
 			// The stream cannot be resynchronised: say why, then hang up.
 			s.warn(logattr.Request, logattr.ResultKey, logattr.Fail, logattr.CodeKey, int(protocol.CodeMalformed), logattr.ErrorKey, err)
-			acks <- ack{reply: protocol.AppendCode(nil, protocol.CodeMalformed)}
+			acks <- &ack{reply: protocol.AppendCode(nil, protocol.CodeMalformed)}
 			return err
 		}
 		var ne net.Error
@@ -208,7 +211,7 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 	}
 	a := s.handle(ctx, req, acks)
 	s.handling = nil
-	acks <- a
+	acks <- &a
 	if s.br == s.first && s.agency.Load() != 0 {
 		// It speaks for an agency now: its batches come in large reads
 		// (reading past the small reader, so no buffered byte is lost).
@@ -224,8 +227,8 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 
 // settle waits until the acker has settled (and counted) every batch queued
 // before it, so that what follows sees the agency's state whole.
-func settle(acks chan<- ack) {
+func settle(acks chan<- *ack) {
 	done := make(chan struct{})
-	acks <- ack{barrier: done}
+	acks <- &ack{barrier: done}
 	<-done
 }
