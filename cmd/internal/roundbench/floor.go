@@ -103,6 +103,14 @@ func floorTable(w io.Writer, dir string, runs int, quick bool) error {
 	}
 	fmt.Fprintf(w, "\nthe proxy's own cost (%s): the floor %.3f s straight, %.3f s through the proxy at 0 ms (median of %d)\n",
 		first.name, proxyCheck.floor.Seconds(), proxyCheck.ours.Seconds(), runs)
+	// Through the proxy, the floor should take its time straight plus one
+	// round trip (the bytes there, the acknowledgement back): what is
+	// beyond is the proxy's, or the machine's at that moment.
+	for _, r := range rows {
+		if r.rtt > 0 && r.agencies == first.agencies && r.bets == first.bets {
+			fmt.Fprintf(w, "the floor at %v beyond the floor straight plus one round trip: %+.3f s\n", r.rtt, (r.floor - first.floor - r.rtt).Seconds())
+		}
+	}
 	return nil
 }
 

@@ -104,6 +104,15 @@ type chunk struct {
 // queued; the end of from is passed on as a half-close once its delay is
 // over, and a failure on either side closes both.
 func (p *proxy) relay(from, to *net.TCPConn) {
+	if p.oneWay == 0 { // nothing to hold: one goroutine copies
+		if _, err := io.CopyBuffer(onlyWriter{to}, from, make([]byte, 256<<10)); err != nil {
+			to.Close()
+			from.Close()
+			return
+		}
+		to.CloseWrite()
+		return
+	}
 	queue := make(chan chunk, 1<<16)
 	go func() {
 		defer close(queue)
@@ -140,3 +149,8 @@ func (p *proxy) relay(from, to *net.TCPConn) {
 		}
 	}
 }
+
+// onlyWriter hides the connection's ReadFrom, so that the copy goes
+// through the proxy's own buffer, as a delayed chunk does, and not
+// straight from socket to socket in the kernel.
+type onlyWriter struct{ io.Writer }
