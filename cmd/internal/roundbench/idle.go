@@ -98,6 +98,18 @@ func rss(pid int) int {
 	return 0
 }
 
+// selfPeakRSS is this process's peak RSS in KiB.
+func selfPeakRSS() int {
+	raw, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, _ := strconv.Atoi(strings.Fields(v)[0])
+			return kib
+		}
+	}
+	return 0
+}
+
 func openFiles(pid int) int {
 	entries, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	return len(entries)

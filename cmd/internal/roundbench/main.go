@@ -189,7 +189,9 @@ func rounds(o options, dir string) error {
 			r.agencies, store, tls, r.total, r.wall.Seconds(), float64(r.total)/r.wall.Seconds(), r.p50, r.p99,
 			float64(r.serverRSS)/1024, float64(r.clientRSS)/1024, r.fsyncsPerBatch, r.serverCPU.Seconds(), r.clientsCPU.Seconds(), dbCPU)
 	}
-	fmt.Fprintln(o.out)
+	// A child started with vfork, as Go starts every process, inherits
+	// the starter's peak RSS as the least its own peak can read.
+	fmt.Fprintf(o.out, "\n(a peak RSS reads no less than roundbench's own peak when it started the process: %.1f MiB now)\n\n", float64(selfPeakRSS())/1024)
 	for _, useTLS := range []bool{false, true} {
 		before, after, err := idle(dir, idleConnections, useTLS)
 		if err != nil {

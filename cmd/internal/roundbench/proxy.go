@@ -100,9 +100,9 @@ type chunk struct {
 }
 
 // relay copies from into to, each chunk held until oneWay after it was
-// read. The reader waits for the writer only when 65,536 chunks are
-// queued; the end of from is passed on as a half-close once its delay is
-// over, and a failure on either side closes both.
+// read. The reader never waits for the writer (the queue has no bound);
+// the end of from is passed on as a half-close once its delay is over,
+// and a failure on either side closes both.
 func (p *proxy) relay(from, to *net.TCPConn) {
 	if p.oneWay == 0 { // nothing to hold: one goroutine copies
 		if _, err := io.CopyBuffer(onlyWriter{to}, from, make([]byte, 256<<10)); err != nil {
@@ -113,23 +113,24 @@ func (p *proxy) relay(from, to *net.TCPConn) {
 		to.CloseWrite()
 		return
 	}
-	queue := make(chan chunk, 1<<16)
+	q := &fifo{}
+	q.more = sync.NewCond(&q.mu)
 	go func() {
-		defer close(queue)
 		buf := make([]byte, 256<<10)
 		for {
 			n, err := from.Read(buf)
 			due := time.Now().Add(p.oneWay)
 			if n > 0 {
-				queue <- chunk{data: append([]byte(nil), buf[:n]...), due: due}
+				q.push(chunk{data: append([]byte(nil), buf[:n]...), due: due})
 			}
 			if err != nil {
-				queue <- chunk{due: due, err: err}
+				q.push(chunk{due: due, err: err})
 				return
 			}
 		}
 	}()
-	for c := range queue {
+	for {
+		c := q.pop()
 		if wait := time.Until(c.due); wait > 0 {
 			time.Sleep(wait)
 		}
@@ -143,11 +144,35 @@ func (p *proxy) relay(from, to *net.TCPConn) {
 		}
 		if _, err := to.Write(c.data); err != nil {
 			from.Close() // the reader stops on it
-			for range queue {
-			}
 			return
 		}
 	}
+}
+
+// fifo is the chunks in flight one way, in the order read.
+type fifo struct {
+	mu     sync.Mutex
+	more   *sync.Cond
+	chunks []chunk
+}
+
+func (q *fifo) push(c chunk) {
+	q.mu.Lock()
+	q.chunks = append(q.chunks, c)
+	q.mu.Unlock()
+	q.more.Signal()
+}
+
+func (q *fifo) pop() chunk {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.chunks) == 0 {
+		q.more.Wait()
+	}
+	c := q.chunks[0]
+	q.chunks[0] = chunk{}
+	q.chunks = q.chunks[1:]
+	return c
 }
 
 // onlyWriter hides the connection's ReadFrom, so that the copy goes
