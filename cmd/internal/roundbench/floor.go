@@ -107,8 +107,8 @@ func floorTable(w io.Writer, dir string, runs int, quick bool) error {
 	// round trip (the bytes there, the acknowledgement back): what is
 	// beyond is the proxy's, or the machine's at that moment.
 	for _, r := range rows {
-		if r.rtt > 0 && r.agencies == first.agencies && r.bets == first.bets {
-			fmt.Fprintf(w, "the floor at %v beyond the floor straight plus one round trip: %+.3f s\n", r.rtt, (r.floor - first.floor - r.rtt).Seconds())
+		if r.rtt > 0 && r.agencies == rows[0].agencies && r.bets == rows[0].bets {
+			fmt.Fprintf(w, "the floor at %v beyond the floor straight plus one round trip: %+.3f s\n", r.rtt, (r.floor - rows[0].floor - r.rtt).Seconds())
 		}
 	}
 	return nil
