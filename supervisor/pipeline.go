@@ -50,8 +50,9 @@ func (s *session) logPanic(goroutine string, value any) {
 // agency can keep several batches in flight and they share fsyncs.
 func (s *session) pipeline(ctx context.Context) error {
 	// Pointers, not the replies in the making themselves: the channel's
-	// buffer is allocated with every connection, idle ones included, and
-	// a pointer is a sixteenth of an ack.
+	// buffer is allocated once a connection sends its first frame, and a
+	// pointer is a sixteenth of an ack, which is allocated as its frame
+	// is read.
 	acks := make(chan *ack, protocol.MaxInFlight)
 	var g errgroup.Group
 	g.Go(func() (err error) {
