@@ -115,11 +115,11 @@ func (p *proxy) relay(from, to *net.TCPConn) {
 		to.CloseWrite()
 		return
 	}
-	linkPriority()
+	defer linkPriority()()
 	q := &fifo{}
 	q.more = sync.NewCond(&q.mu)
 	go func() {
-		linkPriority()
+		defer linkPriority()()
 		buf := make([]byte, 256<<10)
 		for {
 			n, err := from.Read(buf)
@@ -184,13 +184,16 @@ func (q *fifo) pop() chunk {
 // straight from socket to socket in the kernel.
 type onlyWriter struct{ io.Writer }
 
-// linkPriority keeps the calling goroutine on a thread of its own, ended
-// with it, and raises that thread's priority (where the process may), so
-// that on a busy machine a chunk is read and written on when due, as a
-// link would, and not when the scheduler gets round to the proxy. The
-// processes roundbench starts are started from other threads, and so
-// keep the ordinary priority.
-func linkPriority() {
+// linkPriority keeps the calling goroutine on a thread of its own and
+// raises that thread's priority (where the process may), so that on a busy
+// machine a chunk is read and written on when due, as a link would, and
+// not when the scheduler gets round to the proxy. The processes roundbench
+// starts are started from other threads, and so keep the ordinary
+// priority. The returned func puts the priority back: the thread ends
+// with its goroutine, unless it is the process's first, which stays.
+func linkPriority() (restore func()) {
 	runtime.LockOSThread()
-	syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), -10)
+	tid := syscall.Gettid()
+	syscall.Setpriority(syscall.PRIO_PROCESS, tid, -10)
+	return func() { syscall.Setpriority(syscall.PRIO_PROCESS, tid, 0) }
 }
