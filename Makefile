@@ -130,9 +130,12 @@ SOAK ?= 5m
 soak: build ## leave two centrals running SOAK long (default 5m) under churn, and fail if any resource grows
 	@$(BIN)/soak -bin $(BIN) -duration $(SOAK)
 
-bench: ## Go benchmarks of the hot paths, then whole rounds (5 agencies/79,000 bets and 100/1,000,000) in one table
+# The floor table puts each round beside its physical limit (the files sent
+# raw, one fsync per agency), on loopback and at 50 and 200 ms round trips
+# through a delaying proxy; BENCH_ARGS=-quick smoke-tests it on tiny rounds.
+bench: ## Go benchmarks of the hot paths, then whole rounds beside their floor, then the full table (5 agencies/79,000 bets and 100/1,000,000)
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./...
-	$(GO) run ./cmd/internal/roundbench
+	$(GO) run ./cmd/internal/roundbench $(BENCH_ARGS)
 
 docker-image: build ## build the server and client images FROM scratch around bin/
 	docker build --label quiniela.version=$(VERSION) --target server -t $(IMAGE_PREFIX)-server:latest .

@@ -74,8 +74,11 @@ func (c *client) readCode() (protocol.Code, error) {
 	return protocol.ReadCode(c.replies)
 }
 
-func (c *client) end() error {
-	if err := c.send(protocol.AppendEnd(c.buf[:0], c.agency)); err != nil {
+// endAndAsk sends the end and, in the same write, the winners query, whose
+// reply readWinners reads: the central answers them in order, so the query
+// sees the end, and the draw's news is not one more round trip away.
+func (c *client) endAndAsk() error {
+	if err := c.send(protocol.AppendWinnersQuery(protocol.AppendEnd(c.buf[:0], c.agency), c.agency)); err != nil {
 		return err
 	}
 	code, err := protocol.ReadCode(c.replies)
@@ -108,5 +111,11 @@ func (c *client) winners() (protocol.Code, []uint32, error) {
 	if err := c.send(protocol.AppendWinnersQuery(c.buf[:0], c.agency)); err != nil {
 		return 0, nil, err
 	}
+	return c.readWinners()
+}
+
+// readWinners reads the reply of a winners query already sent.
+func (c *client) readWinners() (protocol.Code, []uint32, error) {
+	c.arm(c.conn.SetReadDeadline)
 	return protocol.ReadWinners(c.replies)
 }

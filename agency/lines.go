@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"unicode"
 )
 
 // errLineTooLong is the reason a line longer than maxLine is skipped.
@@ -72,6 +74,7 @@ func (lr *lineReader) next() ([]byte, error) {
 type fieldReader struct {
 	src bytes.Reader
 	cr  *csv.Reader
+	rec []string // the fields of a line read without encoding/csv
 }
 
 func newFieldReader() *fieldReader {
@@ -86,6 +89,9 @@ func newFieldReader() *fieldReader {
 // fields returns the line's fields, valid until the next call, surrounding
 // spaces kept (the caller trims them), or io.EOF for a blank line.
 func (fr *fieldReader) fields(line []byte) ([]string, error) {
+	if len(line) > 0 && bytes.IndexByte(line, '"') < 0 && bytes.IndexByte(line, '\r') < 0 {
+		return fr.split(line), nil
+	}
 	fr.src.Reset(line)
 	rec, err := fr.cr.Read()
 	var perr *csv.ParseError
@@ -93,4 +99,22 @@ func (fr *fieldReader) fields(line []byte) ([]string, error) {
 		return nil, perr.Err // the line number is the caller's
 	}
 	return rec, err
+}
+
+// split reads a line with no quote and no carriage return, as nearly every
+// line of a bets file is, the way encoding/csv would, without its general
+// loop: the fields between commas, leading spaces trimmed, all parts of
+// one string.
+func (fr *fieldReader) split(line []byte) []string {
+	s := string(line)
+	fr.rec = fr.rec[:0]
+	for {
+		i := strings.IndexByte(s, ',')
+		if i < 0 {
+			fr.rec = append(fr.rec, strings.TrimLeftFunc(s, unicode.IsSpace))
+			return fr.rec
+		}
+		fr.rec = append(fr.rec, strings.TrimLeftFunc(s[:i], unicode.IsSpace))
+		s = s[i+1:]
+	}
 }

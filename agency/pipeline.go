@@ -1,5 +1,6 @@
-// Batches in flight: a writer and an acker that keep up to
-// protocol.MaxInFlight batches sent ahead of their acknowledgements.
+// Batches in flight: a writer and an acker that keep up to a window of
+// batches (maxInFlightBytes of frames) sent ahead of their
+// acknowledgements.
 
 package agency
 
@@ -37,9 +38,17 @@ type pipeline struct {
 }
 
 func (a *Agency) startPipeline(c *client, res *Result) *pipeline {
-	p := &pipeline{a: a, c: c, res: res, flights: make(chan flight, protocol.MaxInFlight), failed: make(chan struct{})}
+	p := &pipeline{a: a, c: c, res: res, flights: make(chan flight, window(a.cfg.BatchMaxAmount)), failed: make(chan struct{})}
 	p.g.Go(p.ack)
 	return p
+}
+
+// window is how many frames of batches of up to batchMax bets fit in
+// maxInFlightBytes (at most maxInFlightFrames), and never fewer than the
+// central reads ahead.
+func window(batchMax int) int {
+	frame := protocol.HeaderSize + protocol.BetSize*max(1, batchMax)
+	return max(protocol.MaxInFlight, min(maxInFlightFrames, maxInFlightBytes/frame))
 }
 
 // ack reads one reply per flight. On the first failure it stops the

@@ -73,16 +73,17 @@ func (a *Agency) session(ctx context.Context, r *round, res *Result) error {
 		return fmt.Errorf("the central holds %d bets of agency %d but %s has only %d valid ones: its store is from another round or file (%s)",
 			st.Stored, a.cfg.ID, a.cfg.DataFile, valid, freshRoundHint)
 	}
+	asked := false // a winners query went out with the end
 	if !st.Ended && !closed {
-		if err := c.end(); err != nil {
+		if err := c.endAndAsk(); err != nil {
 			return err
 		}
-		r.progress = time.Now()
+		r.progress, asked = time.Now(), true
 	}
 	if r.winnersDeadline.IsZero() {
 		r.winnersDeadline = time.Now().Add(a.cfg.WinnersTimeout)
 	}
-	winners, err := a.awaitWinners(ctx, c, r)
+	winners, err := a.awaitWinners(ctx, c, r, asked)
 	if err != nil {
 		return err
 	}

@@ -13,10 +13,15 @@ import (
 
 // awaitWinners asks for the winners until the draw has happened, backing
 // off with jitter between "not yet" answers, for at most WinnersTimeout.
-func (a *Agency) awaitWinners(ctx context.Context, c *client, r *round) ([]uint32, error) {
+// When asked, a first query is already on its way: its reply comes first.
+func (a *Agency) awaitWinners(ctx context.Context, c *client, r *round, asked bool) ([]uint32, error) {
 	wait := minBackoff
 	for {
-		code, docs, err := c.winners()
+		query := c.winners
+		if asked {
+			query, asked = c.readWinners, false
+		}
+		code, docs, err := query()
 		if err != nil {
 			return nil, err
 		}

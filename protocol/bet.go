@@ -63,47 +63,73 @@ func DecodeBet(rec []byte) (lottery.Bet, error) {
 	if len(rec) != BetSize {
 		return lottery.Bet{}, fmt.Errorf("%w: %d bytes, want %d", ErrRecord, len(rec), BetSize)
 	}
+	if err := checkBet(rec); err != nil {
+		return lottery.Bet{}, err
+	}
+	first, last := nameLen(rec, offFirstLen), nameLen(rec, offLastLen)
+	return betOf(rec, string(rec[offFirstName:offFirstName+first]), string(rec[offLastName:offLastName+last]), string(rec[offBirthdate:offNumber])), nil
+}
+
+// checkBet checks the structure of a record of BetSize bytes.
+func checkBet(rec []byte) error {
 	if rec[0] != betMarker {
-		return lottery.Bet{}, fmt.Errorf("%w: marker 0x%02x, want 'B'", ErrRecord, rec[0])
+		return fmt.Errorf("%w: marker 0x%02x, want 'B'", ErrRecord, rec[0])
 	}
-	first, err := decodeName("first name", rec[offFirstLen:offLastLen])
-	if err != nil {
-		return lottery.Bet{}, err
+	if err := checkName("first name", rec[offFirstLen:offLastLen]); err != nil {
+		return err
 	}
-	last, err := decodeName("last name", rec[offLastLen:offDocument])
-	if err != nil {
-		return lottery.Bet{}, err
+	if err := checkName("last name", rec[offLastLen:offDocument]); err != nil {
+		return err
 	}
-	birth := rec[offBirthdate:offNumber]
-	for _, c := range birth {
+	for _, c := range rec[offBirthdate:offNumber] {
 		if c >= utf8.RuneSelf {
-			return lottery.Bet{}, fmt.Errorf("%w: birthdate is not ASCII", ErrRecord)
+			return fmt.Errorf("%w: birthdate is not ASCII", ErrRecord)
 		}
 	}
+	return nil
+}
+
+// nameLen is the length of the name field at rec[at:], once checked.
+func nameLen(rec []byte, at int) int { return int(binary.BigEndian.Uint16(rec[at:])) }
+
+// betOf is the bet of a checked record, with its text given.
+func betOf(rec []byte, first, last, birthdate string) lottery.Bet {
 	return lottery.Bet{
 		Agency:    binary.BigEndian.Uint16(rec[offAgency:]),
 		FirstName: first,
 		LastName:  last,
 		Document:  binary.BigEndian.Uint32(rec[offDocument:]),
-		Birthdate: string(birth),
+		Birthdate: birthdate,
 		Number:    binary.BigEndian.Uint16(rec[offNumber:]),
-	}, nil
+	}
 }
 
-// decodeName reads a length-prefixed, zero-padded name field.
-func decodeName(what string, field []byte) (string, error) {
+// checkName checks a length-prefixed, zero-padded name field.
+func checkName(what string, field []byte) error {
 	n := int(binary.BigEndian.Uint16(field))
 	text := field[2:]
 	if n > len(text) {
-		return "", fmt.Errorf("%w: %s length %d exceeds its %d-byte field", ErrRecord, what, n, len(text))
+		return fmt.Errorf("%w: %s length %d exceeds its %d-byte field", ErrRecord, what, n, len(text))
 	}
-	for _, c := range text[n:] {
-		if c != 0 {
-			return "", fmt.Errorf("%w: %s padding is not zero", ErrRecord, what)
-		}
+	if !allZero(text[n:]) {
+		return fmt.Errorf("%w: %s padding is not zero", ErrRecord, what)
 	}
 	if !utf8.Valid(text[:n]) {
-		return "", fmt.Errorf("%w: %s is not valid UTF-8", ErrRecord, what)
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrRecord, what)
 	}
-	return string(text[:n]), nil
+	return nil
+}
+
+// allZero says whether every byte of b is zero, eight at a time: the
+// padding of a record's two names is most of its bytes.
+func allZero(b []byte) bool {
+	var or uint64
+	for len(b) >= 8 {
+		or |= binary.LittleEndian.Uint64(b)
+		b = b[8:]
+	}
+	for _, c := range b {
+		or |= uint64(c)
+	}
+	return or == 0
 }

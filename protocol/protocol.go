@@ -29,15 +29,18 @@ const (
 	MaxWinners      = 1<<16 - 1 // the reply counts winners in a u16
 )
 
-// MaxInFlight is the pipelining window: the most requests an agency sends
-// ahead of their replies, and the most frames the central reads ahead of
-// its replies, so both sides take it from here: a larger window on the
-// agency's side would only queue frames in the sockets' buffers, and a
-// smaller one would give the central's group commit fewer batches per
-// fsync. It keeps the disk busy with several of an agency's batches per
-// fsync, and bounds what a connection holds on each side (MaxInFlight
-// frames of at most MaxFrameSize bytes).
-const MaxInFlight = 32
+// MaxInFlight is the most frames the central reads ahead of its replies on
+// one connection: every batch read ahead of the disk joins the next fsync,
+// so it sets how many of an agency's batches one fsync can take (128
+// frames took a third of the fsyncs 32 did), and it bounds what a
+// connection holds in the central: a reply in the making of about 128
+// bytes per frame (the rows are in the store's queue, bounded on its own).
+// It is also the least window an agency keeps: a smaller one would give
+// the group commit fewer batches per fsync. An agency's window is larger
+// over a long link (bounded by bytes, agency.maxInFlightBytes): the frames
+// beyond these wait in the sockets' buffers and on the wire, not in the
+// central.
+const MaxInFlight = 128
 
 // Action is the first byte of every request.
 type Action byte

@@ -50,7 +50,11 @@ func (s *session) logPanic(goroutine string, value any) {
 // and the acker writes each reply in order once its batch is stored, so an
 // agency can keep several batches in flight and they share fsyncs.
 func (s *session) pipeline(ctx context.Context) error {
-	acks := make(chan ack, protocol.MaxInFlight)
+	// Pointers, not the replies in the making themselves: the channel's
+	// buffer is allocated once a connection sends its first frame, and a
+	// pointer is a sixteenth of an ack, which is allocated as its frame
+	// is read.
+	acks := make(chan *ack, protocol.MaxInFlight)
 	var g errgroup.Group
 	g.Go(func() (err error) {
 		defer close(acks)
@@ -82,7 +86,7 @@ var errAckerPanicked = errors.New("the reply writer panicked")
 // writeAcks writes the replies in order. Every stored batch is counted even
 // after a write has failed, or the acker has panicked, so that the
 // agency's status stays exact for its next connection.
-func (s *session) writeAcks(acks <-chan ack) (err error) {
+func (s *session) writeAcks(acks <-chan *ack) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.logPanic("acker", r)
@@ -139,7 +143,7 @@ func (s *session) writeAcks(acks <-chan ack) (err error) {
 
 // settleSilently settles what is left after the acker panicked, without a
 // reply: batches are counted, barriers opened.
-func (s *session) settleSilently(a ack) {
+func (s *session) settleSilently(a *ack) {
 	switch {
 	case a.barrier != nil:
 		close(a.barrier)
@@ -150,7 +154,7 @@ func (s *session) settleSilently(a ack) {
 
 // settleBatch waits for a submitted batch, counts it once stored, and
 // returns its reply code.
-func (s *session) settleBatch(a ack) protocol.Code {
+func (s *session) settleBatch(a *ack) protocol.Code {
 	log := s.logger()
 	defer s.inFlightWinners.Add(-int64(len(a.winners)))
 	defer a.round.answered(a.batch.Agency) // after record has counted it
@@ -179,7 +183,7 @@ func (s *session) settleBatch(a ack) protocol.Code {
 }
 
 // readFrame reads one frame, handles it, and queues its reply.
-func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
+func (s *session) readFrame(ctx context.Context, acks chan<- *ack) error {
 	if err := s.waitForFrame(s.br); err != nil {
 		return err
 	}
@@ -189,7 +193,7 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 		if errors.Is(err, protocol.ErrUnknownAction) || errors.Is(err, protocol.ErrCount) {
 			// The stream cannot be resynchronised: say why, then hang up.
 			s.warn(logattr.Request, logattr.ResultKey, logattr.Fail, logattr.CodeKey, int(protocol.CodeMalformed), logattr.ErrorKey, err)
-			acks <- ack{reply: protocol.AppendCode(nil, protocol.CodeMalformed)}
+			acks <- &ack{reply: protocol.AppendCode(nil, protocol.CodeMalformed)}
 			return err
 		}
 		var ne net.Error
@@ -209,7 +213,7 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 	}
 	a := s.handle(ctx, req, acks)
 	s.handling = nil
-	acks <- a
+	acks <- &a
 	if s.br == s.first && s.agency.Load() != 0 {
 		// It speaks for an agency now: its batches come in large reads
 		// (reading past the small reader, so no buffered byte is lost).
@@ -225,8 +229,8 @@ func (s *session) readFrame(ctx context.Context, acks chan<- ack) error {
 
 // settle waits until the acker has settled (and counted) every batch queued
 // before it, so that what follows sees the agency's state whole.
-func settle(acks chan<- ack) {
+func settle(acks chan<- *ack) {
 	done := make(chan struct{})
-	acks <- ack{barrier: done}
+	acks <- &ack{barrier: done}
 	<-done
 }

@@ -18,7 +18,7 @@ import (
 // and the reply it queues. They run on the session's reader goroutine.
 
 // handle carries out one request and returns its reply in the making.
-func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- ack) ack {
+func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- *ack) ack {
 	if req.Action == protocol.ActionEcho {
 		// One echo reply in flight at a time: a peer that sends echoes and
 		// never reads them must not have the reader queue 32 of 8 KiB.

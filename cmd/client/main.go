@@ -23,6 +23,7 @@ func main() {
 }
 
 func run() int {
+	defer cli.Profile()()
 	envFile := cli.Parse("client: one betting agency: sends its bets, ends, and asks for its winners.", &env.Client{})
 
 	cfg, err := env.LoadClient(envFile)

@@ -25,6 +25,7 @@ func main() {
 }
 
 func run() int {
+	defer cli.Profile()()
 	envFile := cli.Parse("server: the lottery central, which stores the agencies' bets and runs the draw. Stop it with SIGTERM or SIGINT; SIGHUP reloads its log level and TLS files.", &env.Server{})
 
 	cfg, err := env.LoadServer(envFile)

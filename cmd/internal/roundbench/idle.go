@@ -9,12 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"quiniela/cmd/internal/proctest"
-	"quiniela/cmd/internal/tlsfiles"
-	"quiniela/store/postgres/pgcluster"
 	"strconv"
 	"strings"
 	"time"
+
+	"quiniela/cmd/internal/proctest"
+	"quiniela/cmd/internal/tlsfiles"
+	"quiniela/store/postgres/pgcluster"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -90,6 +91,18 @@ func rss(pid int) int {
 	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(string(raw), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, _ := strconv.Atoi(strings.Fields(v)[0])
+			return kib
+		}
+	}
+	return 0
+}
+
+// selfPeakRSS is this process's peak RSS in KiB.
+func selfPeakRSS() int {
+	raw, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kib, _ := strconv.Atoi(strings.Fields(v)[0])
 			return kib
 		}

@@ -1,18 +1,28 @@
 // Command roundbench measures whole lottery rounds on this machine with the
-// real binaries on datagen data, and prints one table: agencies, bets, wall
-// seconds from launching the central to the last agency's exit, bets per
-// second, batch acknowledgement latency (median of the agencies' p50, worst
-// of their p99), peak RSS of the central and of the largest agency, and
-// fsyncs per batch, and the CPU time of the central and of all agencies
-// (on a 2-core machine the round is CPU-bound), and of PostgreSQL's
-// processes where the bets go to a throwaway cluster instead of the CSV
-// file (rows "PostgreSQL", when its server binaries are installed). Every round is checked: each agency must exit 0 with
-// the winners datagen promised. It is run by `make bench`.
+// real binaries on datagen data. It is run by `make bench`.
+//
+// First the floor table (floor.go): each round beside its physical limit,
+// the same files sent raw by floor agencies to a server that only writes
+// and fsyncs them (cmd/internal/floor), on loopback and at 50 and 200 ms
+// round trips through a delaying proxy (proxy.go); floor and ours are
+// timed alike, from launching the agencies, the server already listening,
+// to the last agency's exit, alternating, the median of -floor-runs.
+//
+// Then the full table: agencies, bets, wall seconds (timed as above),
+// bets per second, batch acknowledgement latency (median of the agencies'
+// p50, worst of their p99), peak RSS of the central and of the largest
+// agency, fsyncs per batch, and the CPU time of the central and of all
+// agencies (on a 2-core machine the round is CPU-bound), and of
+// PostgreSQL's processes where the bets go to a throwaway cluster instead
+// of the CSV file (rows "PostgreSQL", when its server binaries are
+// installed). Every round is checked: each agency must exit 0 with the
+// winners datagen promised.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,8 +42,9 @@ import (
 type size struct {
 	agencies, bets int // bets per agency; 0: official-like
 	tls            bool
-	scraped        bool // the admin endpoint's /metrics and /status read every 100 ms
-	postgres       bool // the bets in PostgreSQL (a new database of a throwaway cluster) instead of the CSV file
+	scraped        bool          // the admin endpoint's /metrics and /status read every 100 ms
+	postgres       bool          // the bets in PostgreSQL (a new database of a throwaway cluster) instead of the CSV file
+	rtt            time.Duration // through the delaying proxy, half of it each way; 0: straight to the central
 }
 
 type result struct {
@@ -50,25 +61,82 @@ type result struct {
 }
 
 func main() {
-	runs := flag.Int("runs", 3, "rounds per size; the table shows the one with the median wall time")
+	runs := flag.Int("runs", 3, "rounds per size of the full table; it shows the one with the median wall time")
+	floorRuns := flag.Int("floor-runs", 5, "runs of the floor and of ours per row of the floor table, alternating; it shows their medians")
+	only := flag.String("only", "", `"floor": the floor table alone; "rounds": the full table alone; "": both`)
+	quick := flag.Bool("quick", false, "the floor table on tiny rounds with short delays, once: a smoke test of the code path")
+	profile := flag.String("profile", "", "instead of the tables, one official-like round and one of 100 agencies × 10,000 bets with binaries built -tags pprof, leaving the central's and every agency's CPU and allocation profiles in this folder")
 	flag.Parse()
-	if err := run(*runs); err != nil {
+	o := options{root: ".", runs: *runs, floorRuns: *floorRuns, floor: *only != "rounds", rounds: *only != "floor", quick: *quick, out: os.Stdout, profile: *profile}
+	if o.quick {
+		o.floorRuns, o.rounds = 1, false
+	}
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "roundbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(runs int) error {
+// options say what run measures.
+type options struct {
+	root          string // the module's root
+	runs          int    // of each size of the full table
+	floorRuns     int    // of the floor and of ours, per row of the floor table
+	floor, rounds bool   // the floor table, the full table (with the idle connections)
+	quick         bool   // the floor table's tiny rows
+	profile       string // a folder for profiles, instead of the tables
+	out           io.Writer
+}
+
+// profileDir, when set, is where round's processes write their profiles.
+var profileDir string
+
+func run(o options) error {
 	dir, err := os.MkdirTemp("", "roundbench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/server", "./cmd/client", "./cmd/datagen", "./cmd/certs")
+	args := []string{"build", "-o", dir + "/"}
+	if o.profile != "" {
+		args = append(args, "-tags", "pprof")
+	}
+	build := exec.Command("go", append(args, "./cmd/server", "./cmd/client", "./cmd/datagen", "./cmd/certs", "./cmd/internal/floor")...)
+	build.Dir = o.root
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building: %v\n%s", err, out)
 	}
+	if o.profile != "" {
+		if profileDir, err = filepath.Abs(o.profile); err != nil {
+			return err
+		}
+		for _, sz := range []size{{agencies: 5}, {agencies: 100, bets: 10000}} {
+			data, err := dataFor(dir, sz)
+			if err != nil {
+				return err
+			}
+			if _, err := round(dir, data, sz, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if o.floor {
+		if err := floorTable(o.out, dir, o.floorRuns, o.quick); err != nil {
+			return err
+		}
+		fmt.Fprintln(o.out)
+	}
+	if !o.rounds {
+		return nil
+	}
+	return rounds(o, dir)
+}
+
+// rounds prints the full table, then the idle connections' memory.
+func rounds(o options, dir string) error {
+	runs := o.runs
 	if out, err := exec.Command(filepath.Join(dir, "certs"), "-out", filepath.Join(dir, "tls"), "-agencies", "100").CombinedOutput(); err != nil {
 		return fmt.Errorf("certs: %v\n%s", err, out)
 	}
@@ -88,12 +156,9 @@ func run(runs int) error {
 		if sz.postgres && db == nil {
 			continue
 		}
-		data := filepath.Join(dir, fmt.Sprintf("data-%d", sz.agencies))
-		if _, err := os.Stat(data); err != nil {
-			args := []string{"-out", data, "-agencies", strconv.Itoa(sz.agencies), "-bets", strconv.Itoa(sz.bets)}
-			if out, err := exec.Command(filepath.Join(dir, "datagen"), args...).CombinedOutput(); err != nil {
-				return fmt.Errorf("datagen: %v\n%s", err, out)
-			}
+		data, err := dataFor(dir, sz)
+		if err != nil {
+			return err
 		}
 		var rs []result
 		for i := range runs {
@@ -106,8 +171,8 @@ func run(runs int) error {
 		slices.SortFunc(rs, func(a, b result) int { return int(a.wall - b.wall) })
 		results = append(results, rs[len(rs)/2])
 	}
-	fmt.Printf("| agencies | store | mode | bets | wall s | bets/s | ack p50 ms | ack p99 ms | server peak RSS MiB | largest client peak RSS MiB | fsyncs (commits)/batch | server CPU s | agencies' CPU s | database CPU s |\n")
-	fmt.Printf("|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(o.out, "| agencies | store | mode | bets | wall s | bets/s | ack p50 ms | ack p99 ms | server peak RSS MiB | largest client peak RSS MiB | fsyncs (commits)/batch | server CPU s | agencies' CPU s | database CPU s |\n")
+	fmt.Fprintf(o.out, "|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		tls := "plain"
 		if r.tls {
@@ -120,11 +185,13 @@ func run(runs int) error {
 		if r.postgres {
 			store, dbCPU = "PostgreSQL", fmt.Sprintf("%.2f", r.databaseCPU.Seconds())
 		}
-		fmt.Printf("| %d | %s | %s | %d | %.3f | %.0f | %.2f | %.2f | %.1f | %.1f | %.3f | %.2f | %.2f | %s |\n",
+		fmt.Fprintf(o.out, "| %d | %s | %s | %d | %.3f | %.0f | %.2f | %.2f | %.1f | %.1f | %.3f | %.2f | %.2f | %s |\n",
 			r.agencies, store, tls, r.total, r.wall.Seconds(), float64(r.total)/r.wall.Seconds(), r.p50, r.p99,
 			float64(r.serverRSS)/1024, float64(r.clientRSS)/1024, r.fsyncsPerBatch, r.serverCPU.Seconds(), r.clientsCPU.Seconds(), dbCPU)
 	}
-	fmt.Println()
+	// A child started with vfork, as Go starts every process, inherits
+	// the starter's peak RSS as the least its own peak can read.
+	fmt.Fprintf(o.out, "\n(a peak RSS reads no less than roundbench's own peak when it started the process: %.1f MiB now)\n\n", float64(selfPeakRSS())/1024)
 	for _, useTLS := range []bool{false, true} {
 		before, after, err := idle(dir, idleConnections, useTLS)
 		if err != nil {
@@ -134,7 +201,7 @@ func run(runs int) error {
 		if useTLS {
 			kind = "TLS, handshake done"
 		}
-		fmt.Printf("%d idle connections (%s): central RSS %.1f MiB -> %.1f MiB, %.1f KiB each\n",
+		fmt.Fprintf(o.out, "%d idle connections (%s): central RSS %.1f MiB -> %.1f MiB, %.1f KiB each\n",
 			idleConnections, kind, float64(before)/1024, float64(after)/1024, float64(after-before)/idleConnections)
 	}
 	return nil
@@ -165,11 +232,13 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 		dbCPU = db.CPU()
 	}
 
-	start := time.Now()
 	env := []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(sz.agencies), "STORAGE_URL=" + storageURL}
 	cert := func(name string) string { return filepath.Join(dir, "tls", name) }
 	if sz.tls {
 		env = append(env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
+	}
+	if profileDir != "" {
+		env = append(env, "PPROF_PREFIX="+filepath.Join(profileDir, fmt.Sprintf("central-%d", sz.agencies)))
 	}
 	if sz.scraped {
 		adminPort, err := proctest.Port()
@@ -189,11 +258,27 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 		return res, err
 	}
 	defer server.Cmd.Process.Kill()
+	if _, err := server.Await(`action: listen \| result: success`, 30*time.Second); err != nil {
+		return res, err
+	}
+	addr := "127.0.0.1:" + port
+	if sz.rtt > 0 {
+		px, err := startProxy(addr, sz.rtt/2)
+		if err != nil {
+			return res, err
+		}
+		defer px.Close()
+		addr = px.Addr()
+	}
 
+	start := time.Now() // the central listens: from here the agencies' time
 	clients := make([]*proctest.Process, sz.agencies)
 	for i := range clients {
 		id := strconv.Itoa(i + 1)
-		env := []string{"CLI_ID=" + id, "CLI_SERVER_ADDRESS=127.0.0.1:" + port, "CLI_DATA_FILE=" + filepath.Join(data, "agency-"+id+".csv")}
+		env := []string{"CLI_ID=" + id, "CLI_SERVER_ADDRESS=" + addr, "CLI_DATA_FILE=" + filepath.Join(data, "agency-"+id+".csv")}
+		if profileDir != "" {
+			env = append(env, "PPROF_PREFIX="+filepath.Join(profileDir, fmt.Sprintf("agency-%d", sz.agencies)))
+		}
 		if sz.tls {
 			env = append(env, "CLI_TLS_CERT="+cert("agency-"+id+".crt"), "CLI_TLS_KEY="+cert("agency-"+id+".key"), "CLI_TLS_CA="+cert("ca.crt"))
 		}

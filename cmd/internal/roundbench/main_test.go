@@ -1,0 +1,24 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"testing"
+)
+
+// The floor table's whole code path on tiny rounds: the floor server and
+// agencies, the proxy, the real central and agencies (every agency's
+// winners checked), and the table. Its numbers are not looked at.
+func TestTheQuickFloorTableMeasuresEveryRowBesideItsFloor(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(options{root: "../../..", floorRuns: 1, floor: true, quick: true, out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile(`(?m)^\| quick[^|]* \| [\d,]+ \| \d+\.\d{3} \| \d+\.\d{3} \| \d+\.\d× \| 1 \|$`)
+	if got, want := len(row.FindAllString(out.String(), -1)), len(floorSizes(true)); got != want {
+		t.Fatalf("%d rows of %d measured:\n%s", got, want, out.String())
+	}
+	if !regexp.MustCompile(`the proxy's own cost .*: the floor \d+\.\d{3} s straight, \d+\.\d{3} s through the proxy`).MatchString(out.String()) {
+		t.Fatalf("no line on the proxy's own cost:\n%s", out.String())
+	}
+}
