@@ -80,7 +80,14 @@ func TestAStandbyTakingTheLeaseOverCarriesOnTheLatestRound(t *testing.T) {
 	old.stopRenewal()
 	pending := two.NewStream().Submit(context.Background(), []lottery.Bet{bet(1, 4)})
 	within(t, p.paused, "the old central's batch of round 2 reaching its commit")
-	next := <-openAsync(context.Background(), url, "next", nil)
+	standby, stopStandby := context.WithCancel(context.Background())
+	defer stopStandby()
+	var next *Store
+	select {
+	case next = <-openAsync(standby, url, "next", nil):
+	case <-time.After(30 * time.Second):
+		t.Fatal("the standby did not take over within 30 s")
+	}
 	if next == nil {
 		t.Fatal("the standby failed to take over")
 	}
