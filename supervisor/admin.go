@@ -37,6 +37,12 @@ func (s *Server) adminHandler() http.Handler {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
+		if r := s.book.open(); s.continuous && r.done() {
+			// Between a draw and the next round: a new run of an agency
+			// has no round to join, and is told to come back.
+			http.Error(w, fmt.Sprintf("round %d is drawn and round %d has not opened yet", r.number, r.number+1), http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {

@@ -71,7 +71,7 @@ func (s *Server) restoreRound() error {
 		s.log.Info(logattr.Cierre, logattr.ResultKey, logattr.InProgress, "hora_cierre", closes.Format(closingForm), logattr.Millis("restante_ms", closes.Sub(now)))
 	}
 	ended := r.endedCount()
-	if bets > 0 || ended > 0 {
+	if bets > 0 || ended > 0 || latest > 1 {
 		s.log.Info(logattr.RestoreState, logattr.ResultKey, logattr.Success, logattr.BetsKey, bets, "agencies_finished", ended, "draw_done", drawn, logattr.RondaKey, r.number)
 	}
 	if drawn && !s.continuous {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -346,4 +349,42 @@ func TestTheBookKeepsTheLastRoundsAndCountsEveryOne(t *testing.T) {
 	if b.find(4) != nil || b.find(5) == nil || b.open().number != keptRounds+5 {
 		t.Fatal("a round beyond the bound is still found, or a kept one is not")
 	}
+}
+
+// blockedRounds holds the opening of round 2 until release is closed.
+type blockedRounds struct {
+	*csvfile.Rounds
+	release chan struct{}
+}
+
+func (b *blockedRounds) Round(n int) (store.Store, error) {
+	if n == 2 {
+		<-b.release
+	}
+	return b.Rounds.Round(n)
+}
+
+func TestACentralBetweenADrawAndTheNextRoundIsNotReady(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Agencies = 1
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Admin = ln
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	rounds := &blockedRounds{Rounds: csvfile.OpenRounds(filepath.Join(t.TempDir(), "bets.csv"), log), release: make(chan struct{})}
+	ts := serveTest(t, NewContinuous(cfg, rounds, log), rounds, logs, nil)
+	readyz := "http://" + ln.Addr().String() + "/readyz"
+	if code, body := get(t, readyz); code != http.StatusOK {
+		t.Fatalf("round 1 open: /readyz %d %s", code, body)
+	}
+	playRun(t, ts.addr, 1, bets(1, 10, 5))
+	if code, body := get(t, readyz); code != http.StatusServiceUnavailable || !strings.Contains(string(body), "round 2 has not opened yet") {
+		t.Fatalf("between round 1's draw and round 2: /readyz %d %s", code, body)
+	}
+	close(rounds.release)
+	waitFor(t, func() bool { code, _ := get(t, readyz); return code == http.StatusOK })
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"quiniela/cmd/internal/logline"
+	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/logattr"
 )
 
@@ -83,6 +84,7 @@ func TestContinuousRoundsOnOneCentralKeepEachRoundsBetsApartThroughKills(t *test
 			for round := 1; round <= tt.rounds; round++ {
 				r.checkStored(r.storedRowsOf(round))
 			}
+			r.refusedToOneRound()
 		})
 	}
 }
@@ -123,5 +125,28 @@ func TestAStandbyCentralTakesOverInTheSecondRoundAndCarriesItOn(t *testing.T) {
 	r.checkStored(r.storedRowsOf(2))
 	if len(standby.Find(t, logattr.Sorteo, logattr.Success, logattr.RondaKey, "1")) != 0 {
 		t.Fatal("the standby announced round 1's draw again")
+	}
+	r.refusedToOneRound()
+}
+
+// refusedToOneRound checks that a central of one round per store refuses
+// the round's store, which holds continuous rounds: it would serve round
+// 1, drawn long ago, and leave the later ones unread.
+func (r *faultRound) refusedToOneRound() {
+	t := r.t
+	t.Helper()
+	r.env = []string{"SERVER_ROUNDS=one"}
+	var one *proctest.Process
+	if r.url == "" {
+		one = proctest.Start(t, bins["server"], r.dir, append([]string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + r.port, "STORAGE_FILEPATH=" + r.store}, r.env...)...)
+	} else {
+		one = r.startCentral(proctest.FreePort(t))
+	}
+	if code, _ := one.Wait(t, 30*time.Second); code != 1 {
+		t.Fatalf("a central of one round on a store of continuous rounds exited %d, want 1:\n%s", code, one.Log())
+	}
+	one.WaitForLine(t, logattr.OpenStore, logattr.Fail)
+	if !strings.Contains(one.Log(), "SERVER_ROUNDS=continuous") {
+		t.Fatalf("the refusal does not say how to carry on:\n%s", one.Log())
 	}
 }

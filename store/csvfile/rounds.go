@@ -104,13 +104,24 @@ func (r *Rounds) Round(n int) (store.Store, error) {
 	r.open[n] = f
 	for old, f := range r.open {
 		if old < n-1 {
+			// No shutdown's lines: the round's file was closed for good
+			// long ago, as far as an operator is concerned. A failure is
+			// still logged; the new round is open either way.
+			f.log = slog.New(quietHandler{f.log.Handler()})
 			ctx, cancel := context.WithTimeout(context.Background(), closeOldRound)
-			f.Close(ctx) // a failure is logged by Close; the new round is open
+			f.Close(ctx)
 			cancel()
 			delete(r.open, old)
 		}
 	}
 	return f, nil
+}
+
+// quietHandler passes on only the lines of WARNING and above.
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
 }
 
 // Close closes every round still open, and returns their errors; Round

@@ -1,9 +1,15 @@
 package csvfile
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"quiniela/lottery/logattr"
 )
 
 func TestARoundsFileIsNamedBesideTheFirstWithItsNumberBeforeTheExtension(t *testing.T) {
@@ -64,4 +70,32 @@ func TestTheLatestRoundOfAFolderNotYetMadeIsRound1(t *testing.T) {
 	if err != nil || got != 1 {
 		t.Fatalf("latest round in a folder not yet made: %d (%v), want 1", got, err)
 	}
+}
+
+func TestARoundTwoBehindIsClosedWithoutTheShutdownsLines(t *testing.T) {
+	var logs bytes.Buffer
+	path := filepath.Join(t.TempDir(), "bets.csv")
+	r := OpenRounds(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	for n := 1; n <= 3; n++ {
+		if _, err := r.Round(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(logs.String(), "msg="+logattr.FlushStore) || strings.Contains(logs.String(), "msg="+logattr.UnlockStore) {
+		t.Fatalf("round 1, closed as round 3 opened, logged the shutdown's lines:\n%s", logs.String())
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{2, 3} {
+		if !strings.Contains(logs.String(), "msg="+logattr.UnlockStore+" result=success path="+RoundPath(path, n)) {
+			t.Errorf("round %d's close at shutdown is not logged:\n%s", n, logs.String())
+		}
+	}
+	// Round 1 was closed for good: its lock is free.
+	f, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("round 1 still locked: %v", err)
+	}
+	f.Close(context.Background())
 }

@@ -209,8 +209,27 @@ func listenAndOpen(ctx context.Context, cfg env.Server, log *slog.Logger, again 
 	stores = opened{one: pg, pg: pg}
 	if cfg.Rounds == env.RoundsContinuous {
 		stores.rounds = pg
+	} else if err := oneRoundOnly(pg); err != nil {
+		log.Error(logattr.OpenStore, logattr.ResultKey, logattr.Fail, "storage_url", logattr.DatabaseURL(string(cfg.StorageURL)), logattr.ErrorKey, err)
+		pg.Close(context.Background())
+		closeListeners()
+		return nil, nil, opened{}, err
 	}
 	return ln, admin, stores, nil
+}
+
+// oneRoundOnly refuses a store of continuous rounds (round 2 or later in
+// it) to a central of one round per store: it would serve round 1, drawn
+// long ago, and leave the later rounds unread.
+func oneRoundOnly(rounds interface{ Latest() (int, error) }) error {
+	latest, err := rounds.Latest()
+	if err != nil {
+		return err
+	}
+	if latest > 1 {
+		return fmt.Errorf("the store holds continuous rounds, up to round %d: run the central with SERVER_ROUNDS=continuous to carry on round %d, or give it a store of its own for one round", latest, latest)
+	}
+	return nil
 }
 
 // opened is the central's store: one round's (one), or continuous rounds'
@@ -235,6 +254,10 @@ func (o opened) Close(ctx context.Context) error {
 // its hint, as the single file does.
 func openFile(cfg env.Server, log *slog.Logger) (opened, error) {
 	if cfg.Rounds != env.RoundsContinuous {
+		if err := oneRoundOnly(csvfile.OpenRounds(cfg.StoragePath, log)); err != nil {
+			log.Error(logattr.OpenStore, openStoreFailure(cfg.StoragePath, err)...)
+			return opened{}, err
+		}
 		st, err := csvfile.Open(cfg.StoragePath, log)
 		if err != nil {
 			log.Error(logattr.OpenStore, openStoreFailure(cfg.StoragePath, err)...)
