@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -90,15 +91,46 @@ func sortedRows(rows []string) []string {
 	return out
 }
 
+// startBeforeTheClose starts a central whose betting closes ahead (2 s,
+// then twice as long each time a busy machine kept agencies 1 and 2 from
+// ending before the close, which the scenarios need), and the two agencies.
+func startBeforeTheClose(t *testing.T) (r *closingRound, server, one, two *proctest.Process) {
+	t.Helper()
+	for ahead := 2 * time.Second; ; ahead *= 2 {
+		r = newClosingRound(t, ahead)
+		server = r.startServer()
+		if len(server.Find(t, logattr.Cierre, logattr.InProgress)) != 1 {
+			t.Fatalf("the central did not say when betting closes:\n%s", server.Log())
+		}
+		one, two = r.startClient(1), r.startClient(2)
+		closes, err := time.Parse(time.RFC3339, r.closes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ended := logline.Pattern(logattr.FinApuestas, logattr.Success)
+		_, err = server.Await(ended, time.Until(closes))
+		if err == nil {
+			_, err = server.Await(ended, time.Until(closes))
+		}
+		switch {
+		case err == nil:
+			return r, server, one, two
+		case !errors.Is(err, proctest.ErrTimeout):
+			t.Fatal(err)
+		case ahead >= 16*time.Second:
+			t.Fatalf("agencies 1 and 2 did not end within %v of their start", ahead)
+		}
+		t.Logf("agencies 1 and 2 did not end within %v: again, with the close twice as far", ahead)
+		for _, p := range []*proctest.Process{server, one, two} {
+			kill(t, p)
+		}
+	}
+}
+
 func TestTheClosingTimeDrawsWithoutTheAgencyThatNeverCame(t *testing.T) {
 	t.Parallel()
-	r := newClosingRound(t, 2*time.Second)
-	server := r.startServer()
-	if len(server.Find(t, logattr.Cierre, logattr.InProgress)) != 1 {
-		t.Fatalf("the central did not say when betting closes:\n%s", server.Log())
-	}
-	one, two := r.startClient(1), r.startClient(2)
-	// Both end before the close and wait for the draw, which the close
+	r, server, one, two := startBeforeTheClose(t)
+	// Both ended before the close and wait for the draw, which the close
 	// runs without agency 3.
 	server.WaitForLine(t, logattr.Cierre, logattr.Success, logattr.TrasReinicioKey, "false")
 	server.WaitForLine(t, logattr.Sorteo, logattr.Success, logattr.GanadoresKey, "4", logattr.AusentesKey, "3")
@@ -141,14 +173,10 @@ func TestACentralKilledAroundTheCloseNeverReopensBetting(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := newClosingRound(t, 2*time.Second)
-			first := r.startServer()
-			one, two := r.startClient(1), r.startClient(2)
-			n := 1
-			if tt.after == logattr.FinApuestas {
-				n = 2
+			r, first, one, two := startBeforeTheClose(t)
+			if tt.after != logattr.FinApuestas { // both ends were waited for
+				first.WaitFor(t, logline.Pattern(tt.after, logattr.Success, tt.pairs...))
 			}
-			first.WaitForN(t, logline.Pattern(tt.after, logattr.Success, tt.pairs...), n)
 			kill(t, first)
 			second := r.startServer()
 			// The draw: run by the second central (at the close, or at its
