@@ -15,21 +15,26 @@ import (
 
 // heldStore holds the answer of every batch until release is closed, as a
 // store whose disk or database hangs would; the batches are stored all the
-// same.
+// same. submitted, when set, is told of each batch handed to it.
 type heldStore struct {
 	store.Store
-	release chan struct{}
+	release   chan struct{}
+	submitted chan struct{}
 }
 
-func (h *heldStore) NewStream() store.Stream { return heldStream{h.Store.NewStream(), h.release} }
+func (h *heldStore) NewStream() store.Stream { return heldStream{h.Store.NewStream(), h} }
 
 type heldStream struct {
 	store.Stream
-	release chan struct{}
+	held *heldStore
 }
 
 func (s heldStream) Submit(ctx context.Context, bets []lottery.Bet) store.Pending {
-	return heldPending{s.Stream.Submit(ctx, bets), s.release}
+	p := heldPending{s.Stream.Submit(ctx, bets), s.held.release}
+	if s.held.submitted != nil {
+		s.held.submitted <- struct{}{}
+	}
+	return p
 }
 
 type heldPending struct {
@@ -50,7 +55,7 @@ func TestAStatusCountsTheBatchesAnOlderConnectionLeftInTheStoresHands(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := &heldStore{Store: st, release: make(chan struct{})}
+	held := &heldStore{Store: st, release: make(chan struct{}), submitted: make(chan struct{}, 1)}
 	cfg := testConfig()
 	cfg.FrameTimeout, cfg.ShutdownTimeout = 200*time.Millisecond, 400*time.Millisecond
 	ts := startServerWith(t, cfg, held, log, logs, nil)
@@ -62,6 +67,7 @@ func TestAStatusCountsTheBatchesAnOlderConnectionLeftInTheStoresHands(t *testing
 		t.Fatal(err)
 	}
 	first.send(frame)
+	<-held.submitted
 	// It reconnects and asks what is stored: the older connection cannot
 	// finish while its batch is in the store's hands, so replacing it times
 	// out, and the answer must not be a count without that batch.
