@@ -74,7 +74,8 @@ type Rounds interface {
 	// Rounds owns every Store it returns: they are closed by its Close,
 	// never by the caller.
 	Round(n int) (Store, error)
-	// Close closes every round's Store still open, as Store.Close does.
+	// Close closes every round's Store still open, as Store.Close does;
+	// Round refuses with ErrClosed from then on.
 	Close(ctx context.Context) error
 }
 
