@@ -66,6 +66,9 @@ func (s *Store) fencedTx(ctx context.Context, fn func(ctx context.Context, tx pg
 	var xid string
 	err = tx.QueryRow(ctx, fenceSQL, s.epoch, s.lease).Scan(&commit, &xid)
 	if errors.Is(err, pgx.ErrNoRows) {
+		// The database answered, after an outage perhaps: its end is
+		// logged when the store closes, as the central steps down.
+		s.down.answered()
 		s.loseLease(errTakenOver)
 		return ErrFenced
 	}
