@@ -148,18 +148,8 @@ func (d *round) recordLocked(b lottery.Bet) {
 func (d *round) restore(scan func(func(lottery.Bet) error) error, ended []uint16, closes, now time.Time) (bets int, drawn bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	err = scan(func(b lottery.Bet) error {
-		d.recordLocked(b)
-		bets++
-		return nil
-	})
-	if err != nil {
+	if bets, err = d.readLocked(scan, ended); err != nil {
 		return bets, false, err
-	}
-	for _, a := range ended {
-		if a >= 1 && int(a) <= d.agencies { // AGENCIES may have shrunk since
-			d.finished[a] = true
-		}
 	}
 	d.closes = closes
 	d.closed = !closes.IsZero() && !now.Before(closes)
@@ -176,19 +166,31 @@ func (d *round) restore(scan func(func(lottery.Bet) error) error, ended []uint16
 func (d *round) restorePast(scan func(func(lottery.Bet) error) error, ended []uint16, drawTime time.Time) (bets int, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if bets, err = d.readLocked(scan, ended); err != nil {
+		return bets, err
+	}
+	d.drawLocked()
+	d.drawTime = drawTime
+	return bets, nil
+}
+
+// readLocked counts every stored bet and the recorded ends of a round
+// being restored; d.mu is held.
+func (d *round) readLocked(scan func(func(lottery.Bet) error) error, ended []uint16) (bets int, err error) {
 	err = scan(func(b lottery.Bet) error {
 		d.recordLocked(b)
 		bets++
 		return nil
 	})
+	if err != nil {
+		return bets, err
+	}
 	for _, a := range ended {
-		if a >= 1 && int(a) <= d.agencies {
+		if a >= 1 && int(a) <= d.agencies { // AGENCIES may have shrunk since
 			d.finished[a] = true
 		}
 	}
-	d.drawLocked()
-	d.drawTime = drawTime
-	return bets, err
+	return bets, nil
 }
 
 // markAnnounced notes that the draw's announcement is done.
