@@ -23,12 +23,23 @@ import (
 // The idle-connection measure, the machine's numbers read from /proc, and
 // the round's database.
 
-// idleConnections is how many connections idle measures.
+// idleConnections is how many connections idle measures, plain.
 const idleConnections = 10000
 
+// Over TLS the central keeps only a few connections of one certificate's
+// agency that do not speak for it (a bound against one certificate
+// opening thousands): idle spreads them over the bench's 100 agency
+// certificates, three each.
+const (
+	idleAgencies      = 100
+	idlePerAgency     = 3
+	idleTLSConnection = idleAgencies * idlePerAgency
+)
+
 // idle opens n connections to a central that send nothing (over TLS: that
-// complete the handshake with an agency's certificate, and send nothing),
-// and returns the central's RSS in KiB before and once it holds them all.
+// complete the handshake with an agency's certificate, one of
+// idleAgencies' in turn, and send nothing), and returns the central's RSS
+// in KiB before and once it holds them all.
 func idle(dir string, n int, useTLS bool) (before, after int, err error) {
 	port, err := proctest.Port()
 	if err != nil {
@@ -39,13 +50,18 @@ func idle(dir string, n int, useTLS bool) (before, after int, err error) {
 	os.Remove(store + ".ends")
 	env := []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "SERVER_LISTEN_BACKLOG=4096"}
 	cert := func(name string) string { return filepath.Join(dir, "tls", name) }
-	var tlsConfig *tls.Config
+	var tlsConfigs []*tls.Config
 	if useTLS {
-		env = append(env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"))
-		if tlsConfig, err = tlsfiles.Client(cert("agency-1.crt"), cert("agency-1.key"), cert("ca.crt")); err != nil {
-			return 0, 0, err
+		env = append(env, "SERVER_TLS_CERT="+cert("server.crt"), "SERVER_TLS_KEY="+cert("server.key"), "SERVER_TLS_CLIENT_CA="+cert("ca.crt"),
+			"AGENCIES="+strconv.Itoa(idleAgencies))
+		for a := 1; a <= idleAgencies; a++ {
+			c, err := tlsfiles.Client(cert(fmt.Sprintf("agency-%d.crt", a)), cert(fmt.Sprintf("agency-%d.key", a)), cert("ca.crt"))
+			if err != nil {
+				return 0, 0, err
+			}
+			c.ServerName = "127.0.0.1"
+			tlsConfigs = append(tlsConfigs, c)
 		}
-		tlsConfig.ServerName = "127.0.0.1"
 	}
 	server, err := proctest.Launch(filepath.Join(dir, "server"), proctest.Options{Env: env})
 	if err != nil {
@@ -63,13 +79,13 @@ func idle(dir string, n int, useTLS bool) (before, after int, err error) {
 			c.Close()
 		}
 	}()
-	for range n {
+	for i := range n {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 5*time.Second)
 		if err != nil {
 			return 0, 0, err
 		}
-		if tlsConfig != nil {
-			tc := tls.Client(c, tlsConfig)
+		if tlsConfigs != nil {
+			tc := tls.Client(c, tlsConfigs[i%len(tlsConfigs)])
 			if err := tc.Handshake(); err != nil {
 				c.Close()
 				return 0, 0, err

@@ -193,16 +193,16 @@ func rounds(o options, dir string) error {
 	// the starter's peak RSS as the least its own peak can read.
 	fmt.Fprintf(o.out, "\n(a peak RSS reads no less than roundbench's own peak when it started the process: %.1f MiB now)\n\n", float64(selfPeakRSS())/1024)
 	for _, useTLS := range []bool{false, true} {
-		before, after, err := idle(dir, idleConnections, useTLS)
+		n, kind := idleConnections, "plain"
+		if useTLS {
+			n, kind = idleTLSConnection, fmt.Sprintf("TLS, handshake done, %d of each of %d agencies' certificates", idlePerAgency, idleAgencies)
+		}
+		before, after, err := idle(dir, n, useTLS)
 		if err != nil {
 			return fmt.Errorf("idle connections: %w", err)
 		}
-		kind := "plain"
-		if useTLS {
-			kind = "TLS, handshake done"
-		}
 		fmt.Fprintf(o.out, "%d idle connections (%s): central RSS %.1f MiB -> %.1f MiB, %.1f KiB each\n",
-			idleConnections, kind, float64(before)/1024, float64(after)/1024, float64(after-before)/idleConnections)
+			n, kind, float64(before)/1024, float64(after)/1024, float64(after-before)/float64(n))
 	}
 	return nil
 }
