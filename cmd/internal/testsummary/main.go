@@ -2,7 +2,9 @@
 // what a plain `go test` prints (a line per package, and the whole output
 // of every test that failed), then every skipped test with the reason it
 // gave, so that a test skipped for a missing tool is said out loud at the
-// end of `make test`. It exits 1 when a test or a package failed.
+// end of `make test`, and last every test that failed or never finished (a
+// package that timed out), so that the tail of a long run names them. It
+// exits 1 when a test or a package failed.
 package main
 
 import (
@@ -37,11 +39,14 @@ type event struct {
 // skip is one skipped test and why.
 type skip struct{ pkg, test, why string }
 
+// unfinished is what a test that never ended leaves in the summary.
+const unfinished = "never finished: its package failed while it ran (a timeout or a crash)"
+
 // summarize copies the package lines and failed tests' output from r to w,
 // then the skipped tests, and reports whether anything failed.
 func summarize(r io.Reader, w io.Writer) (failed bool, err error) {
 	output := map[string][]string{} // "pkg\x00test" → its lines so far
-	var skips []skip
+	var skips, failures []skip
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
@@ -67,14 +72,20 @@ func summarize(r io.Reader, w io.Writer) (failed bool, err error) {
 			output[key] = append(output[key], e.Output)
 		case e.Action == "fail" && e.Test != "":
 			failed = true
-			for _, line := range output[key] {
-				if !strings.HasPrefix(line, "=== ") { // the runner's own lines, which a plain go test hides
-					fmt.Fprint(w, line)
-				}
-			}
+			failures = append(failures, skip{e.Package, e.Test, "failed"})
+			printOutput(w, output[key])
 			delete(output, key)
 		case e.Action == "fail":
 			failed = true
+			// A test of the package still without an end did not finish:
+			// the binary timed out or crashed while it ran.
+			for k, lines := range output {
+				if pkg, test, _ := strings.Cut(k, "\x00"); pkg == e.Package && test != "" {
+					failures = append(failures, skip{pkg, test, unfinished})
+					printOutput(w, lines)
+					delete(output, k)
+				}
+			}
 		case e.Action == "skip" && e.Test != "":
 			skips = append(skips, skip{e.Package, e.Test, reason(output[key])})
 			delete(output, key)
@@ -87,20 +98,37 @@ func summarize(r io.Reader, w io.Writer) (failed bool, err error) {
 	}
 	if len(skips) == 0 {
 		fmt.Fprintln(w, "skipped: none")
-		return failed, nil
+	} else {
+		list(w, "skipped", skips)
 	}
-	sort.Slice(skips, func(i, j int) bool {
-		return skips[i].pkg+" "+skips[i].test < skips[j].pkg+" "+skips[j].test
-	})
-	plural := "s"
-	if len(skips) == 1 {
-		plural = ""
-	}
-	fmt.Fprintf(w, "skipped: %d test%s\n", len(skips), plural)
-	for _, s := range skips {
-		fmt.Fprintf(w, "  %s %s: %s\n", s.pkg, s.test, s.why)
+	if len(failures) > 0 {
+		list(w, "failed", failures)
 	}
 	return failed, nil
+}
+
+// printOutput prints a test's lines as a plain go test does.
+func printOutput(w io.Writer, lines []string) {
+	for _, line := range lines {
+		if !strings.HasPrefix(line, "=== ") { // the runner's own lines, which a plain go test hides
+			fmt.Fprint(w, line)
+		}
+	}
+}
+
+// list prints the tests under a heading with their count, in order.
+func list(w io.Writer, heading string, tests []skip) {
+	sort.Slice(tests, func(i, j int) bool {
+		return tests[i].pkg+" "+tests[i].test < tests[j].pkg+" "+tests[j].test
+	})
+	plural := "s"
+	if len(tests) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "%s: %d test%s\n", heading, len(tests), plural)
+	for _, t := range tests {
+		fmt.Fprintf(w, "  %s %s: %s\n", t.pkg, t.test, t.why)
+	}
 }
 
 // reason is what a skipped test said: its output without the runner's

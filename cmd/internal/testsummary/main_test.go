@@ -31,6 +31,7 @@ func TestTheSummaryKeepsFailuresAndBuildErrorsAndNamesEverySkip(t *testing.T) {
 		"skipped: 2 tests\n",
 		"  sample/good TestNeedsATool: SKIP: frobnicator is not installed\n",
 		"  sample/good TestWithSubtests/one_skips: SKIP: no browser\n",
+		"failed: 1 test\n  sample/bad TestFails: failed\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the summary lacks %q:\n%s", want, got)
@@ -40,6 +41,34 @@ func TestTheSummaryKeepsFailuresAndBuildErrorsAndNamesEverySkip(t *testing.T) {
 		if strings.Contains(got, noise) {
 			t.Errorf("the summary shows %q, which a plain go test does not:\n%s", noise, got)
 		}
+	}
+}
+
+func TestATestThatNeverEndsIsShownAndNamedLast(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("go", "test", "-json", "-count=1", "-timeout=1s", ".")
+	cmd.Dir = "testdata/timeout"
+	raw, _ := cmd.Output() // it fails: the package times out
+	var out bytes.Buffer
+	failed, err := summarize(bytes.NewReader(raw), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if !failed {
+		t.Errorf("a package that timed out was summarized as a success:\n%s", got)
+	}
+	for _, want := range []string{
+		"what it did before it hung",
+		"panic: test timed out after 1s",
+		"FAIL\ttimeout",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, got)
+		}
+	}
+	if want := "failed: 1 test\n  timeout TestNeverEnds: " + unfinished + "\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("the summary does not end naming the test that never ended, %q:\n%s", want, got)
 	}
 }
 
