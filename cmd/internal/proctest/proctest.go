@@ -198,7 +198,8 @@ func (p *Process) collect(out io.Reader) {
 }
 
 // WaitFor returns the first line not yet waited past that matches pattern,
-// and fails the test when the process ends first.
+// and fails the test when the process ends first or, still running, has
+// not logged it within LongestWait.
 func (p *Process) WaitFor(t testing.TB, pattern string) string {
 	t.Helper()
 	line, err := p.Await(pattern, 0)
@@ -231,16 +232,23 @@ func (p *Process) Find(t testing.TB, action logattr.Action, result logattr.Resul
 // ErrTimeout is Await's error when its bound passed first.
 var ErrTimeout = errors.New("timed out")
 
+// LongestWait bounds a wait for a line that was given no bound: far longer
+// than any line takes on a loaded machine, far shorter than go test's
+// timeout, which would end the whole package without saying which wait
+// hung, nor what the process had logged.
+const LongestWait = 3 * time.Minute
+
 // Await returns the first line not yet waited past that matches pattern;
-// an error when the process ends first, or when bound (0: none) passes.
+// an error when the process ends first, or when bound (0: LongestWait)
+// passes.
 func (p *Process) Await(pattern string, bound time.Duration) (string, error) {
 	re := regexp.MustCompile(pattern)
-	var timeout <-chan time.Time
-	if bound > 0 {
-		timer := time.NewTimer(bound)
-		defer timer.Stop()
-		timeout = timer.C
+	if bound <= 0 {
+		bound = LongestWait
 	}
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
+	timeout := timer.C
 	for {
 		p.mu.Lock()
 		for p.waited < len(p.lines) {
@@ -262,7 +270,7 @@ func (p *Process) Await(pattern string, bound time.Duration) (string, error) {
 		select {
 		case <-more:
 		case <-timeout:
-			return "", fmt.Errorf("%s did not log %q within %v: %w", filepath.Base(p.Cmd.Path), pattern, bound, ErrTimeout)
+			return "", fmt.Errorf("%s did not log %q within %v: %w; so far:\n%s", filepath.Base(p.Cmd.Path), pattern, bound, ErrTimeout, p.Log())
 		}
 	}
 }
