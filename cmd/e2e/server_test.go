@@ -67,7 +67,13 @@ func TestSIGTERMMidIngestLosesNoAcknowledgedBatch(t *testing.T) {
 			}
 		})
 	}
-	<-enough
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
+	select {
+	case <-enough:
+	case <-stopped:
+		t.Fatalf("every agency stopped before %d batches were acknowledged:\n%s", 200, p.Log())
+	}
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
