@@ -1,9 +1,12 @@
 package csvfile
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // appender appends whole records (a group of rows, a journal line) to one
@@ -28,17 +31,19 @@ type appender struct {
 	fault   func(op string) error // set by tests: stall, or fail a "write", "sync" or "truncate"
 	observe func(time.Duration)   // told each fsync's duration; may be nil
 	size    int64                 // bytes on disk, whole records only
+	iov     [][]byte              // writev's buffers, reused
 	failed  error                 // once set, every append and sync refuses with it
 }
 
-// append writes b, a whole record or several, and fsyncs it. When it
-// returns nil, b is on disk after the records before it; when it returns
-// an error, none of b is in the file (or the appender has latched failed).
-func (a *appender) append(b []byte) error {
+// append writes the records of bufs, in order, and fsyncs them. When it
+// returns nil, they are on disk after the records before them; when it
+// returns an error, none of them is in the file (or the appender has
+// latched failed).
+func (a *appender) append(bufs ...[]byte) error {
 	if a.failed != nil {
 		return a.failed
 	}
-	if err := a.write(b); err != nil {
+	if err := a.write(bufs); err != nil {
 		if terr := a.truncate(a.size); terr != nil {
 			a.failed = fmt.Errorf("store: %s could not be cut back to its last whole line after a failed write (%v), and takes nothing more: %w", a.path, err, terr)
 			return a.failed
@@ -49,7 +54,9 @@ func (a *appender) append(b []byte) error {
 		a.truncate(a.size) // the latch stands either way; this only spares a restart the unacknowledged tail
 		return err
 	}
-	a.size += int64(len(b))
+	for _, b := range bufs {
+		a.size += int64(len(b))
+	}
 	return nil
 }
 
@@ -81,16 +88,62 @@ func (a *appender) doSync() error {
 	return err
 }
 
-// write writes b through the tests' fault hook when one is set: a failed
-// write there leaves half of b in the file, as a full disk may.
-func (a *appender) write(b []byte) error {
+// write writes bufs through the tests' fault hook when one is set: a
+// failed write there leaves half of them in the file, as a full disk may.
+func (a *appender) write(bufs [][]byte) error {
 	if a.fault != nil {
 		if err := a.fault("write"); err != nil {
-			a.file.Write(b[:len(b)/2])
+			all := bytes.Join(bufs, nil)
+			a.file.Write(all[:len(all)/2])
 			return err
 		}
 	}
-	_, err := a.file.Write(b)
+	return a.writev(bufs)
+}
+
+// maxIovecs is how many buffers one writev takes (Linux's IOV_MAX).
+const maxIovecs = 1024
+
+// writev writes bufs with as few system calls as the kernel allows and
+// without copying them into one buffer: a group of batches is written
+// from the buffers its rows were encoded in. Copying them first cost
+// more than the write itself, most of it in faulting in the fresh
+// memory of a buffer as large as the largest group.
+func (a *appender) writev(bufs [][]byte) error {
+	rc, err := a.file.SyscallConn()
+	if err != nil {
+		return err
+	}
+	a.iov = append(a.iov[:0], bufs...) // consumed below; the caller's slice stays whole
+	defer clear(a.iov)
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for iov := a.iov; len(iov) > 0; {
+			n, err := unix.Writev(int(fd), iov[:min(len(iov), maxIovecs)])
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				werr = &os.PathError{Op: "write", Path: a.path, Err: err}
+				return true
+			}
+			if n == 0 && len(iov[0]) > 0 {
+				werr = &os.PathError{Op: "write", Path: a.path, Err: unix.EIO}
+				return true
+			}
+			for len(iov) > 0 && n >= len(iov[0]) {
+				n -= len(iov[0])
+				iov = iov[1:]
+			}
+			if n > 0 {
+				iov[0] = iov[0][n:]
+			}
+		}
+		return true
+	})
+	if werr != nil {
+		return werr
+	}
 	return err
 }
 

@@ -1,7 +1,10 @@
 package csvfile
 
 import (
+	"bytes"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,6 +126,43 @@ func TestAFailedAppendIsCutBackOrStopsTheFileForGood(t *testing.T) {
 					t.Fatalf("reopened, the store reads back %v, want %v", got, tt.readBack)
 				}
 			})
+		}
+	}
+}
+
+func TestAnAppendOfMoreBuffersThanOneWritevTakesWritesThemAllInOrder(t *testing.T) {
+	t.Parallel()
+	path := t.TempDir() + "/records"
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a := appender{path: path, file: f}
+	var bufs [][]byte
+	var want []byte
+	for i := range 3*maxIovecs + 7 {
+		b := []byte(strconv.Itoa(i) + "\n")
+		if i%5 == 0 {
+			b = nil // an empty buffer is no record and no stop
+		}
+		bufs = append(bufs, b)
+		want = append(want, b...)
+	}
+	kept := slices.Clone(bufs)
+	if err := a.append(bufs...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) || a.size != int64(len(want)) {
+		t.Fatalf("the file holds %d bytes (size %d), want the %d bytes of every buffer in order", len(got), a.size, len(want))
+	}
+	for i := range bufs {
+		if len(bufs[i]) != len(kept[i]) {
+			t.Fatalf("buffer %d was cut from %d to %d bytes: the caller's buffers must stay whole", i, len(kept[i]), len(bufs[i]))
 		}
 	}
 }

@@ -55,7 +55,6 @@ type File struct {
 
 	// Owned by the writer goroutine (write), and by Close once it stopped.
 	app appender // the file's appends: cut back on a failed write, latched on a failed fsync
-	buf []byte
 
 	committed atomic.Int64                        // size, for readers
 	syncs     atomic.Int64                        // fsyncs of appended data
@@ -238,11 +237,7 @@ func (s *File) write(group [][]byte) error {
 	if s.app.failed != nil {
 		return s.app.failed
 	}
-	s.buf = s.buf[:0]
-	for _, rows := range group {
-		s.buf = append(s.buf, rows...)
-	}
-	if err := s.app.append(s.buf); err != nil {
+	if err := s.app.append(group...); err != nil {
 		return fmt.Errorf("store: appending to %s: %w", s.path, err)
 	}
 	s.syncs.Add(1)
