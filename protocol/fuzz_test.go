@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"quiniela/lottery"
@@ -23,6 +24,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add([]byte{'B', 0, 1})
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		r := NewReader(bytes.NewReader(stream))
+		var decoder BatchDecoder
 		for {
 			req, err := r.ReadRequest()
 			if err != nil {
@@ -35,6 +37,10 @@ func FuzzReadRequest(f *testing.F) {
 				continue
 			}
 			bets, err := DecodeBatch(nil, req.Body)
+			reused, rerr := decoder.Decode(req.Body)
+			if !slices.Equal(bets, reused) || (err == nil) != (rerr == nil) {
+				t.Fatalf("the reusing decoder read %d bets (%v), DecodeBatch %d (%v)", len(reused), rerr, len(bets), err)
+			}
 			if err != nil {
 				continue
 			}

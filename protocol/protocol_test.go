@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -360,5 +361,35 @@ func TestCodesHaveDistinctNames(t *testing.T) {
 	}
 	if got := Code(-99).String(); got != "unknown code -99" {
 		t.Fatalf("unknown code prints %q", got)
+	}
+}
+
+func TestTheReusingDecoderReadsEachBatchAsDecodeBatchDoes(t *testing.T) {
+	t.Parallel()
+	course := lottery.Bet{Agency: 1, FirstName: "Name", LastName: "Surname", Document: 0, Birthdate: "2000-01-01", Number: 7574}
+	malformed := santiagoRecord(t)
+	malformed[offFirstLen+1] = 60 // a first name longer than its field
+	tests := []struct {
+		name    string
+		records [][]byte
+		want    []lottery.Bet
+		wantErr bool
+	}{
+		{"a batch of two", [][]byte{santiagoRecord(t), courseRecord(t)}, []lottery.Bet{santiago, course}, false},
+		{"a later, shorter batch, its text where the first one's was", [][]byte{courseRecord(t)}, []lottery.Bet{course}, false},
+		{"a batch malformed in its second bet gives the first", [][]byte{santiagoRecord(t), malformed}, []lottery.Bet{santiago}, true},
+		{"a body of part of a record gives none", [][]byte{santiagoRecord(t)[:BetSize-1]}, nil, true},
+	}
+	var d BatchDecoder
+	for _, tt := range tests { // in order, through one decoder
+		body := bytes.Join(tt.records, nil)
+		got, err := d.Decode(body)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Fatalf("%s: decoded %+v (%v), want %+v", tt.name, got, err, tt.want)
+		}
+		plain, perr := DecodeBatch(nil, body)
+		if !slices.Equal(got, plain) || (err == nil) != (perr == nil) {
+			t.Fatalf("%s: the decoder read %+v (%v), DecodeBatch %+v (%v)", tt.name, got, err, plain, perr)
+		}
 	}
 }

@@ -90,7 +90,8 @@ type Stream interface {
 	// to be durable, so that a caller can keep several batches in flight;
 	// Pending.Wait says how it ended. Submit may wait while the store has
 	// too much queued; if ctx has ended, or ends first, the batch is
-	// refused with ctx's error.
+	// refused with ctx's error. The bets, and their text, are the
+	// caller's again once Submit returns: a store copies what it keeps.
 	Submit(ctx context.Context, bets []lottery.Bet) Pending
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"quiniela/lottery"
@@ -219,8 +220,7 @@ func (s *session) submitBatch(ctx context.Context, r *round, req protocol.Reques
 	if r.isClosed() || r.done() {
 		return fail(protocol.CodeBettingClosed, betsRefused(r))
 	}
-	bets, err := protocol.DecodeBatch(s.bets[:0], req.Body)
-	s.bets = bets
+	bets, err := s.decoder.Decode(req.Body)
 	if err != nil {
 		return fail(protocol.CodeMalformed, err)
 	}
@@ -234,7 +234,7 @@ func (s *session) submitBatch(ctx context.Context, r *round, req protocol.Reques
 		}
 	}
 	// Only what the acker needs is kept: Submit encodes the rows before it
-	// returns, so the bets buffer is free again. The round counts the
+	// returns, so the decoder's bets and text are free again. The round counts the
 	// batch in flight, then Submit comes last, so that a batch is never
 	// stored without its ack to count it.
 	a := ack{batch: req.Header, round: r, read: time.Now()}
@@ -254,10 +254,19 @@ func (s *session) submitBatch(ctx context.Context, r *round, req protocol.Reques
 	}
 	s.inFlightWinners.Add(int64(len(a.winners)))
 	if s.logger().Enabled(context.Background(), slog.LevelDebug) {
-		a.logged = slices.Clone(bets)
+		a.logged = cloneBets(bets) // the decoder reuses their text
 	}
 	a.pending = s.batches.Submit(ctx, bets)
 	return a
+}
+
+// cloneBets copies bets with text of their own.
+func cloneBets(bets []lottery.Bet) []lottery.Bet {
+	c := slices.Clone(bets)
+	for i := range c {
+		c[i].FirstName, c[i].LastName, c[i].Birthdate = strings.Clone(c[i].FirstName), strings.Clone(c[i].LastName), strings.Clone(c[i].Birthdate)
+	}
+	return c
 }
 
 // betsRefused says why round r takes no more bets.

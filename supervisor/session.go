@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"quiniela/lottery"
 	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 	"quiniela/store"
@@ -65,9 +64,9 @@ type session struct {
 	batches  store.Stream  // what this connection submits to its round: once one batch is refused, no later one is stored
 	br       *bufio.Reader
 	rd       *protocol.Reader
-	out      []byte           // the acker's reply buffer
-	bets     []lottery.Bet    // the reader's decoding buffer
-	handling *protocol.Header // the frame being handled, for a restart after a panic
+	out      []byte                // the acker's reply buffer
+	decoder  protocol.BatchDecoder // the reader's: a batch's bets are valid until the next one
+	handling *protocol.Header      // the frame being handled, for a restart after a panic
 
 	closeOnce sync.Once
 	closed    atomic.Bool   // closeConn has begun
