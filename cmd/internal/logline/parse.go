@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"quiniela/lottery/logattr"
 )
@@ -18,9 +19,14 @@ type Line struct {
 	Values      map[logattr.Key]string // each detail's value by key
 }
 
+// The patterns are compiled on first use: the binaries log through this
+// package and never parse, and a regexp compiled at start-up is paid by
+// every agency process.
 var (
-	headPattern = regexp.MustCompile(`^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (DEBUG|INFO|WARNING|ERROR) +action: (\S+)$`)
-	keyPattern  = regexp.MustCompile(`^[a-z][a-z0-9_.]*$`)
+	headPattern = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (DEBUG|INFO|WARNING|ERROR) +action: (\S+)$`)
+	})
+	keyPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_.]*$`) })
 )
 
 // Parse reads a line as the course's parser does: split on '|', the first
@@ -31,7 +37,7 @@ var (
 // in_progress, or a key given twice.
 func Parse(line string) (Line, error) {
 	parts := strings.Split(line, "|")
-	head := headPattern.FindStringSubmatch(strings.TrimSpace(parts[0]))
+	head := headPattern().FindStringSubmatch(strings.TrimSpace(parts[0]))
 	if head == nil {
 		return Line{}, fmt.Errorf("not `DATE TIME LEVEL action: NAME`: %q", parts[0])
 	}
@@ -42,7 +48,7 @@ func Parse(line string) (Line, error) {
 			return l, fmt.Errorf("detail %q has no key", p)
 		}
 		key, value := strings.TrimSpace(p[:i]), strings.TrimSpace(p[i+1:])
-		if !keyPattern.MatchString(key) {
+		if !keyPattern().MatchString(key) {
 			return l, fmt.Errorf("detail %q reads as the key %q", p, key)
 		}
 		if _, twice := l.Values[key]; twice {
