@@ -17,7 +17,8 @@ import (
 
 // eachBet streams the bets file from its start and calls fn with each valid
 // bet, its count among the valid ones (from 1), and the bytes of the file
-// read so far and in all. A malformed or invalid line, one too long
+// read so far and in all. The bet's text is the reader's buffer: valid
+// until fn returns, never kept. A malformed or invalid line, one too long
 // included, is logged with its number, once over all sessions, and
 // skipped. Surrounding spaces of a field are dropped. It returns how many
 // valid bets it saw.

@@ -31,8 +31,9 @@ type pipeline struct {
 	res     *Result
 	flights chan flight
 	failed  chan struct{} // closed when the acker stops early
-	out     []byte        // frames not yet written
+	out     []byte        // frames not yet written, the last one perhaps being built
 	unsent  []int         // their bet counts
+	batch   protocol.BatchBuilder
 	g       errgroup.Group
 	once    sync.Once
 }
@@ -89,26 +90,48 @@ func (p *pipeline) ack() error {
 	return failure
 }
 
-// send queues one batch. Frames go out together, up to coalesce at a time
-// (one write instead of several), and always before send could block on a
-// full window, so that the central has every frame it is waited on for.
-// The batch counts as sent once acknowledged.
-func (p *pipeline) send(batch []lottery.Bet) error {
+// add encodes b into the batch being built, which endBatch queues. b's
+// text may be reused once add returns.
+func (p *pipeline) add(b lottery.Bet) error {
+	out, err := p.batch.Add(p.out, p.c.agency, b)
+	p.out = out
+	return err
+}
+
+// building is how many bets the batch being built holds.
+func (p *pipeline) building() int { return p.batch.Count() }
+
+// endBatch queues the batch being built. Frames go out together, up to
+// coalesce at a time (one write instead of several), and always before
+// the next batch could block on a full window, so that the central has
+// every frame it is waited on for. A batch counts as sent once
+// acknowledged.
+func (p *pipeline) endBatch() error {
 	select {
 	case <-p.failed:
 		return p.finish()
 	default:
 	}
-	frames, err := protocol.AppendBatch(p.out, p.c.agency, batch)
-	if err != nil {
-		return err
+	n := p.batch.Count()
+	if n == 0 {
+		return nil
 	}
-	p.out = frames
-	p.unsent = append(p.unsent, len(batch))
+	p.batch.Finish(p.out)
+	p.unsent = append(p.unsent, n)
 	if len(p.unsent) >= coalesce || len(p.flights)+len(p.unsent) >= cap(p.flights) {
 		return p.flush()
 	}
 	return nil
+}
+
+// send queues one batch of bets.
+func (p *pipeline) send(batch []lottery.Bet) error {
+	for _, b := range batch {
+		if err := p.add(b); err != nil {
+			return err
+		}
+	}
+	return p.endBatch()
 }
 
 // flush writes the queued frames and hands them to the acker.
@@ -140,6 +163,9 @@ func (p *pipeline) close() error {
 	case <-p.failed:
 		return p.finish()
 	default:
+	}
+	if err := p.endBatch(); err != nil {
+		return err // the pipeline is finished
 	}
 	if err := p.flush(); err != nil {
 		return err // flush has finished the pipeline

@@ -58,39 +58,45 @@ func (a *Agency) notStored(valid int, res *Result, refused error) error {
 // refusal for good it sends nothing more and reads on, to count the bets
 // the central does not hold. It returns how many valid bets the file has.
 func (a *Agency) sendFile(ctx context.Context, c *client, r *round, stored int, res *Result) (int, error) {
-	batch := make([]lottery.Bet, 0, a.cfg.BatchMaxAmount)
 	p := a.startPipeline(c, res)
 	defer p.close() // on the early returns; a second close returns the first's result
 	var read, size int64
 	var refused error
+	// A bet is encoded as it is read: its text is the file reader's, and
+	// gone with the next line.
+	endBatch := func() error {
+		n := p.building()
+		if err := p.endBatch(); refusedForGood(err) {
+			refused = err
+			return nil
+		} else if err != nil {
+			return err
+		}
+		r.report.sent += n
+		return nil
+	}
 	valid, err := a.eachBet(ctx, r, res, func(n int, b lottery.Bet, at, of int64) error {
 		read, size = at, of
 		if n <= stored || refused != nil {
 			return nil // the central holds it already, or takes no more
 		}
-		if batch = append(batch, b); len(batch) == a.cfg.BatchMaxAmount {
-			if err := p.send(batch); refusedForGood(err) {
-				refused = err
-				return nil
-			} else if err != nil {
+		if err := p.add(b); err != nil {
+			return err
+		}
+		if p.building() == a.cfg.BatchMaxAmount {
+			if err := endBatch(); err != nil {
 				return err
 			}
-			r.report.sent += len(batch)
 			r.report.update(read, size, false)
-			batch = batch[:0]
 		}
 		return nil
 	})
 	if err != nil {
 		return valid, err
 	}
-	if len(batch) > 0 && refused == nil {
-		if err := p.send(batch); refusedForGood(err) {
-			refused = err
-		} else if err != nil {
+	if refused == nil {
+		if err := endBatch(); err != nil {
 			return valid, err
-		} else {
-			r.report.sent += len(batch)
 		}
 	}
 	if refused == nil {

@@ -12,6 +12,9 @@ type Header struct {
 	Count  uint16
 }
 
+// offCount is where a header's count begins.
+const offCount = 3
+
 // AppendHeader appends the 5 header bytes of h to dst.
 func AppendHeader(dst []byte, h Header) []byte {
 	dst = append(dst, byte(h.Action))

@@ -393,3 +393,35 @@ func TestTheReusingDecoderReadsEachBatchAsDecodeBatchDoes(t *testing.T) {
 		}
 	}
 }
+
+func TestABatchBuiltABetAtATimeIsTheBatchAppendBatchWrites(t *testing.T) {
+	t.Parallel()
+	course := lottery.Bet{Agency: 1, FirstName: "Name", LastName: "Surname", Document: 0, Birthdate: "2000-01-01", Number: 7574}
+	tooLong := santiago
+	tooLong.FirstName = strings.Repeat("x", lottery.MaxFirstNameBytes+1)
+	var bb BatchBuilder
+	out := []byte("earlier frames")
+	for _, b := range []lottery.Bet{santiago, tooLong, course} {
+		var err error
+		if out, err = bb.Add(out, 1, b); (err != nil) != (b == tooLong) {
+			t.Fatalf("adding %q: %v", b.FirstName, err)
+		}
+	}
+	if bb.Count() != 2 {
+		t.Fatalf("the builder counts %d bets, want 2 (the one refused is not added)", bb.Count())
+	}
+	bb.Finish(out)
+	want, err := AppendBatch([]byte("earlier frames"), 1, []lottery.Bet{santiago, course})
+	if err != nil || !bytes.Equal(out, want) {
+		t.Fatalf("built %x\nwant  %x (%v)", out, want, err)
+	}
+	if bb.Count() != 0 {
+		t.Fatalf("a finished builder counts %d bets", bb.Count())
+	}
+	for range MaxBatchCount {
+		out, _ = bb.Add(out, 1, santiago)
+	}
+	if _, err := bb.Add(out, 1, santiago); !errors.Is(err, ErrCount) {
+		t.Fatalf("a bet past %d in one batch was added (%v)", MaxBatchCount, err)
+	}
+}

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"unsafe"
@@ -135,6 +136,50 @@ func AppendBatch(dst []byte, agency uint16, bets []lottery.Bet) ([]byte, error) 
 		}
 	}
 	return dst, nil
+}
+
+// BatchBuilder appends a batch request to a buffer a bet at a time, so
+// that a bet's text need live only until it is added: an agency reads a
+// bet from its file and encodes it before reading the next line, whose
+// bytes replace it. The zero BatchBuilder is ready; Add begins a frame,
+// Finish ends it.
+type BatchBuilder struct {
+	start int // where the frame begins in the buffer
+	count int // bets added to it
+}
+
+// Add appends b's record to the batch in dst, beginning the batch's frame
+// for the agency when it holds none. It fails, appending nothing, when b
+// cannot be represented (AppendBet) or the batch is full.
+func (bb *BatchBuilder) Add(dst []byte, agency uint16, b lottery.Bet) ([]byte, error) {
+	if bb.count == MaxBatchCount {
+		return dst, fmt.Errorf("%w: a batch holds at most %d bets", ErrCount, MaxBatchCount)
+	}
+	start := len(dst)
+	if bb.count == 0 {
+		dst = AppendHeader(dst, Header{Action: ActionBatch, Agency: agency})
+	}
+	dst, err := AppendBet(dst, b)
+	if err != nil {
+		return dst[:start], err
+	}
+	if bb.count == 0 {
+		bb.start = start
+	}
+	bb.count++
+	return dst, nil
+}
+
+// Count is how many bets the batch being built holds.
+func (bb *BatchBuilder) Count() int { return bb.count }
+
+// Finish writes the batch's count into its header in dst and readies the
+// builder for the next batch.
+func (bb *BatchBuilder) Finish(dst []byte) {
+	if bb.count > 0 {
+		binary.BigEndian.PutUint16(dst[bb.start+offCount:], uint16(bb.count))
+	}
+	*bb = BatchBuilder{}
 }
 
 // AppendEnd appends the request that says the agency has sent all its bets.
