@@ -98,6 +98,9 @@ func checkName(name string, maxBytes int) error {
 	case len(name) > maxBytes:
 		return fmt.Errorf("%d bytes, at most %d fit", len(name), maxBytes)
 	}
+	if printableASCII(name) {
+		return nil // nearly every name: no rune to decode
+	}
 	for i, r := range name {
 		switch {
 		case r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD"):
@@ -107,6 +110,17 @@ func checkName(name string, maxBytes int) error {
 		}
 	}
 	return nil
+}
+
+// printableASCII says whether every byte of s is printable ASCII (no
+// control character, no byte of a multi-byte rune).
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // CheckBirthdate reports whether s is a real calendar date in YYYY-MM-DD form
