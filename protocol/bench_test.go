@@ -34,19 +34,30 @@ func BenchmarkDecodeFullBatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	src := bytes.NewReader(frame)
-	r := NewReader(src)
+	var d BatchDecoder
 	bets := make([]lottery.Bet, 0, MaxBatchCount)
-	b.SetBytes(int64(len(frame)))
-	b.ReportAllocs()
-	for b.Loop() {
-		src.Reset(frame)
-		req, err := r.ReadRequest()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if bets, err = DecodeBatch(bets[:0], req.Body); err != nil || len(bets) != MaxBatchCount {
-			b.Fatal(err)
-		}
+	for _, decoder := range []struct {
+		name   string
+		decode func(body []byte) ([]lottery.Bet, error)
+	}{
+		{"text allocated per batch", func(body []byte) ([]lottery.Bet, error) { return DecodeBatch(bets[:0], body) }},
+		{"text reused by the central's decoder", d.Decode},
+	} {
+		b.Run(decoder.name, func(b *testing.B) {
+			src := bytes.NewReader(frame)
+			r := NewReader(src)
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				src.Reset(frame)
+				req, err := r.ReadRequest()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got, err := decoder.decode(req.Body); err != nil || len(got) != MaxBatchCount {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
