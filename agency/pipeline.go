@@ -32,6 +32,7 @@ type pipeline struct {
 	flights chan flight
 	failed  chan struct{} // closed when the acker stops early
 	out     []byte        // frames not yet written, the last one perhaps being built
+	sealed  int           // the length of out's whole frames
 	unsent  []int         // their bet counts
 	batch   protocol.BatchBuilder
 	g       errgroup.Group
@@ -117,6 +118,7 @@ func (p *pipeline) endBatch() error {
 		return nil
 	}
 	p.batch.Finish(p.out)
+	p.sealed = len(p.out)
 	p.unsent = append(p.unsent, n)
 	if len(p.unsent) >= coalesce || len(p.flights)+len(p.unsent) >= cap(p.flights) {
 		return p.flush()
@@ -152,7 +154,7 @@ func (p *pipeline) flush() error {
 	for _, n := range p.unsent {
 		p.flights <- flight{bets: n, sent: sent}
 	}
-	p.out, p.unsent = p.out[:0], p.unsent[:0]
+	p.out, p.sealed, p.unsent = p.out[:0], 0, p.unsent[:0]
 	return nil
 }
 
@@ -164,9 +166,9 @@ func (p *pipeline) close() error {
 		return p.finish()
 	default:
 	}
-	if err := p.endBatch(); err != nil {
-		return err // the pipeline is finished
-	}
+	// A batch still being built is dropped: it is only after a failure
+	// or a cancellation, and its frame has no count yet.
+	p.out, p.batch = p.out[:p.sealed], protocol.BatchBuilder{}
 	if err := p.flush(); err != nil {
 		return err // flush has finished the pipeline
 	}
