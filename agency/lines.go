@@ -88,8 +88,8 @@ func newFieldReader() *fieldReader {
 }
 
 // fields returns the line's fields, valid until the next call and while
-// line is, surrounding
-// spaces kept (the caller trims them), or io.EOF for a blank line.
+// line is, surrounding spaces kept (the caller trims them), or io.EOF for
+// a blank line.
 func (fr *fieldReader) fields(line []byte) ([]string, error) {
 	if len(line) > 0 && bytes.IndexByte(line, '"') < 0 && bytes.IndexByte(line, '\r') < 0 {
 		return fr.split(line), nil

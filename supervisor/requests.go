@@ -234,9 +234,9 @@ func (s *session) submitBatch(ctx context.Context, r *round, req protocol.Reques
 		}
 	}
 	// Only what the acker needs is kept: Submit encodes the rows before it
-	// returns, so the decoder's bets and text are free again. The round counts the
-	// batch in flight, then Submit comes last, so that a batch is never
-	// stored without its ack to count it.
+	// returns, so the decoder's bets and text are free again. The round
+	// counts the batch in flight, then Submit comes last, so that a batch
+	// is never stored without its ack to count it.
 	a := ack{batch: req.Header, round: r, read: time.Now()}
 	for _, b := range bets {
 		if b.Won() {

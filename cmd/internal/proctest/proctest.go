@@ -248,7 +248,6 @@ func (p *Process) Await(pattern string, bound time.Duration) (string, error) {
 	}
 	timer := time.NewTimer(bound)
 	defer timer.Stop()
-	timeout := timer.C
 	for {
 		p.mu.Lock()
 		for p.waited < len(p.lines) {
@@ -269,7 +268,7 @@ func (p *Process) Await(pattern string, bound time.Duration) (string, error) {
 		}
 		select {
 		case <-more:
-		case <-timeout:
+		case <-timer.C:
 			return "", fmt.Errorf("%s did not log %q within %v: %w; so far:\n%s", filepath.Base(p.Cmd.Path), pattern, bound, ErrTimeout, p.Log())
 		}
 	}

@@ -36,17 +36,19 @@ type event struct {
 	Output  string
 }
 
-// skip is one skipped test and why.
-type skip struct{ pkg, test, why string }
+// listed is a test the summary names at its end (skipped, failed or never
+// finished), and why.
+type listed struct{ pkg, test, why string }
 
 // unfinished is what a test that never ended leaves in the summary.
 const unfinished = "never finished: its package failed while it ran (a timeout or a crash)"
 
 // summarize copies the package lines and failed tests' output from r to w,
-// then the skipped tests, and reports whether anything failed.
+// then lists the skipped tests and the failed ones, and reports whether
+// anything failed.
 func summarize(r io.Reader, w io.Writer) (failed bool, err error) {
 	output := map[string][]string{} // "pkg\x00test" → its lines so far
-	var skips, failures []skip
+	var skips, failures []listed
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
@@ -72,7 +74,7 @@ func summarize(r io.Reader, w io.Writer) (failed bool, err error) {
 			output[key] = append(output[key], e.Output)
 		case e.Action == "fail" && e.Test != "":
 			failed = true
-			failures = append(failures, skip{e.Package, e.Test, "failed"})
+			failures = append(failures, listed{e.Package, e.Test, "failed"})
 			printOutput(w, output[key])
 			delete(output, key)
 		case e.Action == "fail":
@@ -81,13 +83,13 @@ func summarize(r io.Reader, w io.Writer) (failed bool, err error) {
 			// the binary timed out or crashed while it ran.
 			for k, lines := range output {
 				if pkg, test, _ := strings.Cut(k, "\x00"); pkg == e.Package && test != "" {
-					failures = append(failures, skip{pkg, test, unfinished})
+					failures = append(failures, listed{pkg, test, unfinished})
 					printOutput(w, lines)
 					delete(output, k)
 				}
 			}
 		case e.Action == "skip" && e.Test != "":
-			skips = append(skips, skip{e.Package, e.Test, reason(output[key])})
+			skips = append(skips, listed{e.Package, e.Test, reason(output[key])})
 			delete(output, key)
 		case e.Action == "pass":
 			delete(output, key)
@@ -117,7 +119,7 @@ func printOutput(w io.Writer, lines []string) {
 }
 
 // list prints the tests under a heading with their count, in order.
-func list(w io.Writer, heading string, tests []skip) {
+func list(w io.Writer, heading string, tests []listed) {
 	sort.Slice(tests, func(i, j int) bool {
 		return tests[i].pkg+" "+tests[i].test < tests[j].pkg+" "+tests[j].test
 	})
