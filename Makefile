@@ -68,6 +68,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadStatus$$' -fuzztime $(FUZZTIME) ./protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzReadRoundStatus$$' -fuzztime $(FUZZTIME) ./protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzReadWriteRead$$' -fuzztime $(FUZZTIME) ./store/csvfile
+	$(GO) test -run '^$$' -fuzz '^FuzzScanBatch$$' -fuzztime $(FUZZTIME) ./store/postgres
+	$(GO) test -run '^$$' -fuzz '^FuzzABetStoredReadsBackAsItWas$$' -fuzztime $(FUZZTIME) ./store/postgres
 	$(GO) test -run '^$$' -fuzz '^FuzzFieldsOfALineAreThoseEncodingCSVReads$$' -fuzztime $(FUZZTIME) ./agency
 
 lint: ## gofmt check and go vet

@@ -1,16 +1,18 @@
 // Package postgres is the central's store (store.Store) in a PostgreSQL
-// database: the bets are rows of table bets, each agency's end a row of
-// ends, the draw's announcement a row of draw, each of its round, and the
+// database: each batch of bets is a row of table batches (view bets reads
+// them back a row a bet), each agency's end a row of ends, the draw's
+// announcement a row of draw, each of its round, and the
 // schema is created or migrated at Open (schema.go, versioned). A Store
 // is round 1, a single round's store, and keeps continuous rounds too
 // (store.Rounds, rounds.go), all in the one database under the one lease.
 //
 // Batches are stored the way the CSV file stores them, through package
-// groupcommit: Submit encodes a batch (binary COPY rows) and queues it;
-// the round's writer takes everything queued while it was busy and stores
-// it with one COPY in one transaction. Acknowledged means committed. Each
-// stream's batches are stored in the order submitted, and a bet's id
-// orders them, so Scan gives every agency's bets back in its order.
+// groupcommit: Submit encodes a batch (binary COPY rows, copy.go) and
+// queues it; the round's writer takes everything queued while it was busy
+// and stores it with one COPY in one transaction. Acknowledged means
+// committed. Each stream's batches are stored in the order submitted, and
+// a batch's id orders them, so Scan gives every agency's bets back in its
+// order.
 //
 // Several centrals may open one database: exactly one is active, holding
 // the lease (table central_lease: an epoch, a holder, an expiry in the

@@ -470,8 +470,10 @@ func BenchmarkScanMillion(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close(context.Background())
-	_, err = s.pool.Exec(context.Background(), `INSERT INTO bets (agency, first_name, last_name, document, birthdate, number)
-		SELECT 1 + g % 100, 'Ana', 'Pérez', g, '1990-01-02', g % 10000 FROM generate_series(1, 1000000) g`)
+	// 100 agencies' batches of 63 bets, as a round stores them.
+	_, err = s.pool.Exec(context.Background(), `INSERT INTO batches (agency, bets, lines)
+		SELECT 1 + b % 100, count(*), string_agg(concat_ws(E'\t', 'Ana', 'Pérez', g, '1990-01-02', g % 10000) || E'\n', '' ORDER BY g)
+		FROM generate_series(0, 999999) g, LATERAL (SELECT g / 63 AS b) AS batch GROUP BY b ORDER BY b`)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -505,17 +507,29 @@ func TestAStandbyTakesOverFromADeadCentralBeforeItsLeaseExpires(t *testing.T) {
 	next.Close(context.Background())
 }
 
-func TestABetWrittenByHandOutOfRangeStopsTheRestoreWithItsID(t *testing.T) {
+func TestABatchWrittenByHandThatDoesNotReadBackStopsTheRestoreWithItsID(t *testing.T) {
 	t.Parallel()
 	url := freshDatabase(t, nil)
 	s := open(t, url, "a", nil)
-	if _, err := s.pool.Exec(context.Background(), `INSERT INTO bets (agency, first_name, last_name, document, birthdate, number)
-		VALUES (70000, 'Ana', 'Pérez', 1, '1990-01-02', 1)`); err != nil {
-		t.Fatal(err)
-	}
-	err := s.Scan(func(lottery.Bet) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "bet id 1 is out of range (agency 70000") {
-		t.Fatalf("scanning a bet of agency 70000: %v", err)
+	for _, tt := range []struct{ agency, bets, lines, want string }{
+		{"70000", "1", `Ana\tPérez\t1\t1990-01-02\t1\n`, "batch id 1: agency 70000 is out of range"},
+		{"1", "2", `Ana\tPérez\t1\t1990-01-02\t1\nAna\tPérez\t4294967296\t1990-01-02\t1\n`, "batch id 2: line 2: invalid document: \"4294967296\" is not a whole number"},
+		{"1", "1", `Ana\tPérez\t1\t1990-02-30\t1\n`, "batch id 3: line 1: birthdate \"1990-02-30\" is not a calendar date"},
+		{"1", "1", `Ana\tPérez\t1\t1990-01-02\n`, "batch id 4: line 1 is not 5 fields separated by tabs"},
+		{"1", "1", `Ana\tPérez\t1\t1990-01-02\t1\t9\n`, "batch id 5: line 1 is not 5 fields separated by tabs"},
+		{"1", "1", `Ana\tPérez\t1\t1990-01-02\t1`, "batch id 6: line 1 is not 5 fields separated by tabs and ended by a line break"},
+		{"1", "2", `Ana\tPérez\t1\t1990-01-02\t1\n`, "batch id 7: holds 1 lines, and its column bets says 2"},
+	} {
+		if _, err := s.pool.Exec(context.Background(), `TRUNCATE batches`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.pool.Exec(context.Background(), `INSERT INTO batches (agency, bets, lines) VALUES (`+tt.agency+`, `+tt.bets+`, E'`+tt.lines+`')`); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Scan(func(lottery.Bet) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("scanning %s: %v, want %q", tt.lines, err, tt.want)
+		}
 	}
 }
 

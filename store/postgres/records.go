@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -154,40 +155,77 @@ func (s *Store) record(fn func(ctx context.Context, tx pgx.Tx) error) error {
 }
 
 // Scan calls fn with every bet of the round committed when it starts, in
-// id order: each agency's in the order submitted.
+// the order of the batches' ids and their lines: each agency's in the
+// order submitted.
 func (r *round) Scan(fn func(lottery.Bet) error) error {
 	ctx := context.Background()
 	// Without an index (it would slow every insert), the round's rows are
 	// found by reading every round's, and their order comes from a sort.
-	rows, err := r.db.pool.Query(ctx, `SELECT id, `+copyColumns+` FROM bets WHERE round = $1 ORDER BY id`, r.n)
+	rows, err := r.db.pool.Query(ctx, `SELECT id, `+batchColumns+` FROM batches WHERE round = $1 ORDER BY id`, r.n)
 	if err != nil {
 		return dbErr("reading the bets", err)
 	}
 	defer rows.Close()
 	var (
-		id             int64
-		agency, number int32
-		document       int64
-		birthdate      time.Time
-		b              lottery.Bet
+		id            int64
+		agency, count int32
+		lines         string
 	)
 	for rows.Next() {
-		if err := rows.Scan(&id, &agency, &b.FirstName, &b.LastName, &document, &birthdate, &number); err != nil {
+		if err := rows.Scan(&id, &agency, &count, &lines); err != nil {
 			return fmt.Errorf("store: reading the bets: %w", err)
 		}
-		// Rows this store wrote are always in range; one written by hand
-		// may not be, and must not wrap around.
-		if agency < 0 || agency > math.MaxUint16 || document < 0 || document > math.MaxUint32 || number < 0 || number > math.MaxUint16 {
-			return fmt.Errorf("store: bet id %d is out of range (agency %d, document %d, number %d)", id, agency, document, number)
-		}
-		b.Agency, b.Document, b.Number = uint16(agency), uint32(document), uint16(number)
-		b.Birthdate = birthdate.Format(time.DateOnly)
-		if err := fn(b); err != nil {
-			return err
+		if err := scanBatch(agency, count, lines, fn); err != nil {
+			return fmt.Errorf("store: batch id %d: %w", id, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return dbErr("reading the bets", err)
 	}
 	return nil
+}
+
+// scanBatch calls fn with each bet of a batch's row. The store writes
+// only rows that read back; one written by hand may not, and must not
+// wrap around or be read in part without a word.
+func scanBatch(agency, count int32, lines string, fn func(lottery.Bet) error) error {
+	if agency < 0 || agency > math.MaxUint16 {
+		return fmt.Errorf("agency %d is out of range", agency)
+	}
+	var fields [lottery.AgencyFields]string
+	n := int32(0)
+	for line := range strings.Lines(lines) {
+		n++
+		text, ended := strings.CutSuffix(line, string(lineEnd))
+		if !ended || !splitLine(text, &fields) {
+			return fmt.Errorf("line %d is not %d fields separated by tabs and ended by a line break", n, lottery.AgencyFields)
+		}
+		b, err := lottery.ParseAgencyRecord(uint16(agency), fields[:])
+		if err == nil {
+			err = checkLine(b)
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	if n != count {
+		return fmt.Errorf("holds %d lines, and its column bets says %d", n, count)
+	}
+	return nil
+}
+
+// splitLine splits a line into its fields, reporting whether it has as
+// many as a bet has.
+func splitLine(line string, fields *[lottery.AgencyFields]string) bool {
+	for i := range len(fields) - 1 {
+		var found bool
+		if fields[i], line, found = strings.Cut(line, string(fieldSeparator)); !found {
+			return false
+		}
+	}
+	fields[len(fields)-1] = line
+	return !strings.ContainsRune(line, fieldSeparator)
 }

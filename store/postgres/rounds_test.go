@@ -269,3 +269,97 @@ func BenchmarkIngestLaterRound(b *testing.B) {
 	}
 	ingest(b, two)
 }
+
+func TestASchemaOfVersionFourHasItsBetsMovedIntoBatchesInOrder(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	direct := connect(t, url)
+	// A database as a central of version 4 left it: a row a bet, two
+	// rounds, three agencies' bets interleaved, agency 1 with more than a
+	// batch of them in round 1.
+	for _, sql := range append(slices.Clone(migrations[:4]),
+		`CREATE TABLE schema_version (version integer NOT NULL)`,
+		`INSERT INTO schema_version VALUES (4)`,
+		`INSERT INTO bets (round, agency, first_name, last_name, document, birthdate, number)
+			SELECT 1 + (g % 7 = 0)::int, 1 + g % 3, 'Añá', 'O''Brien-Pérez', 1000 - g, date '1950-01-01' + g, g
+			FROM generate_series(1, 400) g ORDER BY g`,
+	) {
+		if _, err := direct.Exec(context.Background(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	s := open(t, url, "new", nil)
+	two := mustRound(t, s, 2)
+	want := map[int][]lottery.Bet{}
+	for g := 1; g <= 400; g++ {
+		round := 1
+		if g%7 == 0 {
+			round = 2
+		}
+		want[round] = append(want[round], lottery.Bet{Agency: uint16(1 + g%3), FirstName: "Añá", LastName: "O'Brien-Pérez",
+			Document: uint32(1000 - g), Birthdate: time.Date(1950, 1, 1+g, 0, 0, 0, 0, time.UTC).Format(time.DateOnly), Number: uint16(g)})
+	}
+	for round, got := range map[int][]lottery.Bet{1: scanAll(t, s), 2: scanRound(t, two)} {
+		if !slices.Equal(byAgency(got), byAgency(want[round])) {
+			t.Errorf("round %d after the migration holds %d bets, want %d in each agency's order", round, len(got), len(want[round]))
+		}
+	}
+	var batches, largest int
+	if err := direct.QueryRow(context.Background(), `SELECT count(*), max(bets) FROM batches`).Scan(&batches, &largest); err != nil {
+		t.Fatal(err)
+	}
+	// Round 1: 343 bets of three agencies (115, 114, 114), round 2: 57.
+	if batches != 2+2+2+3 || largest != 63 {
+		t.Errorf("the migration made %d batches of at most %d bets, want 9 of at most 63", batches, largest)
+	}
+}
+
+func TestViewBetsReadsBackEveryBetStoredInItsOrder(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	s := open(t, url, "a", nil)
+	two := mustRound(t, s, 2)
+	var want []string
+	for round, st := range []store.Store{s, two} {
+		stream := st.NewStream()
+		for batch := range 3 {
+			var bets []lottery.Bet
+			for i := range 40 {
+				b := lottery.Bet{Agency: uint16(7 + round), FirstName: "Zoë", LastName: "D'Arc", Document: uint32(batch*100 + i),
+					Birthdate: "2000-02-29", Number: uint16(round*1000 + batch*40 + i)}
+				bets = append(bets, b)
+				want = append(want, fmt.Sprint(round+1, b))
+			}
+			if err := stream.Submit(context.Background(), bets).Wait(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rows, err := connect(t, url).Query(context.Background(),
+		`SELECT round, agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var round int
+		var b lottery.Bet
+		if err := rows.Scan(&round, &b.Agency, &b.FirstName, &b.LastName, &b.Document, &b.Birthdate, &b.Number); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(round, b))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("view bets reads %d rows:\n%v\nwant %d:\n%v", len(got), got, len(want), want)
+	}
+}
+
+// byAgency is bets with each agency's together, each in its order.
+func byAgency(bets []lottery.Bet) []lottery.Bet {
+	bets = slices.Clone(bets)
+	slices.SortStableFunc(bets, func(a, b lottery.Bet) int { return int(a.Agency) - int(b.Agency) })
+	return bets
+}

@@ -81,7 +81,7 @@ type loss struct {
 const holdKey = 7574
 
 // arm arms the loss at the share at of the files' valid bets: a
-// statement-level trigger on bets counts the bets inserted, and the
+// statement-level trigger on batches counts the bets inserted, and the
 // statement that brings them to that share or more waits in its
 // transaction, uncommitted, for the advisory lock that d.hold holds.
 // So the machine is lost mid-ingest, with a commit in flight, however
@@ -111,11 +111,11 @@ func (d *haDatabase) arm(files []agencyFile, at float64) error {
 		CREATE FUNCTION ha_hold() RETURNS trigger LANGUAGE plpgsql AS $$
 		DECLARE seen bigint;
 		BEGIN
-			UPDATE ha_inserted SET n = n + (SELECT count(*) FROM inserted) RETURNING n INTO seen;
+			UPDATE ha_inserted SET n = n + (SELECT coalesce(sum(bets), 0) FROM inserted) RETURNING n INTO seen;
 			IF seen >= %[2]d THEN PERFORM pg_advisory_xact_lock_shared(%[1]d); END IF;
 			RETURN NULL;
 		END $$;
-		CREATE TRIGGER ha_hold AFTER INSERT ON bets REFERENCING NEW TABLE AS inserted
+		CREATE TRIGGER ha_hold AFTER INSERT ON batches REFERENCING NEW TABLE AS inserted
 			FOR EACH STATEMENT EXECUTE FUNCTION ha_hold();`, holdKey, threshold))
 	if err != nil {
 		conn.Close(ctx)

@@ -169,7 +169,7 @@ func emptyDatabase(db *pgcluster.Cluster) (string, error) {
 		return "", err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "TRUNCATE bets, ends, draw; CHECKPOINT")
+	_, err = conn.Exec(ctx, "TRUNCATE batches, ends, draw; CHECKPOINT")
 	return roundDatabase, err
 }
 
