@@ -14,6 +14,7 @@ import (
 
 	"quiniela/cmd/internal/central"
 	"quiniela/cmd/internal/cli"
+	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/reload"
 	"quiniela/cmd/internal/tlsfiles"
 	"quiniela/env"
@@ -35,7 +36,11 @@ func run() int {
 	}
 	level := new(slog.LevelVar) // SIGHUP may change it
 	level.Set(slog.Level(cfg.LogLevel))
-	log := cli.Logger(cfg.LogFormat, level)
+	// A line per batch stored: written together, a millisecond at most
+	// after they are logged, and every one before the central exits.
+	stdout := logline.NewBuffered(os.Stdout)
+	defer stdout.Flush()
+	log := cli.LoggerTo(stdout, cfg.LogFormat, level)
 	cli.LogConfig(log, cfg)
 
 	sigs := make(chan os.Signal, 4)
@@ -55,14 +60,14 @@ func run() int {
 		tlsConfig = tlsFiles.Config()
 	}
 	reloader := reload.New(cfg, func() (env.Server, error) { return env.LoadServer(envFile) }, log, level, tlsFiles)
-	go onSignals(log, sigs, cancel, reloader.Reload)
+	go onSignals(log, stdout, sigs, cancel, reloader.Reload)
 	return central.Run(ctx, cfg, tlsConfig, cli.Version(), log)
 }
 
 // onSignals reloads the settings on every SIGHUP, whether the central
 // serves, stands by or shuts down; it cancels ctx on the first SIGTERM or
 // SIGINT and exits at once, with a non-zero code, on the second.
-func onSignals(log *slog.Logger, sigs <-chan os.Signal, cancel context.CancelFunc, reload func()) {
+func onSignals(log *slog.Logger, stdout *logline.Buffered, sigs <-chan os.Signal, cancel context.CancelFunc, reload func()) {
 	stopping := false
 	for sig := range sigs {
 		switch {
@@ -74,6 +79,7 @@ func onSignals(log *slog.Logger, sigs <-chan os.Signal, cancel context.CancelFun
 			cancel()
 		default:
 			log.Error(logattr.Shutdown, logattr.ResultKey, logattr.Fail, logattr.SignalKey, sig.String(), logattr.ErrorKey, "second signal: exiting at once")
+			stdout.Flush()
 			os.Exit(130)
 		}
 	}

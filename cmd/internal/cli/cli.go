@@ -146,10 +146,15 @@ func Version() string {
 // named as in the lines). Addresses, durations and URLs logged through
 // package logattr read the same in both, with the same keys.
 func Logger(format env.LogFormat, level slog.Leveler) *slog.Logger {
+	return LoggerTo(os.Stdout, format, level)
+}
+
+// LoggerTo is Logger writing to w.
+func LoggerTo(w io.Writer, format env.LogFormat, level slog.Leveler) *slog.Logger {
 	if format != env.LogJSON {
-		return slog.New(logline.New(os.Stdout, level))
+		return slog.New(logline.New(w, level))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) > 0 {
