@@ -234,8 +234,8 @@ func round(dir, data string, sz size, db *pgcluster.Cluster) (result, error) {
 
 	// Every agency connects at once, as an operator expecting them sizes
 	// the accept queue for: at the default of 5, the kernel dropped the
-	// handshakes beyond it (15 of 100 in a round), and each of those
-	// agencies waited a second for its retransmit.
+	// handshakes beyond it (14 to 49 times in a round of 100), and each
+	// such agency waited a second for its retransmit.
 	backlog := "SERVER_LISTEN_BACKLOG=" + strconv.Itoa(max(5, sz.agencies))
 	env := []string{"SERVER_IP=127.0.0.1", "SERVER_PORT=" + port, "STORAGE_FILEPATH=" + store, "AGENCIES=" + strconv.Itoa(sz.agencies), "STORAGE_URL=" + storageURL, backlog}
 	cert := func(name string) string { return filepath.Join(dir, "tls", name) }
