@@ -51,7 +51,7 @@ const rowFields = 3
 const maxRowBets = 1<<16 - 1
 
 // The separators of a row's lines: no name holds either (the lottery
-// refuses control characters, and so does encodeRow).
+// refuses control characters, and so does checkLine).
 const (
 	fieldSeparator = '\t'
 	lineEnd        = '\n'
