@@ -131,8 +131,8 @@ func (s *Server) closeAt(ctx context.Context, r *round) error {
 	if !r.awaitAllSettled(ctx) {
 		return ctx.Err()
 	}
-	if ran, winners, absent := r.drawAtClose(); ran {
-		s.announceDraw(r, winners, false, absent)
+	if r.drawAtClose(s.logDraw(r, false)) {
+		s.recordDraw(r)
 	}
 	return nil
 }

@@ -98,10 +98,10 @@ func (s *session) handle(ctx context.Context, req protocol.Request, acks chan<- 
 			s.logger().Error(logattr.FinApuestas, logattr.ResultKey, logattr.Fail, logattr.CodeKey, int(code), logattr.ErrorKey, err)
 			return reply(code)
 		}
-		ran, winners := r.finish(req.Agency)
+		// The end's line before the draw's that it may run.
 		s.logger().Info(logattr.FinApuestas, logattr.ResultKey, logattr.Success)
-		if ran {
-			s.srv.announceDraw(r, winners, false, nil)
+		if r.finish(req.Agency, s.srv.logDraw(r, false)) {
+			s.srv.recordDraw(r)
 		}
 		return reply(protocol.CodeOK)
 	}

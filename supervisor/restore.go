@@ -17,9 +17,21 @@ import (
 // same. absent lists the agencies that had not ended: those of a draw at
 // the closing time.
 func (s *Server) announceDraw(r *round, winners int, afterRestart bool, absent []uint16) {
+	s.logDraw(r, afterRestart)(winners, absent)
+	s.recordDraw(r)
+}
+
+// logDraw is the announcer of r's draw: it logs the sorteo line.
+func (s *Server) logDraw(r *round, afterRestart bool) announcer {
+	return func(winners int, absent []uint16) {
+		s.log.Info(logattr.Sorteo, logattr.ResultKey, logattr.Success, logattr.AgenciasKey, s.cfg.Agencies, logattr.GanadoresKey, winners,
+			logattr.TrasReinicioKey, afterRestart, logattr.AusentesKey, absentList(absent), logattr.RondaKey, r.number)
+	}
+}
+
+// recordDraw records that r's draw was announced, once its line is out.
+func (s *Server) recordDraw(r *round) {
 	defer r.markAnnounced()
-	s.log.Info(logattr.Sorteo, logattr.ResultKey, logattr.Success, logattr.AgenciasKey, s.cfg.Agencies, logattr.GanadoresKey, winners,
-		logattr.TrasReinicioKey, afterRestart, logattr.AusentesKey, absentList(absent), logattr.RondaKey, r.number)
 	if err := r.store.RecordDraw(); err != nil {
 		s.log.Error(logattr.RecordDraw, logattr.ResultKey, logattr.Fail, logattr.RondaKey, r.number, logattr.ErrorKey, err)
 		return
@@ -80,7 +92,7 @@ func (s *Server) restoreRound() error {
 		// must hear of it rather than see old winners reported.
 		s.log.Warn(logattr.RoundFinished, logattr.ResultKey, logattr.Success, logattr.BetsKey, bets,
 			"aviso", "this store holds a round whose draw is done, so agencies get its winners and no new bet is taken",
-			"hint", "to start a new round, stop the central and empty its store (make docker-storage-reset in the Docker deployment, or remove STORAGE_FILEPATH and the .ends file beside it), or run continuous rounds (SERVER_ROUNDS=continuous)")
+			"hint", "to start a new round, stop the central and empty its store (make docker-storage-reset in the Docker deployment, or remove STORAGE_FILEPATH and the .ends file beside it; with STORAGE_URL, a new database or TRUNCATE batches, ends, draw, closing, rounds), or run continuous rounds (SERVER_ROUNDS=continuous)")
 	}
 	s.announceIfUnrecorded(r)
 	return nil

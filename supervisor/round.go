@@ -154,7 +154,7 @@ func (d *round) restore(scan func(func(lottery.Bet) error) error, ended []uint16
 	d.closes = closes
 	d.closed = !closes.IsZero() && !now.Before(closes)
 	if len(d.finished) >= d.agencies || d.closed {
-		d.drawLocked()
+		d.drawLocked(nil)
 		return bets, true, nil
 	}
 	return bets, false, nil
@@ -169,7 +169,7 @@ func (d *round) restorePast(scan func(func(lottery.Bet) error) error, ended []ui
 	if bets, err = d.readLocked(scan, ended); err != nil {
 		return bets, err
 	}
-	d.drawLocked()
+	d.drawLocked(nil)
 	d.drawTime = drawTime
 	return bets, nil
 }
@@ -234,30 +234,41 @@ func (d *round) hasFinished(agency uint16) bool {
 	return d.finished[agency]
 }
 
-// finish counts the agency's end. It reports whether this call ran the draw
-// (true exactly once over the barrier's life) and the total of winners.
-func (d *round) finish(agency uint16) (ranDraw bool, winners int) {
+// announcer logs a draw as it runs, with the round's winners and the
+// agencies that had not ended.
+type announcer func(winners int, absent []uint16)
+
+// finish counts the agency's end. It reports whether this call ran the
+// draw (true exactly once over the barrier's life), which it announces
+// first (see drawLocked).
+func (d *round) finish(agency uint16, announce announcer) (ranDraw bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.finished[agency] {
-		return false, 0
+		return false
 	}
 	d.finished[agency] = true
 	if len(d.finished) < d.agencies || d.done() {
-		return false, 0 // an end after the close: the draw has run
+		return false // an end after the close: the draw has run
 	}
-	d.drawLocked()
-	return true, d.winnersTotalLocked()
+	d.drawLocked(announce)
+	return true
 }
 
 // drawLocked opens the barrier and notes the agencies that had not ended;
-// d.mu is held and the draw has not happened.
-func (d *round) drawLocked() {
+// d.mu is held and the draw has not happened. A draw that runs now is
+// announced (the sorteo line) before the barrier opens, so that the line
+// comes before every winners answer it releases; one restored from the
+// store (announce nil) is announced, if ever, before anything is served.
+func (d *round) drawLocked(announce announcer) {
 	d.absent = d.absent[:0]
 	for a := uint16(1); int(a) <= d.agencies; a++ {
 		if !d.finished[a] {
 			d.absent = append(d.absent, a)
 		}
+	}
+	if announce != nil {
+		announce(d.winnersTotalLocked(), slices.Clone(d.absent))
 	}
 	close(d.drawn)
 	d.drawTime = time.Now()
@@ -356,16 +367,16 @@ func (d *round) awaitAllSettled(ctx context.Context) bool {
 }
 
 // drawAtClose runs the draw at the close unless it has run (the last
-// agency ended first). It reports whether this call ran it, the winners of
-// the round and the agencies that had not ended.
-func (d *round) drawAtClose() (ran bool, winners int, absent []uint16) {
+// agency ended first), announcing it first (see drawLocked). It reports
+// whether this call ran it.
+func (d *round) drawAtClose(announce announcer) (ran bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.done() {
-		return false, 0, nil
+		return false
 	}
-	d.drawLocked()
-	return true, d.winnersTotalLocked(), slices.Clone(d.absent)
+	d.drawLocked(announce)
+	return true
 }
 
 // absentees is the agencies that had not ended when the draw ran.

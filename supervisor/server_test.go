@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"quiniela/lottery"
+	"quiniela/lottery/logattr"
 	"quiniela/protocol"
 	"quiniela/store/csvfile"
 )
@@ -177,7 +178,35 @@ func TestAWinnersQueryHeldBeforeTheDrawIsAnsweredWhenItHappens(t *testing.T) {
 	cfg.Agencies = 2
 	cfg.WinnersHold = time.Minute // long, so that only the draw can answer
 	asked := make(chan struct{}, 1)
-	ts := startServer(t, cfg, func(agency uint16, req protocol.Request) {
+	// The line of agency 2's end is held, before any handler takes it,
+	// until agency 1's winners are logged, or for a second: a central that
+	// released the held query before logging the draw logs its winners
+	// meanwhile, and its lines read out of order.
+	answered := make(chan struct{})
+	var answeredOnce sync.Once
+	logs := &syncBuffer{}
+	log := slog.New(&holdingHandler{inner: slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), before: func(attrs []slog.Attr, r slog.Record) {
+		agency := ""
+		for _, a := range attrs {
+			if a.Key == logattr.AgencyKey {
+				agency = a.Value.String()
+			}
+		}
+		switch {
+		case r.Message == string(logattr.ConsultaGanadores) && agency == "1":
+			answeredOnce.Do(func() { close(answered) })
+		case r.Message == string(logattr.FinApuestas) && agency == "2":
+			select {
+			case <-answered:
+			case <-time.After(time.Second): // a bounded wait for what must not come
+			}
+		}
+	}})
+	st, err := csvfile.Open(filepath.Join(t.TempDir(), "bets.csv"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServerWith(t, cfg, st, log, logs, func(agency uint16, req protocol.Request) {
 		if req.Action == protocol.ActionWinners && agency == 1 {
 			asked <- struct{}{}
 		}
@@ -196,6 +225,40 @@ func TestAWinnersQueryHeldBeforeTheDrawIsAnsweredWhenItHappens(t *testing.T) {
 	if err != nil || code != protocol.CodeOK || !slices.Equal(docs, winnersAmong(mine)) {
 		t.Fatalf("held query got %v %v %v, want agency 1's winners", code, docs, err)
 	}
+	// Read by people and tools in order: the end that ran the draw, the
+	// draw, then the winners it released.
+	all := logs.String()
+	end := strings.Index(all, "msg=fin_apuestas agency=2 ")
+	draw := strings.Index(all, "msg=sorteo ")
+	winners := strings.Index(all, "msg=consulta_ganadores agency=1 ")
+	if end < 0 || draw < end || winners < draw {
+		t.Fatalf("the log does not read end of agency 2, sorteo, then agency 1's winners:\n%s", all)
+	}
+}
+
+// holdingHandler calls before with each record and the attributes its
+// logger was built with, then hands the record on.
+type holdingHandler struct {
+	inner  slog.Handler
+	attrs  []slog.Attr
+	before func(attrs []slog.Attr, r slog.Record)
+}
+
+func (h *holdingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *holdingHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.before(h.attrs, r)
+	return h.inner.Handle(ctx, r)
+}
+
+func (h *holdingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &holdingHandler{inner: h.inner.WithAttrs(attrs), attrs: append(slices.Clone(h.attrs), attrs...), before: h.before}
+}
+
+func (h *holdingHandler) WithGroup(name string) slog.Handler {
+	return &holdingHandler{inner: h.inner.WithGroup(name), attrs: h.attrs, before: h.before}
 }
 
 func TestAPanickingSessionIsRestartedAndOthersCarryOn(t *testing.T) {
@@ -627,7 +690,7 @@ func BenchmarkDraw(b *testing.B) {
 			}
 		}
 		b.StartTimer()
-		if ran, _ := d.finish(agencies); !ran {
+		if !d.finish(agencies, func(int, []uint16) {}) {
 			b.Fatal("the last end did not run the draw")
 		}
 		for a := uint16(1); a <= agencies; a++ {

@@ -519,6 +519,7 @@ func TestABatchWrittenByHandThatDoesNotReadBackStopsTheRestoreWithItsID(t *testi
 		{"1", "1", `Ana\tPérez\t1\t1990-01-02\t1\t9\n`, "batch id 5: line 1 is not 5 fields separated by tabs"},
 		{"1", "1", `Ana\tPérez\t1\t1990-01-02\t1`, "batch id 6: line 1 is not 5 fields separated by tabs and ended by a line break"},
 		{"1", "2", `Ana\tPérez\t1\t1990-01-02\t1\n`, "batch id 7: holds 1 lines, and its column bets says 2"},
+		{"1", "65536", strings.Repeat(`A\tB\t1\t1990-01-02\t1\n`, 65536), "batch id 8: holds more than 65535 lines"},
 	} {
 		if _, err := s.pool.Exec(context.Background(), `TRUNCATE batches`); err != nil {
 			t.Fatal(err)
@@ -528,7 +529,7 @@ func TestABatchWrittenByHandThatDoesNotReadBackStopsTheRestoreWithItsID(t *testi
 		}
 		err := s.Scan(func(lottery.Bet) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("scanning %s: %v, want %q", tt.lines, err, tt.want)
+			t.Errorf("scanning %.80s: %v, want %q", tt.lines, err, tt.want)
 		}
 	}
 }

@@ -195,7 +195,9 @@ func scanBatch(agency, count int32, lines string, fn func(lottery.Bet) error) er
 	var fields [lottery.AgencyFields]string
 	n := int32(0)
 	for line := range strings.Lines(lines) {
-		n++
+		if n++; n > maxRowBets {
+			return fmt.Errorf("holds more than %d lines, more than a row of this store ever does (view bets would number them twice)", maxRowBets)
+		}
 		text, ended := strings.CutSuffix(line, string(lineEnd))
 		if !ended || !splitLine(text, &fields) {
 			return fmt.Errorf("line %d is not %d fields separated by tabs and ended by a line break", n, lottery.AgencyFields)
