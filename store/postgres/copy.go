@@ -60,10 +60,11 @@ const (
 // copyRows is how round n's batches are encoded: for copySQL in round 1,
 // for roundCopySQL in any other.
 func copyRows(n int) (encode groupcommit.Encode, sql string) {
+	sql = roundCopySQL
 	if n == 1 {
-		return func(dst []byte, bets []lottery.Bet) ([]byte, error) { return appendRows(dst, bets, 1) }, copySQL
+		sql = copySQL
 	}
-	return func(dst []byte, bets []lottery.Bet) ([]byte, error) { return appendRows(dst, bets, n) }, roundCopySQL
+	return func(dst []byte, bets []lottery.Bet) ([]byte, error) { return appendRows(dst, bets, n) }, sql
 }
 
 // appendRows appends the rows of bets to dst: a row for each run of one

@@ -1193,22 +1193,31 @@ func TestTLSIsLeftAsAskedAndTriedFirstOnlyBeyondThisMachine(t *testing.T) {
 	}
 }
 
-func TestASchemaOfVersionOneIsMigratedAndItsLeaseKept(t *testing.T) {
-	t.Parallel()
-	url := freshDatabase(t, nil)
+// leftByVersion makes the database at url as a central of schema version
+// left it, then runs statements in it, and returns a connection to it.
+func leftByVersion(t *testing.T, url string, version int, statements ...string) *pgx.Conn {
+	t.Helper()
 	direct := connect(t, url)
-	// A database as a central of version 1 left it, active in epoch 4.
-	for _, sql := range []string{
-		migrations[0],
-		`CREATE TABLE schema_version (version integer NOT NULL)`,
-		`INSERT INTO schema_version VALUES (1)`,
-		`UPDATE central_lease SET epoch = 4, holder = 'old', expires_at = '-infinity'`,
-		`INSERT INTO bets (agency, first_name, last_name, document, birthdate, number) VALUES (1, 'Ana', 'Pérez', 7, '1990-01-02', 1)`,
-	} {
+	for _, sql := range append(slices.Clone(migrations[:version]),
+		append([]string{
+			`CREATE TABLE schema_version (version integer NOT NULL)`,
+			`INSERT INTO schema_version VALUES (` + strconv.Itoa(version) + `)`,
+		}, statements...)...) {
 		if _, err := direct.Exec(context.Background(), sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
+	return direct
+}
+
+func TestASchemaOfVersionOneIsMigratedAndItsLeaseKept(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	// A database as a central of version 1 left it, active in epoch 4.
+	direct := leftByVersion(t, url, 1,
+		`UPDATE central_lease SET epoch = 4, holder = 'old', expires_at = '-infinity'`,
+		`INSERT INTO bets (agency, first_name, last_name, document, birthdate, number) VALUES (1, 'Ana', 'Pérez', 7, '1990-01-02', 1)`,
+	)
 	log := newEvents()
 	s := open(t, url, "new", slog.New(log))
 	migrated := log.awaitWhere(t, "migrate_store", nil)

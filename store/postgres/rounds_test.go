@@ -220,21 +220,14 @@ func TestOpeningARoundClosesThoseBeforeTheOneBeforeItAndAClosedOneOpensAfresh(t 
 func TestASchemaOfVersionThreeIsMigratedWithItsRecordsAsRound1s(t *testing.T) {
 	t.Parallel()
 	url := freshDatabase(t, nil)
-	direct := connect(t, url)
 	// A database as a central of version 3 left it: a round with its
 	// bets, an end, the draw and its closing instant.
-	for _, sql := range append(slices.Clone(migrations[:3]),
-		`CREATE TABLE schema_version (version integer NOT NULL)`,
-		`INSERT INTO schema_version VALUES (3)`,
+	leftByVersion(t, url, 3,
 		`INSERT INTO bets (agency, first_name, last_name, document, birthdate, number) VALUES (1, 'Ana', 'Pérez', 7, '1990-01-02', 7)`,
 		`INSERT INTO ends (agency) VALUES (1)`,
 		`INSERT INTO draw (announced_at) VALUES ('2026-12-01 21:00:03+00')`,
 		`INSERT INTO closing (closes_at) VALUES ('2026-12-01 21:00:00+00')`,
-	) {
-		if _, err := direct.Exec(context.Background(), sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	)
 	s := open(t, url, "new", nil)
 	closes, err := s.FixedClosing()
 	if err != nil {
@@ -273,21 +266,14 @@ func BenchmarkIngestLaterRound(b *testing.B) {
 func TestASchemaOfVersionFourHasItsBetsMovedIntoBatchesInOrder(t *testing.T) {
 	t.Parallel()
 	url := freshDatabase(t, nil)
-	direct := connect(t, url)
 	// A database as a central of version 4 left it: a row a bet, two
 	// rounds, three agencies' bets interleaved, agency 1 with more than a
 	// batch of them in round 1.
-	for _, sql := range append(slices.Clone(migrations[:4]),
-		`CREATE TABLE schema_version (version integer NOT NULL)`,
-		`INSERT INTO schema_version VALUES (4)`,
+	direct := leftByVersion(t, url, 4,
 		`INSERT INTO bets (round, agency, first_name, last_name, document, birthdate, number)
 			SELECT 1 + (g % 7 = 0)::int, 1 + g % 3, 'Añá', 'O''Brien-Pérez', 1000 - g, date '1950-01-01' + g, g
 			FROM generate_series(1, 400) g ORDER BY g`,
-	) {
-		if _, err := direct.Exec(context.Background(), sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	)
 	s := open(t, url, "new", nil)
 	two := mustRound(t, s, 2)
 	want := map[int][]lottery.Bet{}
