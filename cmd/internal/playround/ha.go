@@ -18,6 +18,7 @@ import (
 	"quiniela/lottery"
 	"quiniela/lottery/logattr"
 	"quiniela/store/postgres/hacluster"
+	"quiniela/store/postgres/pgcluster"
 )
 
 // haDatabase is the round's throwaway Patroni pair: two PostgreSQL nodes
@@ -25,8 +26,8 @@ import (
 type haDatabase struct {
 	cluster *hacluster.Cluster
 	url     string
-	out     string    // the round folder, where the nodes' logs are kept
-	hold    *pgx.Conn // holds the lock that holds the central's writer (arm)
+	out     string                // the round folder, where the nodes' logs are kept
+	hold    *pgcluster.WriterHold // holds the central's writer mid-round (arm)
 }
 
 func startHA(out string) (*haDatabase, error) {
@@ -76,18 +77,9 @@ type loss struct {
 	err     error
 }
 
-// holdKey is the advisory lock by which the round's database holds the
-// central's writer at the moment the primary's machine is lost.
-const holdKey = 7574
-
-// arm arms the loss at the share at of the files' valid bets: a
-// statement-level trigger on batches counts the bets inserted, and the
-// statement that brings them to that share or more waits in its
-// transaction, uncommitted, for the advisory lock that d.hold holds.
-// So the machine is lost mid-ingest, with a commit in flight, however
-// loaded this machine is: a watcher polling the count could be starved
-// until the round has ended. On the new primary no one holds the lock,
-// and the trigger lets every statement through.
+// arm arms the loss at the share at of the files' valid bets: the
+// statement that brings the database to that share or more waits in its
+// transaction, uncommitted, until d.hold is released (pgcluster.HoldWriter).
 func (d *haDatabase) arm(files []agencyFile, at float64) error {
 	total := 0
 	today := lottery.DayOf(time.Now())
@@ -98,54 +90,26 @@ func (d *haDatabase) arm(files []agencyFile, at float64) error {
 		}
 		total += len(bets)
 	}
-	threshold := max(1, int(float64(total)*at))
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, d.url)
+	hold, err := pgcluster.HoldWriter(context.Background(), d.url, int(float64(total)*at))
 	if err != nil {
 		return fmt.Errorf("arming the loss: %w", err)
 	}
-	_, err = conn.Exec(ctx, fmt.Sprintf(`
-		SELECT pg_advisory_lock(%[1]d);
-		CREATE TABLE ha_inserted (n bigint NOT NULL);
-		INSERT INTO ha_inserted VALUES (0);
-		CREATE FUNCTION ha_hold() RETURNS trigger LANGUAGE plpgsql AS $$
-		DECLARE seen bigint;
-		BEGIN
-			UPDATE ha_inserted SET n = n + (SELECT coalesce(sum(bets), 0) FROM inserted) RETURNING n INTO seen;
-			IF seen >= %[2]d THEN PERFORM pg_advisory_xact_lock_shared(%[1]d); END IF;
-			RETURN NULL;
-		END $$;
-		CREATE TRIGGER ha_hold AFTER INSERT ON batches REFERENCING NEW TABLE AS inserted
-			FOR EACH STATEMENT EXECUTE FUNCTION ha_hold();`, holdKey, threshold))
-	if err != nil {
-		conn.Close(ctx)
-		return fmt.Errorf("arming the loss: %w", err)
-	}
-	d.hold = conn
+	d.hold = hold
 	return nil
 }
 
 // loseMidRound kills (or freezes) the primary's machine once the
-// central's writer is held by arm's trigger, then waits for the failover. It gives up if the round
-// ends first (ended closes).
+// central's writer is held by arm's hold, then waits for the failover. It
+// gives up if the round ends first (ended closes).
 func (d *haDatabase) loseMidRound(freeze bool, began time.Time, ended <-chan struct{}) loss {
 	ctx := context.Background()
-	hold := d.hold
-	defer hold.Close(ctx)
-	for held := false; !held; {
-		err := hold.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted)`, holdKey).Scan(&held)
-		if err != nil {
-			return loss{err: fmt.Errorf("watching the central's writer: %w", err)}
-		}
-		select {
-		case <-ended:
-			return loss{err: errors.New("the round ended before the bets that lose the primary's machine were sent")}
-		case <-time.After(5 * time.Millisecond):
-		}
+	defer d.hold.Release(ctx)
+	if err := d.hold.Held(ctx, ended); err != nil {
+		return loss{err: err}
 	}
-	var stored int
-	if err := hold.QueryRow(ctx, "SELECT count(*) FROM bets").Scan(&stored); err != nil {
-		return loss{err: fmt.Errorf("counting the bets stored: %w", err)}
+	stored, err := d.hold.Stored(ctx)
+	if err != nil {
+		return loss{err: err}
 	}
 	primary, err := d.cluster.Primary()
 	if err != nil {
