@@ -21,7 +21,6 @@ package logline
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -55,9 +54,11 @@ func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.
 
 // Handle writes r as one line.
 func (h *Handler) Handle(_ context.Context, r slog.Record) error {
-	buf := make([]byte, 0, 256)
-	buf = r.Time.AppendFormat(buf, time.DateTime)
-	buf = fmt.Appendf(buf, " %-8s action: ", LevelName(r.Level))
+	held := lineBuffers.Get().(*[]byte)
+	buf := r.Time.AppendFormat((*held)[:0], time.DateTime)
+	buf = append(buf, ' ')
+	buf = appendPadded(buf, LevelName(r.Level), levelWidth)
+	buf = append(buf, " action: "...)
 	buf = appendValue(buf, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == logattr.ResultKey {
@@ -74,9 +75,35 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	buf = append(buf, h.pre...)
 	buf = append(buf, '\n')
 	h.out.mu.Lock()
-	defer h.out.mu.Unlock()
 	_, err := h.out.w.Write(buf)
+	h.out.mu.Unlock()
+	if cap(buf) <= maxKeptLine {
+		*held = buf
+		lineBuffers.Put(held)
+	}
 	return err
+}
+
+// lineBuffers holds the buffers lines are built in: a central logs a line
+// per batch stored, and a buffer of its own for each was a page of fresh
+// memory every sixteen lines, which this machine's kernel took about 12 µs
+// to fault in. A writer never keeps what it is given (io.Writer).
+var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// maxKeptLine bounds the buffers kept: a rare long line (a panic's stack)
+// is not held on to.
+const maxKeptLine = 4 << 10
+
+// levelWidth is the level's column: "WARNING " and "INFO    " line up.
+const levelWidth = 8
+
+// appendPadded appends s and spaces up to width bytes.
+func appendPadded(buf []byte, s string, width int) []byte {
+	buf = append(buf, s...)
+	for n := len(s); n < width; n++ {
+		buf = append(buf, ' ')
+	}
+	return buf
 }
 
 // WithAttrs returns a handler that adds attrs to every line.

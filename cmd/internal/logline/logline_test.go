@@ -2,7 +2,9 @@ package logline
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -185,5 +187,26 @@ func TestPatternAndIsPickTheSameLines(t *testing.T) {
 				t.Errorf("%s %v on %q: pattern %v, Is %v, want %v", c.result, c.pairs, r, re.MatchString(r), l.Is(logattr.ApuestaRecibida, c.result, c.pairs...), c.want[i])
 			}
 		}
+	}
+}
+
+func TestEveryLevelNamesItselfInAColumnOfEight(t *testing.T) {
+	t.Parallel()
+	for level, want := range map[slog.Level]string{slog.LevelDebug: "DEBUG    action", slog.LevelInfo: "INFO     action", slog.LevelWarn: "WARNING  action", slog.LevelError: "ERROR    action"} {
+		var out bytes.Buffer
+		slog.New(New(&out, slog.LevelDebug)).Log(context.Background(), level, "x", "result", "success")
+		if got := out.String()[len(time.DateTime)+1:]; !strings.HasPrefix(got, want+": x | result: success\n") {
+			t.Errorf("a %v line reads %q, want it to begin %q", level, got, want)
+		}
+	}
+}
+
+// BenchmarkABatchStoredLine is the central's line per batch: built in a
+// buffer used again, it allocates only its attributes' values.
+func BenchmarkABatchStoredLine(b *testing.B) {
+	log := slog.New(New(io.Discard, slog.LevelInfo)).With(logattr.AgencyKey, 3)
+	b.ReportAllocs()
+	for b.Loop() {
+		log.Info(logattr.ApuestaRecibida, logattr.ResultKey, logattr.Success, logattr.CantidadKey, 63)
 	}
 }
