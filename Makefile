@@ -135,7 +135,7 @@ soak: build ## leave two centrals running SOAK long (default 5m) under churn, an
 # The floor table puts each round beside its physical limit (the files sent
 # raw, one fsync per agency), on loopback and at 50 and 200 ms round trips
 # through a delaying proxy; BENCH_ARGS=-quick smoke-tests it on tiny rounds.
-bench: ## Go benchmarks of the hot paths, then whole rounds beside their floor, then the full table (5 agencies/79,000 bets and 100/1,000,000)
+bench: ## Go benchmarks of the hot paths, then whole rounds beside their floor, then the full table (5 agencies/79,000 bets and 100/1,000,000), then PostgreSQL beside the file
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./...
 	$(GO) run ./cmd/internal/roundbench $(BENCH_ARGS)
 

@@ -15,8 +15,9 @@
 // agencies (on a 2-core machine the round is CPU-bound), and of
 // PostgreSQL's processes where the bets go to a throwaway cluster instead
 // of the CSV file (rows "PostgreSQL", when its server binaries are
-// installed). Every round is checked: each agency must exit 0 with the
-// winners datagen promised.
+// installed), followed by the rounds on PostgreSQL beside the same rounds
+// on the file, alternating (stores.go). Every round is checked: each
+// agency must exit 0 with the winners datagen promised.
 package main
 
 import (
@@ -61,15 +62,18 @@ type result struct {
 }
 
 func main() {
-	runs := flag.Int("runs", 3, "rounds per size of the full table; it shows the one with the median wall time")
+	runs := flag.Int("runs", 3, "rounds per size of the full table, where it shows the one with the median wall time, and per store of the stores table, alternating, where it shows the medians")
 	floorRuns := flag.Int("floor-runs", 5, "runs of the floor and of ours per row of the floor table, alternating; it shows their medians")
-	only := flag.String("only", "", `"floor": the floor table alone; "rounds": the full table alone; "": both`)
-	quick := flag.Bool("quick", false, "the floor table on tiny rounds with short delays, once: a smoke test of the code path")
+	only := flag.String("only", "", `"floor": the floor table alone; "rounds": the full table alone; "stores": the rounds on PostgreSQL beside the file alone; "": all three`)
+	quick := flag.Bool("quick", false, "the floor table (or with -only stores, the stores') on tiny rounds with short delays, once: a smoke test of the code path")
 	profile := flag.String("profile", "", "instead of the tables, one official-like round and one of 100 agencies × 10,000 bets with binaries built -tags pprof, leaving the central's and every agency's CPU and allocation profiles in this folder")
 	flag.Parse()
-	o := options{root: ".", runs: *runs, floorRuns: *floorRuns, floor: *only != "rounds", rounds: *only != "floor", quick: *quick, out: os.Stdout, profile: *profile}
+	o := options{root: ".", runs: *runs, floorRuns: *floorRuns, floor: *only == "" || *only == "floor", rounds: *only == "" || *only == "rounds",
+		stores: *only == "" || *only == "stores", quick: *quick, out: os.Stdout, profile: *profile}
 	if o.quick {
-		o.floorRuns, o.rounds = 1, false
+		o.floorRuns, o.runs, o.rounds = 1, 1, false
+		o.stores = *only == "stores"
+		o.floor = !o.stores
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "roundbench:", err)
@@ -83,7 +87,8 @@ type options struct {
 	runs          int    // of each size of the full table
 	floorRuns     int    // of the floor and of ours, per row of the floor table
 	floor, rounds bool   // the floor table, the full table (with the idle connections)
-	quick         bool   // the floor table's tiny rows
+	stores        bool   // the rounds on PostgreSQL beside the file (stores.go)
+	quick         bool   // the floor table's and the stores table's tiny rows
 	profile       string // a folder for profiles, instead of the tables
 	out           io.Writer
 }
@@ -128,23 +133,31 @@ func run(o options) error {
 		}
 		fmt.Fprintln(o.out)
 	}
-	if !o.rounds {
+	if !o.rounds && !o.stores {
 		return nil
-	}
-	return rounds(o, dir)
-}
-
-// rounds prints the full table, then the idle connections' memory.
-func rounds(o options, dir string) error {
-	runs := o.runs
-	if out, err := exec.Command(filepath.Join(dir, "certs"), "-out", filepath.Join(dir, "tls"), "-agencies", "100").CombinedOutput(); err != nil {
-		return fmt.Errorf("certs: %v\n%s", err, out)
 	}
 	db, err := pgcluster.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "roundbench: no PostgreSQL rows: %v\n", err)
 	} else {
 		defer db.Remove()
+	}
+	if o.rounds {
+		if err := rounds(o, dir, db); err != nil {
+			return err
+		}
+	}
+	if o.stores && db != nil {
+		return storesTable(o.out, dir, db, storeRows(o.quick), o.runs)
+	}
+	return nil
+}
+
+// rounds prints the full table, then the idle connections' memory.
+func rounds(o options, dir string, db *pgcluster.Cluster) error {
+	runs := o.runs
+	if out, err := exec.Command(filepath.Join(dir, "certs"), "-out", filepath.Join(dir, "tls"), "-agencies", "100").CombinedOutput(); err != nil {
+		return fmt.Errorf("certs: %v\n%s", err, out)
 	}
 	sizes := []size{
 		{agencies: 5}, {agencies: 5, tls: true}, {agencies: 5, postgres: true},

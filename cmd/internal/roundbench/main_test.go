@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"quiniela/store/postgres/pgcluster"
 	"regexp"
 	"testing"
 )
@@ -20,5 +22,23 @@ func TestTheQuickFloorTableMeasuresEveryRowBesideItsFloor(t *testing.T) {
 	}
 	if !regexp.MustCompile(`the proxy's own cost .*: the floor \d+\.\d{3} s straight, \d+\.\d{3} s through the proxy`).MatchString(out.String()) {
 		t.Fatalf("no line on the proxy's own cost:\n%s", out.String())
+	}
+}
+
+// The stores table's code path on a tiny round: the same round on the file
+// and on a throwaway PostgreSQL cluster, alternating, every agency's
+// winners checked, and the table.
+func TestTheQuickStoresTablePlaysTheRoundOnBothStores(t *testing.T) {
+	pgcluster.SkipShort(t)
+	if _, err := pgcluster.BinDir(); errors.Is(err, pgcluster.ErrNotInstalled) {
+		t.Skip("SKIP: ", err)
+	}
+	var out bytes.Buffer
+	if err := run(options{root: "../../..", runs: 1, stores: true, quick: true, out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile(`(?m)^\| quick \| 300 \| \d+\.\d{3} \| \d+\.\d{3} \| \d+\.\d{2}× \| 1 \|$`)
+	if !row.MatchString(out.String()) {
+		t.Fatalf("no row of the quick round on both stores:\n%s", out.String())
 	}
 }
