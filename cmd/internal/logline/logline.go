@@ -75,8 +75,8 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	buf = append(buf, h.pre...)
 	buf = append(buf, '\n')
 	h.out.mu.Lock()
+	defer h.out.mu.Unlock()
 	_, err := h.out.w.Write(buf)
-	h.out.mu.Unlock()
 	if cap(buf) <= maxKeptLine {
 		*held = buf
 		lineBuffers.Put(held)
