@@ -111,6 +111,7 @@ func TestAStandbyCentralTakesOverInTheSecondRoundAndCarriesItOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer hold.Release(context.Background()) // on a failure before the kill; a second Release does nothing
 	for i := 1; i <= 5; i++ {
 		r.startClient(i, centrals)
 	}

@@ -30,6 +30,8 @@ type WriterHold struct{ conn *pgx.Conn }
 // or more waits in its transaction, uncommitted, for an advisory lock the
 // hold keeps until Release. Every later statement passes once it is
 // released, and on a database where no one holds the lock (a new primary).
+// The trigger stays after Release; arming the hold again starts a new
+// count.
 func HoldWriter(ctx context.Context, url string, threshold int) (*WriterHold, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -37,16 +39,17 @@ func HoldWriter(ctx context.Context, url string, threshold int) (*WriterHold, er
 	}
 	_, err = conn.Exec(ctx, fmt.Sprintf(`
 		SELECT pg_advisory_lock(%[1]d);
-		CREATE TABLE hold_inserted (n bigint NOT NULL);
+		CREATE TABLE IF NOT EXISTS hold_inserted (n bigint NOT NULL);
+		DELETE FROM hold_inserted;
 		INSERT INTO hold_inserted VALUES (0);
-		CREATE FUNCTION hold_writer() RETURNS trigger LANGUAGE plpgsql AS $$
+		CREATE OR REPLACE FUNCTION hold_writer() RETURNS trigger LANGUAGE plpgsql AS $$
 		DECLARE seen bigint;
 		BEGIN
 			UPDATE hold_inserted SET n = n + (SELECT coalesce(sum(bets), 0) FROM inserted) RETURNING n INTO seen;
 			IF seen >= %[2]d THEN PERFORM pg_advisory_xact_lock_shared(%[1]d); END IF;
 			RETURN NULL;
 		END $$;
-		CREATE TRIGGER hold_writer AFTER INSERT ON batches REFERENCING NEW TABLE AS inserted
+		CREATE OR REPLACE TRIGGER hold_writer AFTER INSERT ON batches REFERENCING NEW TABLE AS inserted
 			FOR EACH STATEMENT EXECUTE FUNCTION hold_writer();`, holdKey, max(1, threshold)))
 	if err != nil {
 		conn.Close(ctx)
@@ -55,12 +58,16 @@ func HoldWriter(ctx context.Context, url string, threshold int) (*WriterHold, er
 	return &WriterHold{conn: conn}, nil
 }
 
-// Held waits until a writer waits on the hold, or ErrNotHeld once ended
-// closes first. It polls: a waiting lock sends no notice.
+// Held waits until a writer of the hold's database waits on the hold, or
+// ErrNotHeld once ended closes first. It polls: a waiting lock sends no
+// notice. Advisory locks are a database's own, and pg_locks shows the
+// whole cluster's: a test on another database of a shared cluster may
+// hold its own writer with the same key.
 func (h *WriterHold) Held(ctx context.Context, ended <-chan struct{}) error {
 	for {
 		var held bool
-		err := h.conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted)`, holdKey).Scan(&held)
+		err := h.conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, holdKey).Scan(&held)
 		if err != nil {
 			return fmt.Errorf("pgcluster: watching the central's writer: %w", err)
 		}
