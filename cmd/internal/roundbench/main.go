@@ -21,6 +21,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -68,17 +69,45 @@ func main() {
 	quick := flag.Bool("quick", false, "the floor table (or with -only stores, the stores') on tiny rounds with short delays, once: a smoke test of the code path")
 	profile := flag.String("profile", "", "instead of the tables, one official-like round and one of 100 agencies × 10,000 bets with binaries built -tags pprof, leaving the central's and every agency's CPU and allocation profiles in this folder")
 	flag.Parse()
-	o := options{root: ".", runs: *runs, floorRuns: *floorRuns, floor: *only == "" || *only == "floor", rounds: *only == "" || *only == "rounds",
-		stores: *only == "" || *only == "stores", quick: *quick, out: os.Stdout, profile: *profile}
+	o, err := optionsOf(*only, *quick)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "roundbench:", err)
+		os.Exit(2)
+	}
+	o.runs, o.floorRuns, o.out, o.profile = *runs, *floorRuns, os.Stdout, *profile
 	if o.quick {
-		o.floorRuns, o.runs, o.rounds = 1, 1, false
-		o.stores = *only == "stores"
-		o.floor = !o.stores
+		o.runs, o.floorRuns = 1, 1
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "roundbench:", err)
 		os.Exit(1)
 	}
+}
+
+// optionsOf says which tables -only and -quick ask for, or why not.
+func optionsOf(only string, quick bool) (options, error) {
+	o := options{root: ".", quick: quick}
+	switch only {
+	case "":
+		o.floor, o.rounds, o.stores = true, true, true
+	case "floor":
+		o.floor = true
+	case "rounds":
+		o.rounds = true
+	case "stores":
+		o.stores = true
+	default:
+		return o, fmt.Errorf(`-only %q: want "floor", "rounds", "stores" or nothing`, only)
+	}
+	if quick {
+		switch {
+		case o.rounds && !o.floor:
+			return o, errors.New("-quick plays the floor table or, with -only stores, the stores table: the full table has no quick rows")
+		case !o.stores || o.floor: // -quick alone is the floor table's
+			o.floor, o.rounds, o.stores = true, false, false
+		}
+	}
+	return o, nil
 }
 
 // options say what run measures.
@@ -147,8 +176,11 @@ func run(o options) error {
 			return err
 		}
 	}
-	if o.stores && db != nil {
+	switch {
+	case o.stores && db != nil:
 		return storesTable(o.out, dir, db, storeRows(o.quick), o.runs)
+	case o.stores && !o.rounds && !o.floor:
+		return fmt.Errorf("the stores table needs PostgreSQL's server binaries: %w", err)
 	}
 	return nil
 }

@@ -42,3 +42,35 @@ func TestTheQuickStoresTablePlaysTheRoundOnBothStores(t *testing.T) {
 		t.Fatalf("no row of the quick round on both stores:\n%s", out.String())
 	}
 }
+
+func TestOnlyAndQuickAskForTheTablesTheySayOrAreRefused(t *testing.T) {
+	tests := []struct {
+		only                  string
+		quick                 bool
+		floor, rounds, stores bool
+		refused               bool
+	}{
+		{only: "", floor: true, rounds: true, stores: true},
+		{only: "floor", floor: true},
+		{only: "rounds", rounds: true},
+		{only: "stores", stores: true},
+		{only: "", quick: true, floor: true},
+		{only: "floor", quick: true, floor: true},
+		{only: "stores", quick: true, stores: true},
+		{only: "rounds", quick: true, refused: true},
+		{only: "store", refused: true},
+		{only: "bogus", quick: true, refused: true},
+	}
+	for _, tt := range tests {
+		o, err := optionsOf(tt.only, tt.quick)
+		if tt.refused {
+			if err == nil {
+				t.Errorf("-only %q -quick=%v was taken, want it refused", tt.only, tt.quick)
+			}
+			continue
+		}
+		if err != nil || o.floor != tt.floor || o.rounds != tt.rounds || o.stores != tt.stores {
+			t.Errorf("-only %q -quick=%v: floor %v, rounds %v, stores %v, %v; want %v, %v, %v", tt.only, tt.quick, o.floor, o.rounds, o.stores, err, tt.floor, tt.rounds, tt.stores)
+		}
+	}
+}
