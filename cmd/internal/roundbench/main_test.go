@@ -3,9 +3,10 @@ package main
 import (
 	"bytes"
 	"errors"
-	"quiniela/store/postgres/pgcluster"
 	"regexp"
 	"testing"
+
+	"quiniela/store/postgres/pgcluster"
 )
 
 // The floor table's whole code path on tiny rounds: the floor server and
