@@ -471,8 +471,9 @@ func BenchmarkScanMillion(b *testing.B) {
 	}
 	defer s.Close(context.Background())
 	// 100 agencies' batches of 63 bets, as a round stores them.
-	_, err = s.pool.Exec(context.Background(), `INSERT INTO batches (agency, bets, lines)
-		SELECT 1 + b % 100, count(*), string_agg(concat_ws(E'\t', 'Ana', 'Pérez', g, '1990-01-02', g % 10000) || E'\n', '' ORDER BY g)
+	_, err = s.pool.Exec(context.Background(), `INSERT INTO batches (agency, bets, names, fixed)
+		SELECT 1 + b % 100, count(*), string_agg(E'Ana\tPérez\n', '' ORDER BY g),
+			string_agg(int4send(g) || int4send(19900102) || substring(int4send(g % 10000) FROM 3), '' ORDER BY g)
 		FROM generate_series(0, 999999) g, LATERAL (SELECT g / 63 AS b) AS batch GROUP BY b ORDER BY b`)
 	if err != nil {
 		b.Fatal(err)
@@ -511,25 +512,29 @@ func TestABatchWrittenByHandThatDoesNotReadBackStopsTheRestoreWithItsID(t *testi
 	t.Parallel()
 	url := freshDatabase(t, nil)
 	s := open(t, url, "a", nil)
-	for _, tt := range []struct{ agency, bets, lines, want string }{
-		{"70000", "1", `Ana\tPérez\t1\t1990-01-02\t1\n`, "batch id 1: agency 70000 is out of range"},
-		{"1", "2", `Ana\tPérez\t1\t1990-01-02\t1\nAna\tPérez\t4294967296\t1990-01-02\t1\n`, "batch id 2: line 2: invalid document: \"4294967296\" is not a whole number"},
-		{"1", "1", `Ana\tPérez\t1\t1990-02-30\t1\n`, "batch id 3: line 1: birthdate \"1990-02-30\" is not a calendar date"},
-		{"1", "1", `Ana\tPérez\t1\t1990-01-02\n`, "batch id 4: line 1 is not 5 fields separated by tabs"},
-		{"1", "1", `Ana\tPérez\t1\t1990-01-02\t1\t9\n`, "batch id 5: line 1 is not 5 fields separated by tabs"},
-		{"1", "1", `Ana\tPérez\t1\t1990-01-02\t1`, "batch id 6: line 1 is not 5 fields separated by tabs and ended by a line break"},
-		{"1", "2", `Ana\tPérez\t1\t1990-01-02\t1\n`, "batch id 7: holds 1 lines, and its column bets says 2"},
-		{"1", "65536", strings.Repeat(`A\tB\t1\t1990-01-02\t1\n`, 65536), "batch id 8: holds more than 65535 lines"},
+	// A bet's fixed fields: document 1, birthdate 1990-01-02, number 1.
+	const bet = `\x00000001012fa6c60001`
+	for _, tt := range []struct{ agency, bets, names, fixed, want string }{
+		{"70000", "1", `Ana\tPérez\n`, bet, "batch id 1: agency 70000 is out of range"},
+		{"1", "2", `Ana\tPérez\nAna\tPérez\n`, bet + `00000001ffffffff0001`, "batch id 2: bet 2: birthdate 4294967295 is not a day as YYYYMMDD"},
+		{"1", "1", `Ana\tPérez\n`, `\x00000001012fa7460001`, "batch id 3: bet 1: birthdate \"1990-02-30\" is not a calendar date"},
+		{"1", "1", `Ana Pérez\n`, bet, "batch id 4: line 1 of its names is not a first and a last name separated by a tab"},
+		{"1", "1", `Ana\tPérez\t1\n`, bet, "batch id 5: bet 1: last name \"Pérez\\t1\" holds a control character"},
+		{"1", "1", `Ana\tPérez`, bet, "batch id 6: line 1 of its names is not a first and a last name separated by a tab and ended by a line break"},
+		{"1", "2", `Ana\tPérez\n`, bet + `00000001012fa6c60001`, "batch id 7: its names hold 1 lines, and its column bets says 2"},
+		{"1", "1", `Ana\tPérez\nAna\tPérez\n`, bet, "batch id 8: its names hold more lines than its column bets says (1)"},
+		{"1", "2", `Ana\tPérez\nAna\tPérez\n`, bet, "batch id 9: its column fixed holds 10 bytes, and its column bets says 2 bets (20 bytes)"},
+		{"1", "65536", `A\tB\n`, bet, "batch id 10: its column bets says 65536, not within 0..65535"},
 	} {
 		if _, err := s.pool.Exec(context.Background(), `TRUNCATE batches`); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.pool.Exec(context.Background(), `INSERT INTO batches (agency, bets, lines) VALUES (`+tt.agency+`, `+tt.bets+`, E'`+tt.lines+`')`); err != nil {
+		if _, err := s.pool.Exec(context.Background(), `INSERT INTO batches (agency, bets, names, fixed) VALUES (`+tt.agency+`, `+tt.bets+`, E'`+tt.names+`', '`+tt.fixed+`')`); err != nil {
 			t.Fatal(err)
 		}
 		err := s.Scan(func(lottery.Bet) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("scanning %.80s: %v, want %q", tt.lines, err, tt.want)
+			t.Errorf("scanning %q and %s: %v, want %q", tt.names, tt.fixed, err, tt.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -169,13 +170,14 @@ func (r *round) Scan(fn func(lottery.Bet) error) error {
 	var (
 		id            int64
 		agency, count int32
-		lines         string
+		names         string
+		fixed         []byte
 	)
 	for rows.Next() {
-		if err := rows.Scan(&id, &agency, &count, &lines); err != nil {
+		if err := rows.Scan(&id, &agency, &count, &names, &fixed); err != nil {
 			return fmt.Errorf("store: reading the bets: %w", err)
 		}
-		if err := scanBatch(agency, count, lines, fn); err != nil {
+		if err := scanBatch(agency, count, names, fixed, fn); err != nil {
 			return fmt.Errorf("store: batch id %d: %w", id, err)
 		}
 	}
@@ -188,46 +190,83 @@ func (r *round) Scan(fn func(lottery.Bet) error) error {
 // scanBatch calls fn with each bet of a batch's row. The store writes
 // only rows that read back; one written by hand may not, and must not
 // wrap around or be read in part without a word.
-func scanBatch(agency, count int32, lines string, fn func(lottery.Bet) error) error {
+func scanBatch(agency, count int32, names string, fixed []byte, fn func(lottery.Bet) error) error {
 	if agency < 0 || agency > math.MaxUint16 {
 		return fmt.Errorf("agency %d is out of range", agency)
 	}
-	var fields [lottery.AgencyFields]string
-	n := int32(0)
-	for line := range strings.Lines(lines) {
-		if n++; n > maxRowBets {
-			return fmt.Errorf("holds more than %d lines, more than a row of this store ever does (view bets would number them twice)", maxRowBets)
+	if count < 0 || count > maxRowBets {
+		return fmt.Errorf("its column bets says %d, not within 0..%d (view bets would number them twice)", count, maxRowBets)
+	}
+	if len(fixed) != int(count)*fixedSize {
+		return fmt.Errorf("its column fixed holds %d bytes, and its column bets says %d bets (%d bytes)", len(fixed), count, int(count)*fixedSize)
+	}
+	birthdates, err := formatBirthdates(fixed)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for line := range strings.Lines(names) {
+		if n == int(count) {
+			return fmt.Errorf("its names hold more lines than its column bets says (%d)", count)
 		}
 		text, ended := strings.CutSuffix(line, string(lineEnd))
-		if !ended || !splitLine(text, &fields) {
-			return fmt.Errorf("line %d is not %d fields separated by tabs and ended by a line break", n, lottery.AgencyFields)
+		first, last, separated := strings.Cut(text, string(nameSeparator))
+		if !ended || !separated {
+			return fmt.Errorf("line %d of its names is not a first and a last name separated by a tab and ended by a line break", n+1)
 		}
-		b, err := lottery.ParseAgencyRecord(uint16(agency), fields[:])
-		if err == nil {
-			err = checkLine(b)
+		f := fixed[n*fixedSize:]
+		b := lottery.Bet{
+			Agency:    uint16(agency),
+			FirstName: first,
+			LastName:  last,
+			Document:  binary.BigEndian.Uint32(f),
+			Birthdate: birthdates[n*lottery.DateLen : (n+1)*lottery.DateLen],
+			Number:    binary.BigEndian.Uint16(f[documentSize+birthdateSize:]),
 		}
-		if err != nil {
-			return fmt.Errorf("line %d: %w", n, err)
+		n++
+		if err := checkNames(b); err != nil {
+			return fmt.Errorf("bet %d: %w", n, err)
+		}
+		if _, err := lottery.ParseDate(b.Birthdate); err != nil {
+			return fmt.Errorf("bet %d: birthdate %w", n, err)
 		}
 		if err := fn(b); err != nil {
 			return err
 		}
 	}
-	if n != count {
-		return fmt.Errorf("holds %d lines, and its column bets says %d", n, count)
+	if n != int(count) {
+		return fmt.Errorf("its names hold %d lines, and its column bets says %d", n, count)
 	}
 	return nil
 }
 
-// splitLine splits a line into its fields, reporting whether it has as
-// many as a bet has.
-func splitLine(line string, fields *[lottery.AgencyFields]string) bool {
-	for i := range len(fields) - 1 {
-		var found bool
-		if fields[i], line, found = strings.Cut(line, string(fieldSeparator)); !found {
-			return false
+// formatBirthdates returns the birthdates of a row's fixed fields as
+// YYYY-MM-DD, one after the other in one string (one allocation a row,
+// not one a bet). A number that has more than four digits of year is
+// refused; a calendar date is checked by the caller.
+func formatBirthdates(fixed []byte) (string, error) {
+	out := make([]byte, 0, len(fixed)/fixedSize*lottery.DateLen)
+	for i := 0; i+fixedSize <= len(fixed); i += fixedSize {
+		day := binary.BigEndian.Uint32(fixed[i+documentSize:])
+		if day > 9999_12_31 {
+			return "", fmt.Errorf("bet %d: birthdate %d is not a day as YYYYMMDD", i/fixedSize+1, day)
 		}
+		out = appendDigits(out, day/10000, 4)
+		out = append(out, '-')
+		out = appendDigits(out, day/100%100, 2)
+		out = append(out, '-')
+		out = appendDigits(out, day%100, 2)
 	}
-	fields[len(fields)-1] = line
-	return !strings.ContainsRune(line, fieldSeparator)
+	return string(out), nil
+}
+
+// appendDigits appends v's last width digits, with leading zeros.
+func appendDigits(dst []byte, v uint32, width int) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, width)...)
+	for i := len(dst) - 1; i >= start; i-- {
+		dst[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return dst
 }

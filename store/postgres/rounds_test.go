@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,6 +301,58 @@ func TestASchemaOfVersionFourHasItsBetsMovedIntoBatchesInOrder(t *testing.T) {
 	}
 }
 
+func TestASchemaOfVersionFiveHasItsLinesRewrittenAsNamesAndFixedFieldsKeepingTheirIDs(t *testing.T) {
+	t.Parallel()
+	url := freshDatabase(t, nil)
+	// A database as a central of version 5 left it: rows of lines of text,
+	// in two rounds, with the extremes of each field, and a gap in the
+	// ids where a batch was deleted.
+	direct := leftByVersion(t, url, 5,
+		`INSERT INTO batches (round, agency, bets, lines) VALUES
+			(1, 1, 2, E'Añá\tO''Brien-Pérez\t4294967295\t0001-01-01\t9999\nA\tB\t0\t2000-02-29\t0\n'),
+			(2, 65535, 1, E'Zoë\tD''Arc\t16777216\t1999-12-31\t256\n'),
+			(1, 2, 1, E'José María\tLópez\t30904465\t1999-03-17\t2201\n')`,
+		`DELETE FROM batches WHERE id = 2`,
+	)
+	s := open(t, url, "new", nil)
+	want := []lottery.Bet{
+		{Agency: 1, FirstName: "Añá", LastName: "O'Brien-Pérez", Document: lottery.MaxDocument, Birthdate: "0001-01-01", Number: 9999},
+		{Agency: 1, FirstName: "A", LastName: "B", Document: 0, Birthdate: "2000-02-29", Number: 0},
+		{Agency: 2, FirstName: "José María", LastName: "López", Document: 30904465, Birthdate: "1999-03-17", Number: 2201},
+	}
+	if got := scanAll(t, s); !slices.Equal(got, want) {
+		t.Fatalf("round 1 after the migration holds %v, want %v", got, want)
+	}
+	if err := s.NewStream().Submit(context.Background(), []lottery.Bet{{Agency: 3, FirstName: "N", LastName: "M", Document: 1, Birthdate: "1980-05-06", Number: 1}}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := direct.Query(context.Background(), `SELECT id, round, agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var id int64
+		var round int
+		var b lottery.Bet
+		if err := rows.Scan(&id, &round, &b.Agency, &b.FirstName, &b.LastName, &b.Document, &b.Birthdate, &b.Number); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(id, " ", round, " ", b))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Batch ids 1 and 3 as before, and the new batch after them.
+	wantRows := []string{
+		fmt.Sprint(1*65536+1, " 1 ", want[0]), fmt.Sprint(1*65536+2, " 1 ", want[1]), fmt.Sprint(3*65536+1, " 1 ", want[2]),
+		fmt.Sprint(4*65536+1, " 1 ", lottery.Bet{Agency: 3, FirstName: "N", LastName: "M", Document: 1, Birthdate: "1980-05-06", Number: 1}),
+	}
+	if !slices.Equal(got, wantRows) {
+		t.Fatalf("view bets after the migration reads\n%v\nwant\n%v", strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
+	}
+}
+
 func TestViewBetsReadsBackEveryBetStoredInItsOrder(t *testing.T) {
 	t.Parallel()
 	url := freshDatabase(t, nil)
@@ -311,8 +364,8 @@ func TestViewBetsReadsBackEveryBetStoredInItsOrder(t *testing.T) {
 		for batch := range 3 {
 			var bets []lottery.Bet
 			for i := range 40 {
-				b := lottery.Bet{Agency: uint16(7 + round), FirstName: "Zoë", LastName: "D'Arc", Document: uint32(batch*100 + i),
-					Birthdate: "2000-02-29", Number: uint16(round*1000 + batch*40 + i)}
+				b := lottery.Bet{Agency: uint16(7 + round), FirstName: "Zoë", LastName: "D'Arc", Document: lottery.MaxDocument - uint32(batch*100+i),
+					Birthdate: []string{"2000-02-29", "1901-01-01", "0001-12-31"}[i%3], Number: uint16(round*9000 + batch*40 + i)}
 				bets = append(bets, b)
 				want = append(want, fmt.Sprint(round+1, b))
 			}

@@ -104,6 +104,44 @@ var migrations = []string{
 		FROM batches AS b,
 			unnest(string_to_array(left(b.lines, -1), E'\n')) WITH ORDINALITY AS l (line, n),
 			string_to_array(l.line, E'\t') AS f;`,
+	// 6: a batch's bets in two columns rather than as lines of text (copy.go:
+	// the database's cost of a batch is in its bytes): names, a line a bet
+	// of its first and last name separated by a tab, and fixed, ten bytes a
+	// bet, big-endian: its document (4), its birthdate as the number
+	// YYYYMMDD (4) and its number (2). The batches stored before are
+	// rewritten so, keeping their ids; view bets reads the new columns
+	// back with the columns it had.
+	`CREATE TABLE batches_v6 (
+		id     bigint  GENERATED ALWAYS AS IDENTITY,
+		round  integer NOT NULL DEFAULT 1,
+		agency integer NOT NULL,
+		bets   integer NOT NULL,
+		names  text    NOT NULL,
+		fixed  bytea   NOT NULL
+	) WITH (toast_tuple_target = 8160);
+	INSERT INTO batches_v6 (id, round, agency, bets, names, fixed) OVERRIDING SYSTEM VALUE
+		SELECT b.id, b.round, b.agency, b.bets, coalesce(c.names, ''), coalesce(c.fixed, '')
+		FROM batches AS b, LATERAL (
+			SELECT string_agg(f[1] || E'\t' || f[2] || E'\n', '' ORDER BY l.n) AS names,
+				string_agg(substring(int8send(f[3]::bigint) FROM 5) || int4send(replace(f[4], '-', '')::integer) || substring(int4send(f[5]::integer) FROM 3), '' ORDER BY l.n) AS fixed
+			FROM unnest(string_to_array(left(b.lines, -1), E'\n')) WITH ORDINALITY AS l (line, n),
+				string_to_array(l.line, E'\t') AS f
+		) AS c
+		ORDER BY b.id;
+	SELECT setval(pg_get_serial_sequence('batches_v6', 'id'), coalesce(max(id), 0) + 1, false) FROM batches_v6;
+	DROP VIEW bets;
+	DROP TABLE batches;
+	ALTER TABLE batches_v6 RENAME TO batches;
+	CREATE VIEW bets AS
+		SELECT b.id * 65536 + l.n AS id, b.round, b.agency, f[1] AS first_name, f[2] AS last_name,
+			(get_byte(b.fixed, o)::bigint << 24) + (get_byte(b.fixed, o + 1) << 16) + (get_byte(b.fixed, o + 2) << 8) + get_byte(b.fixed, o + 3) AS document,
+			make_date(day / 10000, day / 100 % 100, day % 100) AS birthdate,
+			(get_byte(b.fixed, o + 8) << 8) + get_byte(b.fixed, o + 9) AS number
+		FROM batches AS b,
+			unnest(string_to_array(left(b.names, -1), E'\n')) WITH ORDINALITY AS l (line, n),
+			string_to_array(l.line, E'\t') AS f,
+			LATERAL (SELECT (l.n::integer - 1) * 10 AS o) AS offset_of_bet,
+			LATERAL (SELECT (get_byte(b.fixed, o + 4) << 24) + (get_byte(b.fixed, o + 5) << 16) + (get_byte(b.fixed, o + 6) << 8) + get_byte(b.fixed, o + 7) AS day) AS birthdate_of_bet;`,
 }
 
 // migrationLock is the advisory lock key that keeps two centrals starting
