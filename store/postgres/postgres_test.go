@@ -521,10 +521,11 @@ func TestABatchWrittenByHandThatDoesNotReadBackStopsTheRestoreWithItsID(t *testi
 		{"1", "1", `Ana Pérez\n`, bet, "batch id 4: line 1 of its names is not a first and a last name separated by a tab"},
 		{"1", "1", `Ana\tPérez\t1\n`, bet, "batch id 5: bet 1: last name \"Pérez\\t1\" holds a control character"},
 		{"1", "1", `Ana\tPérez`, bet, "batch id 6: line 1 of its names is not a first and a last name separated by a tab and ended by a line break"},
-		{"1", "2", `Ana\tPérez\n`, bet + `00000001012fa6c60001`, "batch id 7: its names hold 1 lines, and its column bets says 2"},
-		{"1", "1", `Ana\tPérez\nAna\tPérez\n`, bet, "batch id 8: its names hold more lines than its column bets says (1)"},
+		{"1", "2", `Ana\tPérez\n`, bet + `00000001012fa6c60001`, "batch id 7: it holds names for 1 bets, and its column bets says 2"},
+		{"1", "1", `Ana\tPérez\nAna\tPérez\n`, bet, "batch id 8: it holds names for more bets than its column bets says (1)"},
 		{"1", "2", `Ana\tPérez\nAna\tPérez\n`, bet, "batch id 9: its column fixed holds 10 bytes, and its column bets says 2 bets (20 bytes)"},
-		{"1", "65536", `A\tB\n`, bet, "batch id 10: its column bets says 65536, not within 0..65535"},
+		{"1", "65536", `A\tB\n`, bet, "batch id 10: its column bets says 65536, more than a row of this store ever holds (65535"},
+		{"1", "-1", `A\tB\n`, bet, "batch id 11: its column bets says -1"},
 	} {
 		if _, err := s.pool.Exec(context.Background(), `TRUNCATE batches`); err != nil {
 			t.Fatal(err)

@@ -194,8 +194,11 @@ func scanBatch(agency, count int32, names string, fixed []byte, fn func(lottery.
 	if agency < 0 || agency > math.MaxUint16 {
 		return fmt.Errorf("agency %d is out of range", agency)
 	}
-	if count < 0 || count > maxRowBets {
-		return fmt.Errorf("its column bets says %d, not within 0..%d (view bets would number them twice)", count, maxRowBets)
+	if count < 0 {
+		return fmt.Errorf("its column bets says %d", count)
+	}
+	if count > maxRowBets {
+		return fmt.Errorf("its column bets says %d, more than a row of this store ever holds (%d: view bets would number them twice)", count, maxRowBets)
 	}
 	if len(fixed) != int(count)*fixedSize {
 		return fmt.Errorf("its column fixed holds %d bytes, and its column bets says %d bets (%d bytes)", len(fixed), count, int(count)*fixedSize)
@@ -207,7 +210,7 @@ func scanBatch(agency, count int32, names string, fixed []byte, fn func(lottery.
 	n := 0
 	for line := range strings.Lines(names) {
 		if n == int(count) {
-			return fmt.Errorf("its names hold more lines than its column bets says (%d)", count)
+			return fmt.Errorf("it holds names for more bets than its column bets says (%d)", count)
 		}
 		text, ended := strings.CutSuffix(line, string(lineEnd))
 		first, last, separated := strings.Cut(text, string(nameSeparator))
@@ -235,7 +238,7 @@ func scanBatch(agency, count int32, names string, fixed []byte, fn func(lottery.
 		}
 	}
 	if n != int(count) {
-		return fmt.Errorf("its names hold %d lines, and its column bets says %d", n, count)
+		return fmt.Errorf("it holds names for %d bets, and its column bets says %d", n, count)
 	}
 	return nil
 }

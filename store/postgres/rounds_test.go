@@ -301,18 +301,22 @@ func TestASchemaOfVersionFourHasItsBetsMovedIntoBatchesInOrder(t *testing.T) {
 	}
 }
 
-func TestASchemaOfVersionFiveHasItsLinesRewrittenAsNamesAndFixedFieldsKeepingTheirIDs(t *testing.T) {
+func TestASchemaOfVersionFiveHasItsLinesRewrittenAsNamesAndFixedFieldsInPlace(t *testing.T) {
 	t.Parallel()
 	url := freshDatabase(t, nil)
 	// A database as a central of version 5 left it: rows of lines of text,
-	// in two rounds, with the extremes of each field, and a gap in the
-	// ids where a batch was deleted.
+	// in two rounds, with the extremes of each field; the last batch
+	// deleted, so that the identity's next value is past the largest id;
+	// and an operator's index on the batches and view on the bets.
 	direct := leftByVersion(t, url, 5,
 		`INSERT INTO batches (round, agency, bets, lines) VALUES
 			(1, 1, 2, E'Añá\tO''Brien-Pérez\t4294967295\t0001-01-01\t9999\nA\tB\t0\t2000-02-29\t0\n'),
 			(2, 65535, 1, E'Zoë\tD''Arc\t16777216\t1999-12-31\t256\n'),
-			(1, 2, 1, E'José María\tLópez\t30904465\t1999-03-17\t2201\n')`,
-		`DELETE FROM batches WHERE id = 2`,
+			(1, 2, 1, E'José María\tLópez\t30904465\t1999-03-17\t2201\n'),
+			(1, 3, 1, E'Deleted\tBatch\t1\t1999-03-17\t1\n')`,
+		`DELETE FROM batches WHERE id = 4`,
+		`CREATE INDEX operators_index ON batches (agency)`,
+		`CREATE VIEW operators_view AS SELECT document FROM bets WHERE number = 9999`,
 	)
 	s := open(t, url, "new", nil)
 	want := []lottery.Bet{
@@ -320,10 +324,12 @@ func TestASchemaOfVersionFiveHasItsLinesRewrittenAsNamesAndFixedFieldsKeepingThe
 		{Agency: 1, FirstName: "A", LastName: "B", Document: 0, Birthdate: "2000-02-29", Number: 0},
 		{Agency: 2, FirstName: "José María", LastName: "López", Document: 30904465, Birthdate: "1999-03-17", Number: 2201},
 	}
-	if got := scanAll(t, s); !slices.Equal(got, want) {
-		t.Fatalf("round 1 after the migration holds %v, want %v", got, want)
+	wantTwo := []lottery.Bet{{Agency: 65535, FirstName: "Zoë", LastName: "D'Arc", Document: 16777216, Birthdate: "1999-12-31", Number: 256}}
+	if got, gotTwo := scanAll(t, s), scanRound(t, mustRound(t, s, 2)); !slices.Equal(got, want) || !slices.Equal(gotTwo, wantTwo) {
+		t.Fatalf("after the migration round 1 holds %v and round 2 %v, want %v and %v", got, gotTwo, want, wantTwo)
 	}
-	if err := s.NewStream().Submit(context.Background(), []lottery.Bet{{Agency: 3, FirstName: "N", LastName: "M", Document: 1, Birthdate: "1980-05-06", Number: 1}}).Wait(); err != nil {
+	added := lottery.Bet{Agency: 3, FirstName: "N", LastName: "M", Document: 1, Birthdate: "1980-05-06", Number: 1}
+	if err := s.NewStream().Submit(context.Background(), []lottery.Bet{added}).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := direct.Query(context.Background(), `SELECT id, round, agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets ORDER BY id`)
@@ -343,13 +349,39 @@ func TestASchemaOfVersionFiveHasItsLinesRewrittenAsNamesAndFixedFieldsKeepingThe
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	// Batch ids 1 and 3 as before, and the new batch after them.
+	// Batch ids 1 to 3 as before, and the new batch after the deleted 4.
 	wantRows := []string{
-		fmt.Sprint(1*65536+1, " 1 ", want[0]), fmt.Sprint(1*65536+2, " 1 ", want[1]), fmt.Sprint(3*65536+1, " 1 ", want[2]),
-		fmt.Sprint(4*65536+1, " 1 ", lottery.Bet{Agency: 3, FirstName: "N", LastName: "M", Document: 1, Birthdate: "1980-05-06", Number: 1}),
+		fmt.Sprint(1*65536+1, " 1 ", want[0]), fmt.Sprint(1*65536+2, " 1 ", want[1]), fmt.Sprint(2*65536+1, " 2 ", wantTwo[0]),
+		fmt.Sprint(3*65536+1, " 1 ", want[2]), fmt.Sprint(5*65536+1, " 1 ", added),
 	}
 	if !slices.Equal(got, wantRows) {
 		t.Fatalf("view bets after the migration reads\n%v\nwant\n%v", strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
+	}
+	var index, document string
+	if err := direct.QueryRow(context.Background(), `SELECT (SELECT indexname FROM pg_indexes WHERE tablename = 'batches'), (SELECT document::text FROM operators_view)`).Scan(&index, &document); err != nil || index != "operators_index" || document != "4294967295" {
+		t.Fatalf("after the migration the operator's index is %q and view reads %q (%v), want them kept", index, document, err)
+	}
+}
+
+func TestALineOfVersionFiveThatIsNotABetStopsTheMigrationNamingItsBatch(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ lines, want string }{
+		{`A\tB\t4294967296\t1990-01-02\t1\n`, `batch id 2, line 1: 'A	B	4294967296	1990-01-02	1' is not a bet`},
+		{`A\tB\t1\t1990-01-02\t65536\n`, `batch id 2, line 1: 'A	B	1	1990-01-02	65536' is not a bet`},
+		{`A\tB\t1\t1990-01-02\t1\nA\tB\t-1\t1990-01-02\t1\n`, `batch id 2, line 2: 'A	B	-1	1990-01-02	1' is not a bet`},
+		{`A\tB\t1\t1990-01-02\t1\t9\n`, `batch id 2, line 1: 'A	B	1	1990-01-02	1	9' is not a bet`},
+		{`A\tB\tabc\t1990-01-02\t1\n`, `batch id 2, line 1: 'A	B	abc	1990-01-02	1' is not a bet`},
+		{`A\tB\t1\t1990-01-02\t1`, `batch id 2: its lines do not end with a line break`},
+	} {
+		url := freshDatabase(t, nil)
+		leftByVersion(t, url, 5, `INSERT INTO batches (agency, bets, lines) VALUES (1, 1, E'A\tB\t1\t1990-01-02\t1\n'), (1, 1, E'`+tt.lines+`')`)
+		s, err := Open(context.Background(), url, Options{Lease: testLease})
+		if err == nil {
+			s.Close(context.Background())
+		}
+		if err == nil || !strings.Contains(err.Error(), "migrating the schema") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("opening a database of version 5 holding %q: %v, want an error saying %q", tt.lines, err, tt.want)
+		}
 	}
 }
 

@@ -107,41 +107,51 @@ var migrations = []string{
 	// 6: a batch's bets in two columns rather than as lines of text (copy.go:
 	// the database's cost of a batch is in its bytes): names, a line a bet
 	// of its first and last name separated by a tab, and fixed, ten bytes a
-	// bet, big-endian: its document (4), its birthdate as the number
-	// YYYYMMDD (4) and its number (2). The batches stored before are
-	// rewritten so, keeping their ids; view bets reads the new columns
-	// back with the columns it had.
-	`CREATE TABLE batches_v6 (
-		id     bigint  GENERATED ALWAYS AS IDENTITY,
-		round  integer NOT NULL DEFAULT 1,
-		agency integer NOT NULL,
-		bets   integer NOT NULL,
-		names  text    NOT NULL,
-		fixed  bytea   NOT NULL
-	) WITH (toast_tuple_target = 8160);
-	INSERT INTO batches_v6 (id, round, agency, bets, names, fixed) OVERRIDING SYSTEM VALUE
-		SELECT b.id, b.round, b.agency, b.bets, coalesce(c.names, ''), coalesce(c.fixed, '')
-		FROM batches AS b, LATERAL (
-			SELECT string_agg(f[1] || E'\t' || f[2] || E'\n', '' ORDER BY l.n) AS names,
-				string_agg(substring(int8send(f[3]::bigint) FROM 5) || int4send(replace(f[4], '-', '')::integer) || substring(int4send(f[5]::integer) FROM 3), '' ORDER BY l.n) AS fixed
-			FROM unnest(string_to_array(left(b.lines, -1), E'\n')) WITH ORDINALITY AS l (line, n),
-				string_to_array(l.line, E'\t') AS f
-		) AS c
-		ORDER BY b.id;
-	SELECT setval(pg_get_serial_sequence('batches_v6', 'id'), coalesce(max(id), 0) + 1, false) FROM batches_v6;
-	DROP VIEW bets;
-	DROP TABLE batches;
-	ALTER TABLE batches_v6 RENAME TO batches;
-	CREATE VIEW bets AS
+	// bet (fixedSize), big-endian: its document (4), its birthdate as the
+	// number YYYYMMDD (4) and its number (2). The batches stored before are
+	// rewritten so in place, which keeps their ids, the identity's next
+	// value, and an operator's grants and indexes; a line that is not a bet
+	// as version 5 wrote one stops the migration, naming its batch, rather
+	// than be cast into another bet. View bets is replaced with the columns
+	// it had, which keeps views and grants made on it; it reads a bet's ten
+	// bytes apart before their fields, so that a long row is not read whole
+	// for each of them.
+	`ALTER TABLE batches ADD COLUMN names text, ADD COLUMN fixed bytea, ALTER COLUMN lines DROP NOT NULL;
+	DO $$
+	DECLARE
+		bad record;
+	BEGIN
+		SELECT id INTO bad FROM batches WHERE lines <> '' AND right(lines, 1) <> E'\n' ORDER BY id LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'batch id %: its lines do not end with a line break: correct or delete the row, and start the central again', bad.id;
+		END IF;
+		SELECT b.id, l.n, l.line INTO bad
+			FROM batches AS b, unnest(string_to_array(left(b.lines, -1), E'\n')) WITH ORDINALITY AS l (line, n)
+			WHERE CASE WHEN l.line ~ E'^[^\t]*\t[^\t]*\t[0-9]{1,20}\t[0-9]{4}-[0-9]{2}-[0-9]{2}\t[0-9]{1,20}$'
+				THEN split_part(l.line, E'\t', 3)::numeric > 4294967295 OR split_part(l.line, E'\t', 5)::numeric > 65535
+				ELSE true END
+			ORDER BY b.id, l.n LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'batch id %, line %: % is not a bet (first name, last name, document of 0..4294967295, birthdate YYYY-MM-DD and number of 0..65535, separated by tabs): correct or delete the row, and start the central again', bad.id, bad.n, quote_literal(bad.line);
+		END IF;
+	END $$;
+	UPDATE batches AS b SET (names, fixed, lines) = (
+		SELECT coalesce(string_agg(f[1] || E'\t' || f[2] || E'\n', '' ORDER BY l.n), ''),
+			coalesce(string_agg(substring(int8send(f[3]::bigint) FROM 5) || int4send(replace(f[4], '-', '')::integer) || substring(int4send(f[5]::integer) FROM 3), '' ORDER BY l.n), ''),
+			NULL
+		FROM unnest(string_to_array(left(b.lines, -1), E'\n')) WITH ORDINALITY AS l (line, n),
+			string_to_array(l.line, E'\t') AS f);
+	CREATE OR REPLACE VIEW bets AS
 		SELECT b.id * 65536 + l.n AS id, b.round, b.agency, f[1] AS first_name, f[2] AS last_name,
-			(get_byte(b.fixed, o)::bigint << 24) + (get_byte(b.fixed, o + 1) << 16) + (get_byte(b.fixed, o + 2) << 8) + get_byte(b.fixed, o + 3) AS document,
+			(get_byte(x, 0)::bigint << 24) + (get_byte(x, 1) << 16) + (get_byte(x, 2) << 8) + get_byte(x, 3) AS document,
 			make_date(day / 10000, day / 100 % 100, day % 100) AS birthdate,
-			(get_byte(b.fixed, o + 8) << 8) + get_byte(b.fixed, o + 9) AS number
+			(get_byte(x, 8) << 8) + get_byte(x, 9) AS number
 		FROM batches AS b,
 			unnest(string_to_array(left(b.names, -1), E'\n')) WITH ORDINALITY AS l (line, n),
 			string_to_array(l.line, E'\t') AS f,
-			LATERAL (SELECT (l.n::integer - 1) * 10 AS o) AS offset_of_bet,
-			LATERAL (SELECT (get_byte(b.fixed, o + 4) << 24) + (get_byte(b.fixed, o + 5) << 16) + (get_byte(b.fixed, o + 6) << 8) + get_byte(b.fixed, o + 7) AS day) AS birthdate_of_bet;`,
+			LATERAL (SELECT substring(b.fixed FROM (l.n::integer - 1) * 10 + 1 FOR 10) AS x) AS fixed_of_bet,
+			LATERAL (SELECT (get_byte(x, 4) << 24) + (get_byte(x, 5) << 16) + (get_byte(x, 6) << 8) + get_byte(x, 7) AS day) AS birthdate_of_bet;
+	ALTER TABLE batches DROP COLUMN lines, ALTER COLUMN names SET NOT NULL, ALTER COLUMN fixed SET NOT NULL;`,
 }
 
 // migrationLock is the advisory lock key that keeps two centrals starting

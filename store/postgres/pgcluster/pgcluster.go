@@ -48,6 +48,18 @@ var ErrPortMoved = errors.New("pgcluster: the server's port was taken while it w
 // errPortTaken is start's error when something else listens on the port.
 var errPortTaken = errors.New("pgcluster: the port is taken")
 
+// errMemoryHeld is start's error when a killed server's shared memory is
+// still attached, though none of its processes runs any more: the kernel
+// can still be letting it go an instant later (a crash test's restart met
+// it once under a loaded make test). attachedRetries times
+// attachedRetryEvery bounds Restart's wait for it.
+var errMemoryHeld = errors.New("pgcluster: the shared memory of the server before is still held")
+
+const (
+	attachedRetries    = 50
+	attachedRetryEvery = 100 * time.Millisecond
+)
+
 // portRetries is how many times Restart tries its port again, every
 // portRetryEvery, before it moves to another one: whatever took it (a
 // port probe, a test binding ports of its own) may let go.
@@ -274,6 +286,9 @@ func (c *Cluster) start() error {
 			if bytes.Contains(log, []byte("Address already in use")) {
 				return fmt.Errorf("%w: %d: %s", errPortTaken, c.Port, lastLines(log))
 			}
+			if bytes.Contains(log, []byte("pre-existing shared memory block")) {
+				return fmt.Errorf("%w: %s", errMemoryHeld, lastLines(log))
+			}
 			return fmt.Errorf("pgcluster: postgres exited at start (%v): %s", err, lastLines(log))
 		case <-ctx.Done():
 			c.Stop()
@@ -352,7 +367,7 @@ func (c *Cluster) Restart() error {
 		if try > 0 {
 			time.Sleep(portRetryEvery)
 		}
-		if err = c.start(); !errors.Is(err, errPortTaken) {
+		if err = c.startOnceMemoryIsFree(); !errors.Is(err, errPortTaken) {
 			return err
 		}
 		if c.portTaken != nil {
@@ -366,6 +381,18 @@ func (c *Cluster) Restart() error {
 	}
 	releasePort(old)
 	return fmt.Errorf("%w: port %d stayed taken (%v); the server now listens on port %d", ErrPortMoved, old, taken, c.Port)
+}
+
+// startOnceMemoryIsFree starts the server, trying again while the shared
+// memory of the one killed before it is still held.
+func (c *Cluster) startOnceMemoryIsFree() error {
+	for try := 0; ; try++ {
+		err := c.start()
+		if !errors.Is(err, errMemoryHeld) || try == attachedRetries {
+			return err
+		}
+		time.Sleep(attachedRetryEvery)
+	}
 }
 
 // Remove stops the server and deletes its folder.
