@@ -198,12 +198,16 @@ func Start(nodes int) (*Cluster, error) {
 	}
 }
 
-func start(t tools, nodes int) (c *Cluster, err error) {
+// start starts a cluster of nodes, or removes what it started. Its
+// cluster result is unnamed: a failure returns nil, and the deferred
+// Remove must still see the cluster (a named one was nil by then, and
+// Remove panicked where Start meant to try another port).
+func start(t tools, nodes int) (_ *Cluster, err error) {
 	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("hacluster: %w", err)
 	}
-	c = &Cluster{Dir: dir, tools: t, http: &http.Client{
+	c := &Cluster{Dir: dir, tools: t, http: &http.Client{
 		Timeout:   probeTimeout,
 		Transport: &http.Transport{DisableKeepAlives: true},
 	}}

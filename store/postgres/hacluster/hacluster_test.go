@@ -247,3 +247,41 @@ func TestAcknowledgedRowsSurviveTheLossOfThePrimarysMachineAndTheLostNodeRejoins
 		t.Fatalf("%s left after Remove: %v", dir, err)
 	}
 }
+
+func TestAClusterThatFailsToStartIsRemovedWithoutAPanic(t *testing.T) {
+	// An etcd that exits at once: start fails waiting for it to answer,
+	// after making the cluster's folder, and removes it.
+	before, err := clusterFolders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := start(tools{etcd: "/bin/false", patroni: "/bin/false", pgBin: t.TempDir()}, 2)
+	if err == nil {
+		c.Remove()
+		t.Fatal("a cluster whose etcd exits at once started")
+	}
+	after, err := clusterFolders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir := range after {
+		if !before[dir] {
+			t.Errorf("start failed (%v) and left %s", err, dir)
+		}
+	}
+}
+
+// clusterFolders lists the clusters' folders in the temporary folder.
+func clusterFolders() (map[string]bool, error) {
+	entries, err := os.ReadDir(os.TempDir())
+	if err != nil {
+		return nil, err
+	}
+	dirs := map[string]bool{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), dirPrefix) {
+			dirs[e.Name()] = true
+		}
+	}
+	return dirs, nil
+}
