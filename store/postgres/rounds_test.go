@@ -365,16 +365,21 @@ func TestASchemaOfVersionFiveHasItsLinesRewrittenAsNamesAndFixedFieldsInPlace(t 
 
 func TestALineOfVersionFiveThatIsNotABetStopsTheMigrationNamingItsBatch(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct{ lines, want string }{
-		{`A\tB\t4294967296\t1990-01-02\t1\n`, `batch id 2, line 1: 'A	B	4294967296	1990-01-02	1' is not a bet`},
-		{`A\tB\t1\t1990-01-02\t65536\n`, `batch id 2, line 1: 'A	B	1	1990-01-02	65536' is not a bet`},
-		{`A\tB\t1\t1990-01-02\t1\nA\tB\t-1\t1990-01-02\t1\n`, `batch id 2, line 2: 'A	B	-1	1990-01-02	1' is not a bet`},
-		{`A\tB\t1\t1990-01-02\t1\t9\n`, `batch id 2, line 1: 'A	B	1	1990-01-02	1	9' is not a bet`},
-		{`A\tB\tabc\t1990-01-02\t1\n`, `batch id 2, line 1: 'A	B	abc	1990-01-02	1' is not a bet`},
-		{`A\tB\t1\t1990-01-02\t1`, `batch id 2: its lines do not end with a line break`},
+	for _, tt := range []struct{ agency, bets, lines, want string }{
+		{"1", "1", `A\tB\t4294967296\t1990-01-02\t1\n`, `batch id 2, line 1: "A\tB\t4294967296\t1990-01-02\t1" is not a bet`},
+		{"1", "1", `A\tB\t1\t1990-01-02\t65536\n`, `batch id 2, line 1: "A\tB\t1\t1990-01-02\t65536" is not a bet`},
+		{"1", "2", `A\tB\t1\t1990-01-02\t1\nA\tB\t-1\t1990-01-02\t1\n`, `batch id 2, line 2: "A\tB\t-1\t1990-01-02\t1" is not a bet`},
+		{"1", "1", `A\tB\t1\t1990-01-02\t1\t9\n`, `batch id 2, line 1: "A\tB\t1\t1990-01-02\t1\t9" is not a bet`},
+		{"1", "1", `A\tB\tabc\t1990-01-02\t1\n`, `batch id 2, line 1: "A\tB\tabc\t1990-01-02\t1" is not a bet`},
+		{"1", "1", `A\tB\t1\t2001-02-29\t1\n`, `batch id 2, line 1: "A\tB\t1\t2001-02-29\t1" is not a bet`},
+		{"1", "1", `A\tB\t1\t1990-13-01\t1\n`, `batch id 2, line 1: "A\tB\t1\t1990-13-01\t1" is not a bet`},
+		{"1", "1", `A\x01\tB\t1\t1990-01-02\t1\n`, "batch id 2, line 1: \"A\x01\\tB\\t1\\t1990-01-02\\t1\" is not a bet"},
+		{"1", "1", `A\tB\t1\t1990-01-02\t1`, `batch id 2: its lines do not end with a line break`},
+		{"1", "2", `A\tB\t1\t1990-01-02\t1\n`, `batch id 2: it holds 1 lines, and its column bets says 2`},
+		{"70000", "1", `A\tB\t1\t1990-01-02\t1\n`, `batch id 2: its agency 70000 is not within 0..65535`},
 	} {
 		url := freshDatabase(t, nil)
-		leftByVersion(t, url, 5, `INSERT INTO batches (agency, bets, lines) VALUES (1, 1, E'A\tB\t1\t1990-01-02\t1\n'), (1, 1, E'`+tt.lines+`')`)
+		leftByVersion(t, url, 5, `INSERT INTO batches (agency, bets, lines) VALUES (1, 1, E'A\tB\t1\t1990-01-02\t1\n'), (`+tt.agency+`, `+tt.bets+`, E'`+tt.lines+`')`)
 		s, err := Open(context.Background(), url, Options{Lease: testLease})
 		if err == nil {
 			s.Close(context.Background())

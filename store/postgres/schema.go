@@ -110,9 +110,12 @@ var migrations = []string{
 	// bet (fixedSize), big-endian: its document (4), its birthdate as the
 	// number YYYYMMDD (4) and its number (2). The batches stored before are
 	// rewritten so in place, which keeps their ids, the identity's next
-	// value, and an operator's grants and indexes; a line that is not a bet
-	// as version 5 wrote one stops the migration, naming its batch, rather
-	// than be cast into another bet. View bets is replaced with the columns
+	// value, and an operator's grants and indexes. A row that would not
+	// read back as version 5 wrote it (scanBatch's checks: its agency, its
+	// count of lines, each line's fields, ranges, date and names) stops the
+	// migration, naming its batch, rather than be cast into another bet or
+	// leave a database this central cannot restore and an older one cannot
+	// open. View bets is replaced with the columns
 	// it had, which keeps views and grants made on it; it reads a bet's ten
 	// bytes apart before their fields, so that a long row is not read whole
 	// for each of them.
@@ -121,18 +124,30 @@ var migrations = []string{
 	DECLARE
 		bad record;
 	BEGIN
-		SELECT id INTO bad FROM batches WHERE lines <> '' AND right(lines, 1) <> E'\n' ORDER BY id LIMIT 1;
+		SELECT id, CASE
+				WHEN agency NOT BETWEEN 0 AND 65535 THEN format('its agency %s is not within 0..65535', agency)
+				WHEN lines <> '' AND right(lines, 1) <> E'\n' THEN 'its lines do not end with a line break'
+				WHEN bets <> lines_held THEN format('it holds %s lines, and its column bets says %s', lines_held, bets)
+				WHEN bets > 65535 THEN format('it holds %s lines, more than a row ever holds (65535)', bets)
+			END AS problem INTO bad
+			FROM (SELECT *, coalesce(array_length(string_to_array(left(lines, -1), E'\n'), 1), 0) AS lines_held FROM batches) AS b
+			WHERE agency NOT BETWEEN 0 AND 65535 OR (lines <> '' AND right(lines, 1) <> E'\n') OR bets <> lines_held OR bets > 65535
+			ORDER BY id LIMIT 1;
 		IF FOUND THEN
-			RAISE EXCEPTION 'batch id %: its lines do not end with a line break: correct or delete the row, and start the central again', bad.id;
+			RAISE EXCEPTION 'batch id %: %: correct or delete the row, and start the central again', bad.id, bad.problem;
 		END IF;
 		SELECT b.id, l.n, l.line INTO bad
 			FROM batches AS b, unnest(string_to_array(left(b.lines, -1), E'\n')) WITH ORDINALITY AS l (line, n)
-			WHERE CASE WHEN l.line ~ E'^[^\t]*\t[^\t]*\t[0-9]{1,20}\t[0-9]{4}-[0-9]{2}-[0-9]{2}\t[0-9]{1,20}$'
-				THEN split_part(l.line, E'\t', 3)::numeric > 4294967295 OR split_part(l.line, E'\t', 5)::numeric > 65535
-				ELSE true END
+			WHERE CASE WHEN l.line !~ '^[^\x01-\x1f\x7f]*\t[^\x01-\x1f\x7f]*\t[0-9]{1,20}\t[0-9]{4}-[0-9]{2}-[0-9]{2}\t[0-9]{1,20}$' THEN true
+				ELSE split_part(l.line, E'\t', 3)::numeric > 4294967295 OR split_part(l.line, E'\t', 5)::numeric > 65535
+					OR (SELECT m NOT BETWEEN 1 AND 12 OR d NOT BETWEEN 1 AND CASE WHEN m = 2 THEN 28 + (y % 4 = 0 AND y % 100 <> 0 OR y % 400 = 0)::integer
+							WHEN m IN (4, 6, 9, 11) THEN 30 ELSE 31 END
+						FROM (SELECT left(day, 4)::integer AS y, substr(day, 6, 2)::integer AS m, right(day, 2)::integer AS d
+							FROM split_part(l.line, E'\t', 4) AS day) AS birthdate)
+				END
 			ORDER BY b.id, l.n LIMIT 1;
 		IF FOUND THEN
-			RAISE EXCEPTION 'batch id %, line %: % is not a bet (first name, last name, document of 0..4294967295, birthdate YYYY-MM-DD and number of 0..65535, separated by tabs): correct or delete the row, and start the central again', bad.id, bad.n, quote_literal(bad.line);
+			RAISE EXCEPTION 'batch id %, line %: % is not a bet (a first and a last name without control characters, a document of 0..4294967295, a birthdate YYYY-MM-DD that is a date and a number of 0..65535, separated by tabs): correct or delete the row, and start the central again', bad.id, bad.n, '"' || replace(bad.line, E'\t', '\t') || '"';
 		END IF;
 	END $$;
 	UPDATE batches AS b SET (names, fixed, lines) = (
