@@ -153,12 +153,22 @@ func TestAStandbyCentralTakesOverWithinTwoSecondsWhenTheActiveOneIsKilled(t *tes
 
 // pauseActiveWhileTheStandbyTakesOver starts an active central and a
 // standby, five agencies that know both, and pauses the active one
-// (SIGSTOP) once it has stored batches: it returns once the standby has
-// taken over and stored batches of the agencies that moved to it, while
-// the paused central still holds frames of theirs.
+// (SIGSTOP) with a third of the round stored and a group of batches in
+// its COPY, held there (pgcluster.WriterHold): a central that stored the
+// whole round before a watcher of its log could pause it left the standby
+// nothing to store. It returns once the standby has taken over and stored
+// batches of the agencies that moved to it, while the paused central
+// still holds frames of theirs.
 func (r *faultRound) pauseActiveWhileTheStandbyTakesOver() (paused, standby *proctest.Process, centrals string) {
 	t := r.t
 	paused, standby, centrals = r.startActiveAndStandby()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hold, err := pgcluster.HoldWriter(ctx, r.url, 5*r.bets/3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Release(context.Background()) // on a failure before the pause; a second Release does nothing
 	for i := 1; i <= 5; i++ {
 		// A reply timeout short enough (its floor) that agencies leave
 		// the paused central before the round's end.
@@ -166,8 +176,11 @@ func (r *faultRound) pauseActiveWhileTheStandbyTakesOver() (paused, standby *pro
 			fmt.Sprintf("CLI_DATA_FILE=%s/agency-%d.csv", r.data, i), "CLI_CONNECT_TIMEOUT=60s",
 			"CLI_WINNERS_TIMEOUT=120s", "CLI_IO_TIMEOUT=2s")...)
 	}
-	paused.WaitForN(t, batchStored, 40)
+	if err := hold.Held(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	paused.Cmd.Process.Signal(syscall.SIGSTOP)
+	hold.Release(ctx)
 	standby.WaitFor(t, leadershipLine)
 	standby.WaitFor(t, batchStored)
 	return paused, standby, centrals
