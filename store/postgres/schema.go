@@ -115,10 +115,9 @@ var migrations = []string{
 	// count of lines, each line's fields, ranges, date and names) stops the
 	// migration, naming its batch, rather than be cast into another bet or
 	// leave a database this central cannot restore and an older one cannot
-	// open. View bets is replaced with the columns
-	// it had, which keeps views and grants made on it; it reads a bet's ten
-	// bytes apart before their fields, so that a long row is not read whole
-	// for each of them.
+	// open. View bets is replaced with the columns it had, which keeps views
+	// and grants made on it; it reads a bet's ten bytes apart before their
+	// fields, so that a long row is not read whole for each of them.
 	`ALTER TABLE batches ADD COLUMN names text, ADD COLUMN fixed bytea, ALTER COLUMN lines DROP NOT NULL;
 	DO $$
 	DECLARE
