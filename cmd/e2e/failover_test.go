@@ -162,28 +162,38 @@ func TestAStandbyCentralTakesOverWithinTwoSecondsWhenTheActiveOneIsKilled(t *tes
 func (r *faultRound) pauseActiveWhileTheStandbyTakesOver() (paused, standby *proctest.Process, centrals string) {
 	t := r.t
 	paused, standby, centrals = r.startActiveAndStandby()
+	r.faultWithWriterHeld(func() {
+		for i := 1; i <= 5; i++ {
+			// A reply timeout short enough (its floor) that agencies leave
+			// the paused central before the round's end.
+			r.clients[i] = proctest.Start(t, bins["client"], r.dir, clientEnv(i, centrals,
+				fmt.Sprintf("CLI_DATA_FILE=%s/agency-%d.csv", r.data, i), "CLI_CONNECT_TIMEOUT=60s",
+				"CLI_WINNERS_TIMEOUT=120s", "CLI_IO_TIMEOUT=2s")...)
+		}
+	}, func() { paused.Cmd.Process.Signal(syscall.SIGSTOP) })
+	standby.WaitFor(t, leadershipLine)
+	standby.WaitFor(t, batchStored)
+	return paused, standby, centrals
+}
+
+// faultWithWriterHeld arms a hold on the central's writer at a third of
+// the round (pgcluster.WriterHold), starts the agencies, and once a
+// statement waits on the hold, uncommitted, brings the fault and lets the
+// writer go: a fast central would otherwise store the whole round before
+// a watcher of its log could bring the fault, however loaded the machine.
+func (r *faultRound) faultWithWriterHeld(startAgencies, fault func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	hold, err := pgcluster.HoldWriter(ctx, r.url, 5*r.bets/3)
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
-	defer hold.Release(context.Background()) // on a failure before the pause; a second Release does nothing
-	for i := 1; i <= 5; i++ {
-		// A reply timeout short enough (its floor) that agencies leave
-		// the paused central before the round's end.
-		r.clients[i] = proctest.Start(t, bins["client"], r.dir, clientEnv(i, centrals,
-			fmt.Sprintf("CLI_DATA_FILE=%s/agency-%d.csv", r.data, i), "CLI_CONNECT_TIMEOUT=60s",
-			"CLI_WINNERS_TIMEOUT=120s", "CLI_IO_TIMEOUT=2s")...)
-	}
+	defer hold.Release(context.Background())
+	startAgencies()
 	if err := hold.Held(ctx, nil); err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
-	paused.Cmd.Process.Signal(syscall.SIGSTOP)
-	hold.Release(ctx)
-	standby.WaitFor(t, leadershipLine)
-	standby.WaitFor(t, batchStored)
-	return paused, standby, centrals
+	fault()
 }
 
 func TestACentralPausedWhileAStandbyTookOverIsFencedAndStandsByAgain(t *testing.T) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"syscall"
@@ -11,7 +10,6 @@ import (
 	"quiniela/cmd/internal/logline"
 	"quiniela/cmd/internal/proctest"
 	"quiniela/lottery/logattr"
-	"quiniela/store/postgres/pgcluster"
 )
 
 // playRounds plays the round's five agencies rounds times against a
@@ -105,21 +103,11 @@ func TestAStandbyCentralTakesOverInTheSecondRoundAndCarriesItOn(t *testing.T) {
 	// writer held with a third of the round stored (else a fast central
 	// may store the whole round before the kill), and the standby carries
 	// round 2 on from the database.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	hold, err := pgcluster.HoldWriter(ctx, r.url, 5*r.bets/3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Release(context.Background()) // on a failure before the kill; a second Release does nothing
-	for i := 1; i <= 5; i++ {
-		r.startClient(i, centrals)
-	}
-	if err := hold.Held(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	kill(t, active)
-	hold.Release(ctx)
+	r.faultWithWriterHeld(func() {
+		for i := 1; i <= 5; i++ {
+			r.startClient(i, centrals)
+		}
+	}, func() { kill(t, active) })
 	standby.WaitFor(t, leadershipLine)
 	r.checkAgencies()
 	for i, c := range r.clients {
